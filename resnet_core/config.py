@@ -1,0 +1,318 @@
+"""ResNetConfig: every architectural choice in one frozen dataclass, plus the presets.
+
+A config is plain data (JSON round-trips through `to_dict`/`from_dict`) and is
+validated on construction, so a bad value fails here with a message naming the
+field, the value and what is allowed, never later as a torch shape error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+BlockType = Literal["basic", "bottleneck"]
+StemType = Literal["imagenet", "cifar", "deep"]
+ShortcutType = Literal["A", "B", "C"]
+StridePlacement = Literal["v1", "v1.5"]
+NormType = Literal["batch", "none"]
+
+BLOCK_TYPES = ("basic", "bottleneck")
+STEM_TYPES = ("imagenet", "cifar", "deep")
+SHORTCUT_TYPES = ("A", "B", "C")
+STRIDE_PLACEMENTS = ("v1", "v1.5")
+NORM_TYPES = ("batch", "none")
+
+# Output channels of a block relative to its stage width (torchvision's `expansion`).
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+SHORTCUT_MEANING = {
+    "A": "identity; zero-padded channels and strided subsampling where the shape changes (no parameters)",
+    "B": "identity; 1x1 projection only where the shape changes",
+    "C": "1x1 projection in every block",
+}
+
+
+class ConfigError(ValueError):
+    """A ResNetConfig field holds a value the builder cannot use."""
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    """A ResNet (or its plain twin) described completely.
+
+    Attributes:
+        block: "basic" (two 3x3 convs) or "bottleneck" (1x1, 3x3, 1x1; expansion 4).
+        stage_blocks: number of blocks in each stage; any number of stages.
+        stage_widths: base channel width of each stage (the block output is
+            width * expansion); same length as `stage_blocks`.
+        stem: "imagenet" (7x7/2 conv + 3x3/2 max-pool), "cifar" (3x3/1 conv),
+            or "deep" (three 3x3 convs + max-pool, ResNet-C).
+        stem_width: output channels of the stem.
+        shortcut: "A" parameter-free identity with zero-padded channels,
+            "B" projection only where the shape changes, "C" projection everywhere.
+        stride_placement: where a bottleneck downsamples: "v1" in the first 1x1,
+            "v1.5" in the 3x3 (torchvision). Basic blocks always stride in the first 3x3.
+        avg_down: ResNet-D: downsample the shortcut with a 2x2 average pool
+            instead of a strided 1x1 convolution / subsampling.
+        residual: False builds the plain twin: the same layers without the addition
+            (and without projection shortcuts, which a plain net does not have).
+        preact: pre-activation blocks (ResNet v2): BN-ReLU-conv, nothing after the addition.
+        norm: "batch" (BatchNorm2d) or "none" (convolutions then get a bias).
+        zero_init_residual: initialise the last BN gamma of each block to zero, so
+            every residual branch starts as the zero function.
+        width_multiplier: scales every stage width (Wide ResNet's k); the stem is not scaled.
+        num_classes: outputs of the final linear layer.
+        in_channels: channels of the input image.
+    """
+
+    block: BlockType = "basic"
+    stage_blocks: tuple[int, ...] = (2, 2, 2, 2)
+    stage_widths: tuple[int, ...] = (64, 128, 256, 512)
+    stem: StemType = "imagenet"
+    stem_width: int = 64
+    shortcut: ShortcutType = "B"
+    stride_placement: StridePlacement = "v1.5"
+    avg_down: bool = False
+    residual: bool = True
+    preact: bool = False
+    norm: NormType = "batch"
+    zero_init_residual: bool = False
+    width_multiplier: float = 1.0
+    num_classes: int = 1000
+    in_channels: int = 3
+
+    def __post_init__(self) -> None:
+        # Lists from JSON or widgets become tuples so configs stay hashable.
+        for name in ("stage_blocks", "stage_widths"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        validate(self)
+
+    @property
+    def expansion(self) -> int:
+        return EXPANSION[self.block]
+
+    @property
+    def depth(self) -> int:
+        """Weighted layers counted as in the papers: convs on the main path plus the fc."""
+        convs_per_block = 2 if self.block == "basic" else 3
+        stem_convs = 3 if self.stem == "deep" else 1
+        return stem_convs + convs_per_block * sum(self.stage_blocks) + 1
+
+    @property
+    def scaled_widths(self) -> tuple[int, ...]:
+        return tuple(max(1, round(w * self.width_multiplier)) for w in self.stage_widths)
+
+    @property
+    def out_channels(self) -> tuple[int, ...]:
+        """Channels leaving each stage."""
+        return tuple(w * self.expansion for w in self.scaled_widths)
+
+    def plain_twin(self) -> "ResNetConfig":
+        """The same network without shortcuts (zero-init would zero the whole plain net)."""
+        return dataclasses.replace(self, residual=False, zero_init_residual=False)
+
+    def residual_twin(self) -> "ResNetConfig":
+        return dataclasses.replace(self, residual=True)
+
+    def replace(self, **changes: Any) -> "ResNetConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["stage_blocks"] = list(self.stage_blocks)
+        data["stage_widths"] = list(self.stage_widths)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ResNetConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: expected a JSON object of fields, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"config: unknown field(s) {unknown}; allowed fields are {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ResNetConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return cls.from_dict(data)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}: {value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}: {value!r} must be a whole number >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{name}: {value!r} must be >= {minimum}")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}: {value!r} must be true or false")
+
+
+def _check_int_tuple(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, tuple) or not value:
+        raise ConfigError(f"{name}: {value!r} must be a non-empty list of whole numbers (one per stage)")
+    for i, item in enumerate(value):
+        _check_int(f"{name}[{i}]", item, minimum)
+
+
+# Bounds that keep a config buildable on a laptop; they are far above any published ResNet.
+MAX_BLOCKS_PER_STAGE = 1000
+MAX_WIDTH = 8192
+
+
+def validate(cfg: ResNetConfig) -> None:
+    """Raise ConfigError for the first field that cannot be built."""
+    _check_choice("block", cfg.block, BLOCK_TYPES)
+    _check_choice("stem", cfg.stem, STEM_TYPES)
+    _check_choice("shortcut", cfg.shortcut, SHORTCUT_TYPES)
+    _check_choice("stride_placement", cfg.stride_placement, STRIDE_PLACEMENTS)
+    _check_choice("norm", cfg.norm, NORM_TYPES)
+    _check_int_tuple("stage_blocks", cfg.stage_blocks, 1)
+    _check_int_tuple("stage_widths", cfg.stage_widths, 1)
+    if len(cfg.stage_blocks) != len(cfg.stage_widths):
+        raise ConfigError(
+            f"stage_widths: has {len(cfg.stage_widths)} entries but stage_blocks has "
+            f"{len(cfg.stage_blocks)}; give one width per stage"
+        )
+    for i, n in enumerate(cfg.stage_blocks):
+        if n > MAX_BLOCKS_PER_STAGE:
+            raise ConfigError(f"stage_blocks[{i}]: {n} is more than the {MAX_BLOCKS_PER_STAGE} allowed per stage")
+    for i, w in enumerate(cfg.stage_widths):
+        if w > MAX_WIDTH:
+            raise ConfigError(f"stage_widths[{i}]: {w} is more than the {MAX_WIDTH} channels allowed")
+    _check_int("stem_width", cfg.stem_width, 2 if cfg.stem == "deep" else 1)
+    _check_int("num_classes", cfg.num_classes, 1)
+    _check_int("in_channels", cfg.in_channels, 1)
+    for name in ("avg_down", "residual", "preact", "zero_init_residual"):
+        _check_bool(name, getattr(cfg, name))
+    wm = cfg.width_multiplier
+    if isinstance(wm, bool) or not isinstance(wm, (int, float)) or not (0 < wm <= 16):
+        raise ConfigError(f"width_multiplier: {wm!r} must be a number in (0, 16]")
+    if cfg.zero_init_residual and cfg.norm == "none":
+        raise ConfigError(
+            "zero_init_residual: True needs norm='batch' (it zeroes the last BatchNorm gamma of each "
+            "block, and norm='none' has no BatchNorm); turn one of them off"
+        )
+    if cfg.zero_init_residual and not cfg.residual:
+        raise ConfigError(
+            "zero_init_residual: True with residual=False would zero every block of the plain net "
+            "(its output would not depend on the input); turn zero_init_residual off for a plain net"
+        )
+
+
+def _cifar(depth: int, **overrides: Any) -> ResNetConfig:
+    n = (depth - 2) // 6
+    base = dict(
+        block="basic", stage_blocks=(n, n, n), stage_widths=(16, 32, 64), stem="cifar",
+        stem_width=16, shortcut="A", num_classes=10,
+    )
+    return ResNetConfig(**{**base, **overrides})
+
+
+def _imagenet(block: str, blocks: tuple[int, ...], **overrides: Any) -> ResNetConfig:
+    base = dict(block=block, stage_blocks=blocks, stage_widths=(64, 128, 256, 512), stem="imagenet",
+                stem_width=64, shortcut="B", num_classes=1000)
+    return ResNetConfig(**{**base, **overrides})
+
+
+IMAGENET_BLOCKS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
+
+
+def _build_presets() -> dict[str, ResNetConfig]:
+    presets: dict[str, ResNetConfig] = {}
+    for depth, (block, blocks) in IMAGENET_BLOCKS.items():
+        presets[f"resnet{depth}"] = _imagenet(block, blocks)
+    for depth in CIFAR_DEPTHS:
+        presets[f"resnet{depth}"] = _cifar(depth)
+    for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110):
+        presets[f"plain{depth}"] = presets[f"resnet{depth}"].plain_twin()
+    presets["preact-resnet18"] = _imagenet("basic", (2, 2, 2, 2), preact=True)
+    presets["preact-resnet34"] = _imagenet("basic", (3, 4, 6, 3), preact=True)
+    presets["preact-resnet50"] = _imagenet("bottleneck", (3, 4, 6, 3), preact=True)
+    # He et al. 2016 (Identity Mappings): CIFAR pre-activation nets with projection shortcuts.
+    presets["preact-resnet20"] = _cifar(20, preact=True, shortcut="B")
+    presets["preact-resnet56"] = _cifar(56, preact=True, shortcut="B")
+    presets["preact-resnet110"] = _cifar(110, preact=True, shortcut="B")
+    presets["preact-resnet164"] = _cifar(164, block="bottleneck", stage_blocks=(18, 18, 18), preact=True,
+                                         shortcut="B")
+    # Bag of Tricks (He et al. 2019) variants of ResNet-50.
+    presets["resnet50-c"] = _imagenet("bottleneck", (3, 4, 6, 3), stem="deep")
+    presets["resnet50-d"] = _imagenet("bottleneck", (3, 4, 6, 3), stem="deep", avg_down=True)
+    return presets
+
+
+PRESETS: dict[str, ResNetConfig] = _build_presets()
+
+PRESET_NOTES = {
+    "resnet18": "torchvision resnet18 (ImageNet, 11.7M parameters)",
+    "resnet34": "torchvision resnet34",
+    "resnet50": "torchvision resnet50 (bottleneck, stride in the 3x3: v1.5)",
+    "resnet101": "torchvision resnet101",
+    "resnet152": "torchvision resnet152",
+    "resnet20": "He et al. 2015 CIFAR ResNet-20 (option A shortcuts), paper test error 8.75%",
+    "resnet32": "He et al. 2015 CIFAR ResNet-32, paper test error 7.51%",
+    "resnet44": "He et al. 2015 CIFAR ResNet-44, paper test error 7.17%",
+    "resnet56": "He et al. 2015 CIFAR ResNet-56, paper test error 6.97%",
+    "resnet110": "He et al. 2015 CIFAR ResNet-110, paper test error 6.43%",
+    "resnet1202": "He et al. 2015 CIFAR ResNet-1202 (19.4M parameters), paper test error 7.93%",
+    "resnet50-c": "ResNet-50 with the deep 3x(3x3) stem (Bag of Tricks, ResNet-C)",
+    "resnet50-d": "ResNet-50-C plus average-pool shortcuts (Bag of Tricks, ResNet-D)",
+}
+
+
+def list_presets() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> ResNetConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"preset: {name!r} is unknown; choose one of {list(PRESETS)}") from None
+
+
+def preset_note(name: str) -> str:
+    if name.startswith("plain"):
+        return f"plain twin of resnet{name[5:]}: the same layers without shortcuts"
+    if name.startswith("preact-"):
+        return f"pre-activation (ResNet v2) variant of {name[7:]}"
+    return PRESET_NOTES.get(name, "")
+
+
+def preset_name_of(cfg: ResNetConfig) -> str | None:
+    """The preset this config equals, if any."""
+    for name, preset in PRESETS.items():
+        if preset == cfg:
+            return name
+    return None
+
+
+__all__ = [
+    "ResNetConfig", "ConfigError", "PRESETS", "get_preset", "list_presets", "preset_note", "preset_name_of",
+    "BLOCK_TYPES", "STEM_TYPES", "SHORTCUT_TYPES", "STRIDE_PLACEMENTS", "NORM_TYPES", "SHORTCUT_MEANING",
+]
