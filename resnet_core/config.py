@@ -176,6 +176,8 @@ def _check_int_tuple(name: str, value: Any, minimum: int) -> None:
 # Bounds that keep a config buildable on a laptop; they are far above any published ResNet.
 MAX_BLOCKS_PER_STAGE = 1000
 MAX_WIDTH = 8192
+MAX_CLASSES = 100_000
+MAX_IN_CHANNELS = 1024
 
 
 def validate(cfg: ResNetConfig) -> None:
@@ -201,6 +203,9 @@ def validate(cfg: ResNetConfig) -> None:
     _check_int("stem_width", cfg.stem_width, 2 if cfg.stem == "deep" else 1)
     _check_int("num_classes", cfg.num_classes, 1)
     _check_int("in_channels", cfg.in_channels, 1)
+    for name, limit in (("stem_width", MAX_WIDTH), ("num_classes", MAX_CLASSES), ("in_channels", MAX_IN_CHANNELS)):
+        if getattr(cfg, name) > limit:
+            raise ConfigError(f"{name}: {getattr(cfg, name)} is more than the {limit} allowed")
     for name in ("avg_down", "residual", "preact", "zero_init_residual"):
         _check_bool(name, getattr(cfg, name))
     wm = cfg.width_multiplier
@@ -216,6 +221,39 @@ def validate(cfg: ResNetConfig) -> None:
             "zero_init_residual: True with residual=False would zero every block of the plain net "
             "(its output would not depend on the input); turn zero_init_residual off for a plain net"
         )
+
+
+def parse_int_list(name: str, text: str) -> tuple[int, ...]:
+    """'3, 4, 6, 3' -> (3, 4, 6, 3); anything else is a ConfigError naming the field."""
+    parts = [p.strip() for p in str(text).replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        raise ConfigError(f"{name}: {text!r} is empty; give whole numbers separated by commas, e.g. 2, 2, 2, 2")
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(
+            f"{name}: {text!r} is not a list of whole numbers; give them separated by commas, e.g. 2, 2, 2, 2"
+        ) from None
+
+
+def default_image_size(cfg: ResNetConfig) -> int:
+    """The input size the stem was designed for: 32 for CIFAR nets, 224 for ImageNet ones."""
+    return 32 if cfg.stem == "cifar" else 224
+
+
+def config_to_python(cfg: ResNetConfig) -> str:
+    """A snippet that rebuilds `cfg` with the public API (only the fields that differ from the defaults)."""
+    default = ResNetConfig()
+    args = [f"    {f.name}={getattr(cfg, f.name)!r}," for f in fields(cfg)
+            if getattr(cfg, f.name) != getattr(default, f.name)]
+    preset = preset_name_of(cfg)
+    size = default_image_size(cfg)
+    lines = ["from resnet_core import ResNetConfig, build_model, summarize", ""]
+    if preset:
+        lines.append(f"# the same as get_preset({preset!r})")
+    lines += ["config = ResNetConfig(", *args, ")", "model = build_model(config)",
+              f"summary = summarize(model, ({cfg.in_channels}, {size}, {size}))"]
+    return "\n".join(lines) + "\n"
 
 
 def _cifar(depth: int, **overrides: Any) -> ResNetConfig:

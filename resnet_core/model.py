@@ -86,6 +86,11 @@ class ResNet(nn.Module):
     def stages(self) -> list[nn.Sequential]:
         return [getattr(self, name) for name in self.stage_names]
 
+    @property
+    def first_conv(self) -> nn.Conv2d:
+        """The stem's first convolution (the deep stem wraps it in a Sequential)."""
+        return self.conv1[0] if isinstance(self.conv1, nn.Sequential) else self.conv1
+
     def named_blocks(self) -> Iterator[tuple[str, nn.Module]]:
         """Every residual (or plain) block, input to output, with its module path."""
         for name in self.stage_names:

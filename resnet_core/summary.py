@@ -145,9 +145,24 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
+def format_count(n: float) -> str:
+    """11689512 -> '11.69 M' (the unit a reader expects for parameters and MACs)."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f}"
+
+
+def format_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     """floor((in - kernel + 2*padding) / stride) + 1, the formula the Build page shows."""
     return (size - kernel + 2 * padding) // stride + 1
 
 
-__all__ = ["summarize", "ModelSummary", "LayerRow", "BlockRow", "conv_output_size"]
+__all__ = ["summarize", "ModelSummary", "LayerRow", "BlockRow", "conv_output_size", "format_count", "format_bytes"]

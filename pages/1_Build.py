@@ -1,0 +1,163 @@
+"""Build page: assemble a ResNet from a preset or field by field, and look at it."""
+
+import streamlit as st
+
+from resnet_core import ConfigError, ResNetConfig, list_presets
+from resnet_core.charts import architecture_figure, stage_table
+from resnet_core.config import (
+    BLOCK_TYPES, MAX_CLASSES, MAX_IN_CHANNELS, MAX_WIDTH, NORM_TYPES, SHORTCUT_MEANING, SHORTCUT_TYPES,
+    STEM_TYPES, STRIDE_PLACEMENTS,
+    config_to_python, default_image_size, get_preset, parse_int_list, preset_name_of, preset_note,
+)
+from resnet_core.export import ExportError, export_onnx
+from ui.state import current_config, current_model, set_config
+from resnet_core.summary import format_bytes, format_count
+from ui.summaries import cached_summary
+
+st.set_page_config(page_title="Build · ResNet Explorer", page_icon="🧱", layout="wide")
+st.title("🧱 Build a ResNet")
+st.markdown(
+    "A residual block computes $y = \\mathcal{F}(x) + x$: its layers learn only the *change* $\\mathcal{F}$ to "
+    "the input, and the shortcut carries $x$ (and its gradient) straight through. The **plain twin** has the same "
+    "layers without the addition. Pick a preset or edit any field; every number below comes from a real forward pass."
+)
+
+FIELDS = ("block", "stage_blocks", "stage_widths", "stem", "stem_width", "shortcut", "stride_placement",
+          "avg_down", "residual", "preact", "norm", "zero_init_residual", "width_multiplier", "num_classes",
+          "in_channels")
+LIST_FIELDS = ("stage_blocks", "stage_widths")
+
+
+def load_into_widgets(cfg: ResNetConfig) -> None:
+    for name in FIELDS:
+        value = getattr(cfg, name)
+        if name in LIST_FIELDS:
+            value = ", ".join(map(str, value))
+        elif name == "width_multiplier":
+            value = float(value)
+        st.session_state[f"cfg_{name}"] = value
+    st.session_state["build_image_size"] = default_image_size(cfg)
+
+
+def on_preset_change() -> None:
+    load_into_widgets(get_preset(st.session_state["build_preset"]))
+
+
+def config_from_widgets() -> ResNetConfig:
+    values = {name: st.session_state[f"cfg_{name}"] for name in FIELDS}
+    for name in LIST_FIELDS:
+        values[name] = parse_int_list(name, values[name])
+    return ResNetConfig(**values)
+
+
+if "cfg_block" not in st.session_state:
+    load_into_widgets(current_config())
+    st.session_state["build_preset"] = preset_name_of(current_config()) or "resnet20"
+
+with st.sidebar:
+    st.selectbox("Start from a preset", list_presets(), key="build_preset", on_change=on_preset_change,
+                 help="Loads every field below from the preset; edit them freely afterwards.")
+    st.caption(preset_note(st.session_state["build_preset"]))
+    st.number_input("Input image size (pixels)", 8, 1024, key="build_image_size", step=8)
+    st.number_input("Batch size for the memory estimate", 1, 4096, value=128, key="build_batch")
+
+left, right = st.columns(2)
+with left:
+    st.selectbox("Block", BLOCK_TYPES, key="cfg_block", help="basic: two 3x3 convs; bottleneck: 1x1, 3x3, 1x1 (x4)")
+    st.text_input("Blocks per stage", key="cfg_stage_blocks", help="Comma-separated, one number per stage")
+    st.text_input("Stage widths", key="cfg_stage_widths", help="Comma-separated channel widths, one per stage")
+    st.selectbox("Stem", STEM_TYPES, key="cfg_stem",
+                 help="imagenet: 7x7/2 conv + max-pool; cifar: 3x3/1 conv; deep: three 3x3 convs (ResNet-C)")
+    st.number_input("Stem width", 1, MAX_WIDTH, key="cfg_stem_width")
+    st.number_input("Width multiplier", 0.125, 16.0, key="cfg_width_multiplier", step=0.25)
+    st.number_input("Classes", 1, MAX_CLASSES, key="cfg_num_classes")
+    st.number_input("Input channels", 1, MAX_IN_CHANNELS, key="cfg_in_channels")
+with right:
+    st.selectbox("Shortcut", SHORTCUT_TYPES, key="cfg_shortcut", format_func=lambda k: f"{k}: {SHORTCUT_MEANING[k]}")
+    st.selectbox("Stride placement (bottleneck)", STRIDE_PLACEMENTS, key="cfg_stride_placement",
+                 help="v1: stride in the first 1x1; v1.5: in the 3x3, as torchvision")
+    st.selectbox("Normalization", NORM_TYPES, key="cfg_norm")
+    st.toggle("Residual connections (off = plain twin)", key="cfg_residual")
+    st.toggle("Pre-activation (ResNet v2)", key="cfg_preact")
+    st.toggle("ResNet-D average-pool shortcut", key="cfg_avg_down")
+    st.toggle("Zero-init the last BN gamma of each block", key="cfg_zero_init_residual")
+
+try:
+    cfg = config_from_widgets()
+except (ConfigError, TypeError) as exc:
+    st.error(f"**This configuration cannot be built.** {exc}  \nFix the field above; the last valid model "
+             f"({preset_name_of(current_config()) or 'custom'}) is still the one the other pages use.")
+    cfg = None
+
+if cfg is not None:
+    set_config(cfg)
+    model = current_model()  # kept in the session: the Train, Compare and Grad-CAM pages use it
+    size = int(st.session_state["build_image_size"])
+    batch = int(st.session_state["build_batch"])
+    summary = cached_summary(cfg.to_json(), size)
+    twin = cached_summary(cfg.plain_twin().to_json(), size) if cfg.residual else None
+    name = preset_name_of(cfg)
+    st.subheader(f"{name or 'Custom ResNet'} — {cfg.depth} weighted layers")
+
+    cols = st.columns(4)
+    cols[0].metric("Parameters", format_count(summary.total_params))
+    cols[1].metric(f"MACs at {size}x{size}", format_count(summary.total_macs))
+    cols[2].metric(f"Activation memory, batch {batch}", format_bytes(summary.activation_bytes(batch)),
+                   help="Every layer's output kept for the backward pass, float32: a rough training-time estimate")
+    cols[3].metric("Output", f"{summary.output_shape[0]} logits")
+    if twin is not None:
+        tcols = st.columns(4)
+        tcols[0].metric("Plain twin: parameters", format_count(twin.total_params),
+                        delta=f"{twin.total_params - summary.total_params:+,}", delta_color="off")
+        tcols[1].metric("Plain twin: MACs", format_count(twin.total_macs),
+                        delta=f"{twin.total_macs - summary.total_macs:+,}", delta_color="off")
+        tcols[2].metric("Plain twin: activation memory", format_bytes(twin.activation_bytes(batch)))
+        tcols[3].caption("Identity shortcuts add no parameters; only projection shortcuts do, so the plain twin "
+                         "differs only by the 1x1 projections (zero for option A).")
+    else:
+        st.info("This is a plain net: residual connections are off, so there is no shortcut to draw.")
+
+    st.plotly_chart(architecture_figure(summary, "Stages and blocks (hover a block for its numbers)"),
+                    key="build_architecture")
+    st.dataframe(stage_table(summary), hide_index=True)
+
+    with st.expander("How the resolution halves: the conv output size"):
+        st.latex(r"\text{out} = \left\lfloor \frac{\text{in} - \text{kernel} + 2\cdot\text{padding}}"
+                 r"{\text{stride}} \right\rfloor + 1")
+        first = summary.rows[0]
+        conv = model.first_conv
+        k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+        st.markdown(f"The first conv here: ({size} − {k} + 2·{p}) / {s} + 1 = **{(size - k + 2 * p) // s + 1}**; "
+                    f"the table shows `{first.path}` → {first.output_shape}. The first block of each later stage "
+                    "uses stride 2, so every stage halves the resolution and (usually) doubles the channels.")
+    with st.expander(f"Per-layer table ({len(summary.rows)} layers)"):
+        st.dataframe(summary.records(), hide_index=True, height=400)
+    with st.expander("Python: rebuild this model with the API"):
+        st.code(config_to_python(cfg), language="python")
+
+    dl1, dl2 = st.columns(2)
+    dl1.download_button("Download config (JSON)", cfg.to_json(), file_name="resnet_config.json",
+                        mime="application/json")
+    with dl2:
+        onnx_key = ("onnx", cfg.to_json(), size)
+        if st.button("Export to ONNX (opens in Netron)"):
+            try:
+                with st.spinner("Exporting…"):
+                    st.session_state["onnx_export"] = (onnx_key, export_onnx(model, (cfg.in_channels, size, size)))
+            except ExportError as exc:
+                st.error(f"{exc}. Try a smaller input size or a simpler configuration.")
+        export = st.session_state.get("onnx_export")
+        if export and export[0] == onnx_key:
+            st.download_button("Download model.onnx", export[1], file_name="model.onnx",
+                               mime="application/octet-stream")
+            st.caption("Open it at [netron.app](https://netron.app) to browse the graph.")
+
+with st.sidebar:
+    uploaded = st.file_uploader("Load a config (JSON)", type=["json"], key="build_config_upload")
+    if uploaded is not None:
+        try:
+            loaded = ResNetConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace"))
+        except ConfigError as exc:
+            st.error(f"{uploaded.name}: {exc}")
+        else:
+            st.button("Use this config", on_click=load_into_widgets, args=(loaded,))

@@ -1,0 +1,65 @@
+"""The Build page and the landing page, driven through Streamlit's AppTest."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = str(ROOT / "pages" / "1_Build.py")
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_landing_page_names_the_device_and_links_every_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "Device found" in at.info[0].value
+
+
+def test_build_page_renders_the_default_model():
+    at = AppTest.from_file(BUILD, default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert _metric(at, "Parameters") == "269.72 k"  # resnet20
+    assert _metric(at, "Plain twin: parameters") == "269.72 k"
+    assert at.session_state["model_config"].stage_blocks == (3, 3, 3)
+
+
+def test_switching_preset_changes_the_parameter_count():
+    at = AppTest.from_file(BUILD, default_timeout=60).run()
+    at.selectbox(key="build_preset").set_value("resnet56").run()
+    assert not at.exception
+    assert _metric(at, "Parameters") == "853.02 k"
+    at.selectbox(key="build_preset").set_value("resnet18").run()
+    assert _metric(at, "Parameters") == "11.69 M"
+    # the plain twin of resnet18 loses exactly the three 1x1 projections
+    assert _metric(at, "Plain twin: parameters") == "11.52 M"
+
+
+def test_bad_edit_shows_the_config_error_and_keeps_the_last_model():
+    at = AppTest.from_file(BUILD, default_timeout=60).run()
+    at.text_input(key="cfg_stage_widths").set_value("16, 32").run()
+    assert not at.exception
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "stage_widths" in message and "2 entries" in message and "3" in message
+    assert at.session_state["model_config"].stage_widths == (16, 32, 64)
+    at.text_input(key="cfg_stage_blocks").set_value("3, x, 3").run()
+    assert "not a list of whole numbers" in at.error[0].value
+    at.text_input(key="cfg_stage_blocks").set_value("3, 3, 3")
+    at.text_input(key="cfg_stage_widths").set_value("16, 32, 64")
+    at.toggle(key="cfg_residual").set_value(False)
+    at.toggle(key="cfg_zero_init_residual").set_value(True).run()
+    assert any("zero_init_residual" in e.value for e in at.error)
+
+
+def test_editing_a_field_rebuilds_the_session_model():
+    at = AppTest.from_file(BUILD, default_timeout=60).run()
+    at.text_input(key="cfg_stage_blocks").set_value("1, 1, 1").run()
+    assert not at.exception and not at.error
+    assert _metric(at, "Parameters") == "75.29 k"  # 464 stem + 4,672 + 13,952 + 55,552 blocks + 650 fc
+    model = at.session_state["model"]
+    assert len(list(model.named_blocks())) == 3
+    snippet = at.code[0].value
+    assert "stage_blocks=(1, 1, 1)" in snippet

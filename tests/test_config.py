@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from resnet_core import ConfigError, ResNetConfig, get_preset, list_presets
+from resnet_core.config import config_to_python
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"stage_blocks": ()}, "stage_blocks"),
+        ({"stage_blocks": (2, 0, 2, 2)}, "stage_blocks[1]"),
+        ({"stage_widths": (64, -1, 256, 512)}, "stage_widths[1]"),
+        ({"stage_widths": (64, 128)}, "stage_widths"),
+        ({"block": "wide"}, "block"),
+        ({"stem": "huge"}, "stem"),
+        ({"shortcut": "D"}, "shortcut"),
+        ({"norm": "layer"}, "norm"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"width_multiplier": 0}, "width_multiplier"),
+        ({"stage_blocks": (2, 2.5, 2, 2)}, "stage_blocks[1]"),
+        ({"norm": "none", "zero_init_residual": True}, "zero_init_residual"),
+        ({"residual": False, "zero_init_residual": True}, "zero_init_residual"),
+    ],
+)
+def test_bad_config_names_field_value_and_choices(changes, field):
+    with pytest.raises(ConfigError) as err:
+        ResNetConfig(**changes)
+    message = str(err.value)
+    assert message.startswith(field + ":"), message
+    bad_value = next(iter(changes.values())) if len(changes) == 1 else True
+    if field in ("block", "stem", "shortcut", "norm"):
+        assert repr(bad_value) in message and "choose one of" in message
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="resnet50"):
+        get_preset("resnet51")
+
+
+def test_presets_cover_the_paper_families():
+    names = set(list_presets())
+    for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202):
+        assert f"resnet{depth}" in names
+    for depth in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110):
+        assert f"plain{depth}" in names
+        assert get_preset(f"plain{depth}").residual is False
+    assert {"preact-resnet18", "preact-resnet110", "preact-resnet164"} <= names
+
+
+def test_config_json_round_trip_and_unknown_field():
+    cfg = get_preset("resnet56").replace(preact=True, width_multiplier=2.0)
+    assert ResNetConfig.from_json(cfg.to_json()) == cfg
+    data = json.loads(cfg.to_json())
+    data["depth"] = 3
+    with pytest.raises(ConfigError, match="unknown field"):
+        ResNetConfig.from_dict(data)
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        ResNetConfig.from_json("{nope")
+
+
+def test_python_snippet_rebuilds_the_same_config():
+    cfg = get_preset("resnet110").replace(shortcut="B", zero_init_residual=True)
+    namespace: dict = {}
+    exec(config_to_python(cfg), namespace)
+    assert namespace["config"] == cfg
+    assert namespace["model"].config == cfg
+
+
+def test_cifar_depth_follows_6n_plus_2():
+    assert get_preset("resnet56").depth == 56
+    assert get_preset("resnet50").depth == 50
