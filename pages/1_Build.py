@@ -5,13 +5,25 @@ import streamlit as st
 from resnet_core import ConfigError, ResNetConfig, list_presets
 from resnet_core.charts import architecture_figure, stage_table
 from resnet_core.config import (
-    BLOCK_TYPES, MAX_CLASSES, MAX_IN_CHANNELS, MAX_WIDTH, NORM_TYPES, SHORTCUT_MEANING, SHORTCUT_TYPES,
-    STEM_TYPES, STRIDE_PLACEMENTS,
-    config_to_python, default_image_size, get_preset, parse_int_list, preset_name_of, preset_note,
+    BLOCK_TYPES,
+    MAX_CLASSES,
+    MAX_IN_CHANNELS,
+    MAX_WIDTH,
+    NORM_TYPES,
+    SHORTCUT_MEANING,
+    SHORTCUT_TYPES,
+    STEM_TYPES,
+    STRIDE_PLACEMENTS,
+    config_to_python,
+    default_image_size,
+    get_preset,
+    parse_int_list,
+    preset_name_of,
+    preset_note,
 )
 from resnet_core.export import ExportError, export_onnx
+from resnet_core.summary import conv_output_size, format_bytes, format_count
 from ui.state import current_config, current_model, set_config
-from resnet_core.summary import format_bytes, format_count
 from ui.summaries import cached_summary
 
 st.set_page_config(page_title="Build · ResNet Explorer", page_icon="🧱", layout="wide")
@@ -61,7 +73,9 @@ with st.sidebar:
     st.number_input("Input image size (pixels)", 8, 1024, key="build_image_size", step=8)
     st.number_input("Batch size for the memory estimate", 1, 4096, value=128, key="build_batch")
 
-left, right = st.columns(2)
+results = st.container()  # drawn above the editor, filled once the config is parsed
+editor = st.expander("Configuration — edit any field", expanded=True)
+left, right = editor.columns(2)
 with left:
     st.selectbox("Block", BLOCK_TYPES, key="cfg_block", help="basic: two 3x3 convs; bottleneck: 1x1, 3x3, 1x1 (x4)")
     st.text_input("Blocks per stage", key="cfg_stage_blocks", help="Comma-separated, one number per stage")
@@ -85,60 +99,64 @@ with right:
 try:
     cfg = config_from_widgets()
 except (ConfigError, TypeError) as exc:
-    st.error(f"**This configuration cannot be built.** {exc}  \nFix the field above; the last valid model "
+    results.error(f"**This configuration cannot be built.** {exc}  \nFix the field above; the last valid model "
              f"({preset_name_of(current_config()) or 'custom'}) is still the one the other pages use.")
     cfg = None
 
-if cfg is not None:
+
+def show_twin(summary, twin, batch: int) -> None:
+    if twin is None:
+        st.info("This is a plain net: residual connections are off, so there is no shortcut to draw.")
+        return
+    cols = st.columns(4)
+    extra = summary.total_params - twin.total_params
+    cols[0].metric("Plain twin: parameters", format_count(twin.total_params),
+                   delta=f"{-extra:+,}" if extra else None, delta_color="off")
+    cols[1].metric("Plain twin: MACs", format_count(twin.total_macs))
+    cols[2].metric("Plain twin: activation memory", format_bytes(twin.activation_bytes(batch)))
+    cols[3].caption("Identity shortcuts add no parameters; only projection shortcuts do, so the plain twin "
+                    "differs only by the 1x1 projections (nothing for option A).")
+
+
+def show_model(cfg: ResNetConfig) -> None:
     set_config(cfg)
     model = current_model()  # kept in the session: the Train, Compare and Grad-CAM pages use it
     size = int(st.session_state["build_image_size"])
     batch = int(st.session_state["build_batch"])
     summary = cached_summary(cfg.to_json(), size)
     twin = cached_summary(cfg.plain_twin().to_json(), size) if cfg.residual else None
-    name = preset_name_of(cfg)
-    st.subheader(f"{name or 'Custom ResNet'} — {cfg.depth} weighted layers")
-
+    st.subheader(f"{preset_name_of(cfg) or 'Custom ResNet'} — {cfg.depth} weighted layers")
     cols = st.columns(4)
     cols[0].metric("Parameters", format_count(summary.total_params))
     cols[1].metric(f"MACs at {size}x{size}", format_count(summary.total_macs))
     cols[2].metric(f"Activation memory, batch {batch}", format_bytes(summary.activation_bytes(batch)),
                    help="Every layer's output kept for the backward pass, float32: a rough training-time estimate")
     cols[3].metric("Output", f"{summary.output_shape[0]} logits")
-    if twin is not None:
-        tcols = st.columns(4)
-        tcols[0].metric("Plain twin: parameters", format_count(twin.total_params),
-                        delta=f"{twin.total_params - summary.total_params:+,}", delta_color="off")
-        tcols[1].metric("Plain twin: MACs", format_count(twin.total_macs),
-                        delta=f"{twin.total_macs - summary.total_macs:+,}", delta_color="off")
-        tcols[2].metric("Plain twin: activation memory", format_bytes(twin.activation_bytes(batch)))
-        tcols[3].caption("Identity shortcuts add no parameters; only projection shortcuts do, so the plain twin "
-                         "differs only by the 1x1 projections (zero for option A).")
-    else:
-        st.info("This is a plain net: residual connections are off, so there is no shortcut to draw.")
-
+    show_twin(summary, twin, batch)
     st.plotly_chart(architecture_figure(summary, "Stages and blocks (hover a block for its numbers)"),
                     key="build_architecture")
     st.dataframe(stage_table(summary), hide_index=True)
-
     with st.expander("How the resolution halves: the conv output size"):
         st.latex(r"\text{out} = \left\lfloor \frac{\text{in} - \text{kernel} + 2\cdot\text{padding}}"
                  r"{\text{stride}} \right\rfloor + 1")
-        first = summary.rows[0]
         conv = model.first_conv
         k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
-        st.markdown(f"The first conv here: ({size} − {k} + 2·{p}) / {s} + 1 = **{(size - k + 2 * p) // s + 1}**; "
+        first = summary.rows[0]
+        st.markdown(f"The first conv here: ({size} − {k} + 2·{p}) / {s} + 1 = **{conv_output_size(size, k, s, p)}**; "
                     f"the table shows `{first.path}` → {first.output_shape}. The first block of each later stage "
                     "uses stride 2, so every stage halves the resolution and (usually) doubles the channels.")
     with st.expander(f"Per-layer table ({len(summary.rows)} layers)"):
         st.dataframe(summary.records(), hide_index=True, height=400)
     with st.expander("Python: rebuild this model with the API"):
         st.code(config_to_python(cfg), language="python")
+    show_downloads(cfg, model, size)
 
-    dl1, dl2 = st.columns(2)
-    dl1.download_button("Download config (JSON)", cfg.to_json(), file_name="resnet_config.json",
-                        mime="application/json")
-    with dl2:
+
+def show_downloads(cfg: ResNetConfig, model, size: int) -> None:
+    left, right = st.columns(2)
+    left.download_button("Download config (JSON)", cfg.to_json(), file_name="resnet_config.json",
+                         mime="application/json")
+    with right:
         onnx_key = ("onnx", cfg.to_json(), size)
         if st.button("Export to ONNX (opens in Netron)"):
             try:
@@ -151,6 +169,11 @@ if cfg is not None:
             st.download_button("Download model.onnx", export[1], file_name="model.onnx",
                                mime="application/octet-stream")
             st.caption("Open it at [netron.app](https://netron.app) to browse the graph.")
+
+
+if cfg is not None:
+    with results:
+        show_model(cfg)
 
 with st.sidebar:
     uploaded = st.file_uploader("Load a config (JSON)", type=["json"], key="build_config_upload")

@@ -1,0 +1,33 @@
+"""Helpers for the browser tests: wait for Streamlit, look for exception boxes, save screenshots."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")  # set to save a PNG of each page (used for the README)
+
+
+def wait_until_idle(page, timeout: float = 90) -> None:
+    """Wait for Streamlit to finish the current script run (the 'Running…' indicator goes away)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    time.sleep(0.5)
+    while time.monotonic() < deadline:
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            return
+        time.sleep(0.25)
+    raise AssertionError("the page was still running after the timeout")
+
+
+def assert_no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"exception box on the page: {boxes.first.inner_text()[:500]}"
+
+
+def screenshot(page, name: str) -> None:
+    if SCREENSHOT_DIR:
+        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOT_DIR) / f"{name}.png"), full_page=True)
