@@ -45,3 +45,13 @@ def test_conv_output_size_formula():
     assert conv_output_size(224, 7, 2, 3) == 112
     assert conv_output_size(32, 3, 1, 1) == 32
     assert conv_output_size(32, 3, 2, 1) == 16
+
+
+def test_command_line_summary_prints_totals(capsys):
+    from resnet_core.__main__ import main
+
+    assert main(["summary", "resnet20", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters: 269,722" in out and "layer3.2.conv2" in out
+    assert main(["summary", "resnet21"]) == 2
+    assert "resnet21" in capsys.readouterr().err
