@@ -79,6 +79,9 @@ def load_checkpoint(source: str | Path | bytes | BinaryIO) -> Checkpoint:
     if isinstance(source, bytes):
         if not source:
             raise CheckpointError("the checkpoint file is empty (0 bytes)")
+        # torch.save writes a zip archive (or, in old versions, a pickle stream starting with 0x80).
+        if not (source.startswith(b"PK") or source.startswith(b"\x80")):
+            raise CheckpointError("not a PyTorch checkpoint: a .pt/.pth file saved with torch.save was expected")
         source = io.BytesIO(source)
     try:
         obj = torch.load(source, map_location="cpu", weights_only=True)
