@@ -1,0 +1,316 @@
+"""Train page: pick a model and a dataset, press Start, watch the loss fall live.
+
+Training runs in a background thread (resnet_core.train.Trainer) owned by this browser
+session; the charts redraw from its snapshot in a fragment twice a second.
+"""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from resnet_core import ConfigError, list_presets
+from resnet_core.charts import (
+    OVERLAY_METRICS,
+    epoch_metrics_figure,
+    lr_figure,
+    runs_overlay_figure,
+    throughput_figure,
+    training_loss_figure,
+)
+from resnet_core.config import get_preset
+from resnet_core.data import DatasetError, DatasetSpec, load_dataset
+from resnet_core.runs import RunError, arch_name, default_runs_dir, list_runs, load_metrics, metrics_csv
+from resnet_core.train import (
+    DEVICES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    TrainConfigError,
+    Trainer,
+    TrainerError,
+    build_model_for,
+    check_idle,
+    create_trainer,
+    lr_schedule,
+    with_pretrained_stats,
+)
+from ui.state import current_config
+
+st.set_page_config(page_title="Train · ResNet Explorer", page_icon="📉", layout="wide")
+st.title("📉 Train")
+st.markdown(
+    "Train the model briefly and watch it learn. The training runs in the background: the charts update twice a "
+    "second, **Stop** takes effect after the current step, and every run is saved (config, metrics, weights) so "
+    "you can compare runs and download them below."
+)
+
+TRAINER_KEY = "train_trainer"
+RUNS_DIR = default_runs_dir()
+DATASETS = {
+    "Shapes (built in, 10 classes)": "shapes",
+    "CIFAR-10 (from a folder)": "cifar10",
+    "CIFAR-100 (from a folder)": "cifar100",
+    "ImageFolder (a folder on this machine)": "imagefolder",
+    "ImageFolder (upload a .zip)": "upload",
+}
+PRETRAINED = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+STATUS_BOX = {"finished": st.success, "stopped": st.info, "diverged": st.error, "failed": st.error}
+
+trainer: Trainer | None = st.session_state.get(TRAINER_KEY)
+running = trainer is not None and trainer.is_running
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def cached_dataset(spec: DatasetSpec):
+    """Datasets are read-only once made, so every session may share them."""
+    return load_dataset(spec)
+
+
+def saved_upload(upload) -> str:
+    """The uploaded .zip written once to a temporary file named by its content."""
+    data = upload.getvalue()
+    folder = Path(tempfile.gettempdir()) / "resnet-explorer-uploads"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    if not path.exists():
+        path.write_bytes(data)
+    return str(path)
+
+
+# ---- setup ---------------------------------------------------------------------------------
+
+model_col, data_col = st.columns(2)
+with model_col:
+    st.subheader("Model")
+    source = st.radio("Start from", ["the model from the Build page", "a preset", "ImageNet weights (fine-tune)"],
+                      key="train_source", horizontal=True, disabled=running)
+    if source == "the model from the Build page":
+        built = current_config()
+        st.caption(f"**{arch_name(built)}** from the Build page: {built.depth} layers, "
+                   f"{'residual' if built.residual else 'plain'}, stages {list(built.stage_blocks)}. "
+                   "Its number of outputs is set to the dataset's number of classes.")
+    elif source == "a preset":
+        st.selectbox("Preset", list_presets(), index=list_presets().index("resnet20"), key="train_preset",
+                     disabled=running)
+    else:
+        st.selectbox("Pretrained architecture (torchvision)", PRETRAINED, key="train_pretrained", disabled=running)
+        st.checkbox("Freeze the backbone (train only the new final layer)", key="train_freeze", disabled=running)
+        st.caption("The final layer is replaced to fit the dataset's classes; images are normalised with "
+                   "ImageNet's statistics. Larger images (64–224 px) suit these models better than 32 px.")
+
+with data_col:
+    st.subheader("Data")
+    dataset_label = st.selectbox("Dataset", list(DATASETS), key="train_dataset", disabled=running)
+    kind = DATASETS[dataset_label]
+    root = None
+    if kind in ("cifar10", "cifar100"):
+        root = st.text_input("Folder with the CIFAR files (downloaded there if missing and online)",
+                             value="data", key="train_root", disabled=running)
+    elif kind == "imagefolder":
+        root = st.text_input("Folder with one sub-folder of images per class (or a .zip path)", key="train_folder",
+                             disabled=running)
+    elif kind == "upload":
+        upload = st.file_uploader("A .zip with one folder of images per class", type=["zip"], key="train_zip",
+                                  disabled=running)
+        root = saved_upload(upload) if upload is not None else None
+    n_cols = st.columns(3)
+    n_train = n_cols[0].number_input("Training images", 10, 1_000_000, 4000, step=500, key="train_n_train",
+                                     disabled=running)
+    n_val = n_cols[1].number_input("Validation images", 10, 200_000, 1000, step=500, key="train_n_val",
+                                   disabled=running)
+    image_size = n_cols[2].number_input("Image size (px)", 8, 512, 32, step=8, key="train_image_size",
+                                        disabled=running, help="Shapes and ImageFolder; CIFAR is always 32 px")
+
+with st.expander("Hyper-parameters", expanded=False):
+    h = st.columns(4)
+    epochs = h[0].number_input("Epochs", 1, 10_000, 3, key="train_epochs", disabled=running)
+    batch_size = h[1].number_input("Batch size", 1, 4096, 128, key="train_batch", disabled=running)
+    optimizer = h[2].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", disabled=running)
+    lr = h[3].number_input("Learning rate", 1e-6, 10.0, 0.05 if optimizer == "sgd" else 2e-3, format="%.4g",
+                           key=f"train_lr_{optimizer == 'sgd'}", disabled=running)
+    h = st.columns(4)
+    schedule = h[0].selectbox("Schedule", SCHEDULES, index=SCHEDULES.index("onecycle"), key="train_schedule",
+                              disabled=running, help="step: /10 at 50% and 75% of training (He et al.); "
+                              "onecycle warms up over the first 30%, then anneals")
+    warmup = h[1].number_input("Warm-up epochs", 0.0, 100.0, 0.0, step=0.5, key="train_warmup",
+                               disabled=running or schedule == "onecycle")
+    momentum = h[2].number_input("Momentum (SGD)", 0.0, 0.999, 0.9, key="train_momentum", disabled=running)
+    weight_decay = h[3].number_input("Weight decay", 0.0, 1.0, 5e-4, format="%.2g", key="train_wd",
+                                     disabled=running)
+    h = st.columns(4)
+    label_smoothing = h[0].number_input("Label smoothing", 0.0, 0.99, 0.0, key="train_smoothing", disabled=running)
+    seed = h[1].number_input("Seed", 0, 2**31 - 1, 0, key="train_seed", disabled=running)
+    device = h[2].selectbox("Device", DEVICES, key="train_device", disabled=running,
+                            help="auto: CUDA, then Apple MPS, then CPU")
+    max_steps = h[3].number_input("Stop after steps (0: no limit)", 0, 10_000_000, 0, key="train_max_steps",
+                                  disabled=running)
+    h = st.columns(4)
+    crop = h[0].checkbox("Random crop (pad 4)", True, key="train_crop", disabled=running)
+    flip = h[1].checkbox("Random flip", True, key="train_flip", disabled=running)
+
+
+def read_config() -> TrainConfig:
+    return TrainConfig(
+        epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer, lr=float(lr), momentum=float(momentum),
+        weight_decay=float(weight_decay), schedule=schedule,
+        warmup_epochs=0.0 if schedule == "onecycle" else float(warmup), label_smoothing=float(label_smoothing),
+        augment_crop=crop, augment_flip=flip, seed=int(seed), device=device,
+        max_steps=int(max_steps) or None)
+
+
+def start_training() -> None:
+    """Load the data, build the model and start a Trainer; errors become messages on the page."""
+    check_idle(st.session_state.get(TRAINER_KEY))
+    config = read_config()
+    if kind in ("imagefolder", "upload") and not root:
+        raise DatasetError("choose a folder (or upload a .zip) with one sub-folder of images per class")
+    spec = DatasetSpec(kind="imagefolder" if kind == "upload" else kind, root=root, n_train=int(n_train),
+                       n_val=int(n_val), seed=0, image_size=int(image_size))
+    with st.spinner("Preparing the dataset…"):
+        data = cached_dataset(spec)
+    if source == "ImageNet weights (fine-tune)":
+        from resnet_core.weights import finetune_model
+
+        with st.spinner("Loading the pretrained weights…"):
+            model = finetune_model(st.session_state["train_pretrained"], len(data.classes),
+                                   freeze_backbone=st.session_state["train_freeze"])
+        data = with_pretrained_stats(data)
+    else:
+        cfg = current_config() if source == "the model from the Build page" else get_preset(
+            st.session_state["train_preset"])
+        model = build_model_for(cfg, len(data.classes), config.seed)
+    new = create_trainer(model, data, config, runs_dir=RUNS_DIR)
+    new.start()
+    st.session_state[TRAINER_KEY] = new
+    st.session_state["train_skipped"] = list(data.skipped)
+
+
+buttons = st.columns([1, 1, 4])
+start_clicked = buttons[0].button("▶ Start", type="primary", disabled=running, key="train_start")
+buttons[1].button("■ Stop", disabled=not running, key="train_stop",
+                  on_click=trainer.stop if trainer is not None else None)
+if not running:
+    try:
+        preview = read_config()
+        buttons[2].caption(f"{preview.optimizer.upper()}, lr {preview.lr:g}, {preview.schedule} schedule, "
+                           f"{preview.epochs} epochs of batches of {preview.batch_size}")
+    except TrainConfigError as exc:
+        buttons[2].error(str(exc))
+
+if start_clicked:
+    try:
+        start_training()
+    except (TrainConfigError, ConfigError, DatasetError, TrainerError) as exc:
+        st.error(f"Could not start training: {exc}")
+    except Exception as exc:  # noqa: BLE001 - WeightsUnavailableError and other loading problems
+        if type(exc).__name__ == "WeightsUnavailableError":
+            st.warning(f"The pretrained weights are not available: {exc}")
+        else:
+            st.error(f"Could not start training: {type(exc).__name__}: {exc}")
+    else:
+        st.rerun()
+
+
+# ---- live view -----------------------------------------------------------------------------
+
+
+@st.fragment(run_every=0.5 if running else None)
+def live_view() -> None:
+    current: Trainer | None = st.session_state.get(TRAINER_KEY)
+    if current is None:
+        st.info("Press **Start** to train. Defaults: the Build page's model on 4000 Shapes images for 3 epochs.")
+        return
+    snap = current.snapshot()
+    if running and not snap.running:
+        st.rerun()  # the run just ended: redraw the buttons and the history with the final state
+    eta = f", about {snap.eta_s:.0f} s left" if snap.running and snap.eta_s is not None else ""
+    st.progress(min(snap.progress, 1.0), text=f"step {snap.step} of {snap.total_steps}{eta}")
+    if snap.status in STATUS_BOX:
+        STATUS_BOX[snap.status](snap.message)
+    else:
+        st.caption(snap.message)
+    skipped = st.session_state.get("train_skipped") or []
+    if skipped:
+        st.warning(f"{len(skipped)} file(s) of the dataset could not be read and were skipped: "
+                   + "; ".join(skipped[:5]) + (" …" if len(skipped) > 5 else ""))
+
+    controls = st.columns([2, 1, 3])
+    smoothing = controls[0].slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="train_ema")
+    log_y = controls[1].toggle("Log scale", key="train_log_y")
+
+    steps, epochs_done = snap.steps, snap.epochs
+    metric_cols = st.columns(4)
+    metric_cols[0].metric("Step", f"{snap.step} / {snap.total_steps}")
+    metric_cols[1].metric("Training loss", f"{steps[-1]['train_loss']:.4f}" if steps else "–")
+    last_val = next((e for e in reversed(epochs_done) if e.get("val_acc") is not None), None)
+    metric_cols[2].metric("Validation accuracy", f"{100 * last_val['val_acc']:.2f}%" if last_val else "–")
+    metric_cols[3].metric("Images / s", f"{steps[-1]['samples_per_s']:.0f}" if steps else "–")
+
+    left, right = st.columns(2)
+    left.plotly_chart(training_loss_figure(snap.events, smoothing, log_y), key="train_loss_chart")
+    right.plotly_chart(epoch_metrics_figure(snap.events), key="train_epoch_chart")
+    left.plotly_chart(lr_figure([e["step"] for e in steps], [e["lr"] for e in steps]), key="train_lr_chart")
+    right.plotly_chart(throughput_figure(snap.events, smoothing), key="train_speed_chart")
+
+
+live_view()
+
+if not running and trainer is None:
+    try:
+        cfg_preview = read_config()
+        preview_steps = cfg_preview.epochs * max(1, int(n_train) // cfg_preview.batch_size)
+        if cfg_preview.max_steps:
+            preview_steps = min(preview_steps, cfg_preview.max_steps)
+        preview_steps = min(preview_steps, 20_000)
+        st.plotly_chart(lr_figure(list(range(1, preview_steps + 1)), lr_schedule(
+            cfg_preview, preview_steps, max(1, int(n_train) // cfg_preview.batch_size)),
+            title="Learning-rate schedule (preview)", revision="lr-preview"), key="train_lr_preview")
+    except TrainConfigError:
+        pass
+
+
+# ---- run history ---------------------------------------------------------------------------
+
+st.subheader("Run history")
+runs = list_runs(RUNS_DIR)
+if not runs:
+    st.caption(f"No runs yet in `{RUNS_DIR}`.")
+else:
+    st.dataframe([r.record() for r in runs], hide_index=True, key="train_history")
+    damaged = [r for r in runs if r.status == "damaged"]
+    if damaged:
+        st.warning("Damaged run folders (not used below): " + "; ".join(f"{r.name}: {r.reason}" for r in damaged))
+    usable = [r for r in runs if r.status != "damaged"]
+    by_name = {r.name: r for r in usable}
+    chosen = st.multiselect("Compare runs on one chart", list(by_name), default=list(by_name)[:2],
+                            key="train_overlay_runs")
+    if chosen:
+        o = st.columns([2, 1, 1])
+        metric = o[0].selectbox("Metric", list(OVERLAY_METRICS), key="train_overlay_metric",
+                                format_func=lambda m: OVERLAY_METRICS[m][1])
+        overlay_smoothing = o[1].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="train_overlay_ema")
+        overlay_log = o[2].toggle("Log scale", key="train_overlay_log")
+        series = {}
+        for name in chosen:
+            try:
+                series[name] = load_metrics(by_name[name].path)
+            except RunError as exc:
+                st.warning(str(exc))
+        st.plotly_chart(runs_overlay_figure(series, metric, overlay_smoothing, overlay_log),
+                        key="train_overlay_chart")
+    if usable:
+        d = st.columns([2, 1, 1])
+        pick = d[0].selectbox("Download a run", list(by_name), key="train_download_run")
+        info = by_name[pick]
+        # Callables: the file is read only when the button is clicked, not on every rerun.
+        d[1].download_button("Metrics (CSV)", lambda path=info.path: metrics_csv(path),
+                             file_name=f"{pick}-metrics.csv", mime="text/csv", on_click="ignore",
+                             key="train_download_csv")
+        if info.has_model:
+            d[2].download_button("Checkpoint (model.pt)", lambda path=info.path: (path / "model.pt").read_bytes(),
+                                 file_name=f"{pick}.pt", mime="application/octet-stream", on_click="ignore",
+                                 key="train_download_pt")
+        else:
+            d[2].caption("no checkpoint (the run diverged, failed or is still running)")

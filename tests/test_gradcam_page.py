@@ -1,0 +1,205 @@
+"""The Grad-CAM page through Streamlit's AppTest, with real (small, untrained) models and real files."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from resnet_core import build_model, get_preset
+from resnet_core.checkpoint import save_checkpoint
+from resnet_core.data import SHAPES_CLASSES
+from resnet_core.runs import Run
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "4_Grad-CAM.py")
+SMALL = get_preset("resnet20").replace(stage_blocks=(1, 1, 1))
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # nothing downloaded, nothing cached
+    return tmp_path / "runs"
+
+
+def _png(seed: int = 0, size=(64, 48)) -> bytes:
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _page(source: str | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_config"] = SMALL  # what the Build page would have stored
+    at.run()
+    if source is not None:
+        at.radio(key="gc_source").set_value(source).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _fake_shapes_run(runs_dir: Path, residual: bool = True, name: str = "run") -> Path:
+    """A real run folder (config, metrics, checkpoint) of an untrained Shapes-sized model."""
+    cfg = SMALL if residual else SMALL.plain_twin()
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    preprocess = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "image_size": 32}
+    run = Run.create(runs_dir, cfg, {"epochs": 1}, {"kind": "shapes"}, list(SHAPES_CLASSES), preprocess, name=name)
+    run.save_model(model, list(SHAPES_CLASSES), preprocess)
+    run.finish("finished", "done", {"val_acc": 0.1})
+    return run.path
+
+
+def _texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def _charts(at: AppTest) -> dict[str, dict]:
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {f["layout"]["title"]["text"]: f for f in figures}
+
+
+def test_without_any_run_the_page_offers_the_offline_demo(runs_dir):
+    at = _page()
+    assert any("No model trained on Shapes yet" in t for t in _texts(at.info))
+    assert any("Train a small Shapes model" in b.label for b in at.button)
+    assert not at.error
+
+
+def test_upload_a_good_image_and_a_corrupt_one(runs_dir):
+    at = _page("The Build page's model")
+    at.multiselect(key="gc_samples_False").set_value([]).run()
+    good = _png()
+    at.file_uploader(key="gc_uploads").set_value([
+        ("holiday.png", good, "image/png"),
+        ("broken.jpg", good[: len(good) // 3], "image/jpeg"),
+        ("empty.png", b"", "image/png"),
+    ]).run()
+    assert not at.exception, at.exception
+    errors = _texts(at.error)
+    assert any(e.startswith("broken.jpg: ") and "PNG" in e and "re-export or re-download" in e for e in errors)
+    assert any(e.startswith("empty.png: the file is empty (0 bytes)") for e in errors)
+    assert len(errors) == 2  # one message per bad file, nothing about the good one
+    # The good image is explained beside the errors: it is selectable, predicted and charted.
+    assert at.selectbox(key="gc_image").options == ["holiday.png"]
+    assert "Top predictions" in _charts(at)
+    table = at.dataframe[0].value
+    assert list(table["rank"]) == [1, 2, 3, 4, 5] and table["probability %"].is_monotonic_decreasing
+
+
+def test_wrong_extension_is_accepted_with_a_note(runs_dir):
+    at = _page("The Build page's model")
+    at.file_uploader(key="gc_uploads").set_value([("really-a-png.jpg", _png(1), "image/jpeg")]).run()
+    assert not at.exception and not at.error
+    assert any("extension says JPEG but the content is PNG" in t for t in _texts(at.info))
+    assert "really-a-png.jpg" in at.selectbox(key="gc_image").options
+
+
+def test_bundled_photo_predictions_and_method_panels(runs_dir):
+    at = _page("The Build page's model")
+    assert at.multiselect(key="gc_samples_False").value == ["astronaut"]
+    at.multiselect(key="gc_methods").set_value(["gradcam", "saliency", "occlusion"]).run()
+    assert not at.exception and not at.error
+    assert len(at.get("download_button")) == 3
+    target = at.selectbox(key=at.selectbox[2].key)  # the class picker defaults to the prediction
+    table = at.dataframe[0].value
+    assert table["class"].iloc[0] == f"class {target.value}"
+
+
+def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):
+    _fake_shapes_run(runs_dir)
+    at = _page()
+    assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
+    at.button(key="gc_loc_button").click().run()
+    assert not at.exception, at.exception
+    rows = at.dataframe[1].value
+    assert list(rows["method"])[-2:] == ["Uniform map (chance)", "Random map (chance)"]
+    assert set(rows["images"]) == {64}
+    at.button(key="gc_rand_button").click().run()
+    assert not at.exception, at.exception
+    chart = _charts(at)["Cascading weight randomization"]
+    steps = chart["data"][0]["x"]
+    assert steps[:2] == ["original", "fc"] and steps[-1] == "stem"
+    assert chart["data"][0]["y"][0] == 1.0
+
+
+def test_plain_and_residual_runs_are_compared_on_the_same_image(runs_dir):
+    _fake_shapes_run(runs_dir, residual=True, name="res")
+    at = _page()
+    assert any(b.label == "Train plain-20 (no shortcuts) on Shapes" for b in at.button)
+    _fake_shapes_run(runs_dir, residual=False, name="plain")
+    at.run()
+    assert not at.exception and not at.error
+    assert not any(b.label.startswith("Train plain-20") for b in at.button)
+
+
+def test_uploaded_checkpoint_with_config_is_explained(runs_dir, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(SMALL)
+    path = save_checkpoint(tmp_path / "mine.pt", model, classes=[f"thing {i}" for i in range(10)],
+                           preprocess={"mean": [0.5] * 3, "std": [0.25] * 3, "image_size": 32})
+    at = _page("Upload a checkpoint")
+    at.file_uploader(key="gc_ckpt").set_value(("mine.pt", path.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["class"].iloc[0].startswith("thing ")
+
+
+def test_uploaded_checkpoint_that_does_not_fit_lists_the_keys(runs_dir, tmp_path):
+    sd = build_model(SMALL).state_dict()
+    sd.pop("layer1.0.conv1.weight")
+    sd["extra.weight"] = torch.zeros(3)
+    sd["fc.weight"] = torch.zeros(7, 64)
+    buffer = io.BytesIO()
+    torch.save(sd, buffer)
+    at = _page("Upload a checkpoint")
+    at.file_uploader(key="gc_ckpt").set_value(("bad.pth", buffer.getvalue(), "application/octet-stream")).run()
+    at.selectbox(key="gc_ckpt_arch").set_value("resnet20").run()
+    assert not at.exception, at.exception
+    message = "\n".join(_texts(at.error))
+    assert "bad.pth: the weights do not fit" in message
+    assert "missing (1): layer1.0.conv1.weight" in message
+    assert "unexpected (1): extra.weight" in message
+    assert "wrong shape" in message and "layer2.0" in message
+
+
+def test_not_a_checkpoint_is_refused_clearly(runs_dir):
+    at = _page("Upload a checkpoint")
+    at.file_uploader(key="gc_ckpt").set_value(("notes.pt", b"hello", "application/octet-stream")).run()
+    assert not at.exception
+    assert any(e.startswith("notes.pt: not a readable PyTorch checkpoint") for e in _texts(at.error))
+
+
+def test_pretrained_weights_offline_warn_and_the_page_survives(runs_dir):
+    at = _page("ImageNet weights (torchvision)")
+    assert not at.exception, at.exception
+    warnings = " ".join(_texts(at.warning))
+    assert "resnet18" in warnings and "torch-home" in warnings
+    at.radio(key="gc_source").set_value("The Build page's model").run()
+    assert not at.exception and at.dataframe  # another model still works in the same session
+
+
+def test_one_click_training_makes_a_shapes_model(runs_dir):
+    at = _page()
+    at.button(key="gc_train_res").click().run()
+    assert not at.exception, at.exception
+    trainer = at.session_state["gc_trainer"]
+    deadline = time.monotonic() + 120
+    while trainer.step < 2:
+        assert time.monotonic() < deadline and trainer.is_running, trainer.message
+        time.sleep(0.2)
+    trainer.stop()  # the full demo takes about a minute; a stopped run still saves its model
+    assert trainer.join(120)
+    at.run()  # the progress fragment notices the end and reruns the page
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
+    assert any("gradcam-demo-resnet20-shapes" in t for t in _texts(at.caption))

@@ -1,0 +1,121 @@
+"""The Train page driven through Streamlit's AppTest with a tiny model and a few hundred Shapes images.
+
+AppTest never fires a fragment's run_every, so the tests call at.run() repeatedly, as the
+timer would, while the real Trainer thread trains in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from resnet_core.config import get_preset
+from resnet_core.runs import list_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "2_Train.py")
+TINY = get_preset("resnet20").replace(stage_blocks=(1, 1), stage_widths=(4, 8), stem_width=4)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def tiny_page(epochs: int) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["model_config"] = TINY  # what the Build page would have stored
+    at.run()
+    at.number_input(key="train_n_train").set_value(200)
+    at.number_input(key="train_n_val").set_value(50)
+    at.number_input(key="train_image_size").set_value(16)
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.number_input(key="train_batch").set_value(50)
+    at.selectbox(key="train_device").set_value("cpu")
+    return at.run()
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Each plotly chart's figure, by the chart title."""
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {f["layout"]["title"]["text"]: f for f in figures}
+
+
+def trainer(at: AppTest):
+    return at.session_state["train_trainer"]
+
+
+def run_until(at: AppTest, done, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the page did not reach the expected state in time"
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def test_start_shows_live_charts_then_the_finished_run_in_the_history(runs_dir):
+    at = tiny_page(epochs=2)
+    assert not at.exception and not at.error
+    assert "Learning-rate schedule (preview)" in charts(at)
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+
+    run_until(at, lambda: trainer(at).snapshot().steps)
+    loss = charts(at)["Training loss"]
+    assert len(loss["data"][0]["y"]) >= 1 and loss["layout"]["uirevision"] == "train-loss"
+    assert {"Per epoch", "Learning rate", "Throughput"} <= set(charts(at))
+
+    run_until(at, lambda: not trainer(at).is_running)
+    at.run()
+    assert trainer(at).status == "finished"
+    assert any("finished 8 steps" in s.value for s in at.success)
+    assert len(charts(at)["Training loss"]["data"][0]["y"]) == 8
+    assert not at.button(key="train_start").disabled
+    (run,) = list_runs(runs_dir)
+    assert run.status == "finished" and run.has_model
+    assert at.dataframe[0].value["run"].tolist() == [run.name]
+    overlay = charts(at)["Runs compared: training loss"]
+    assert [t["name"] for t in overlay["data"]] == [run.name]
+    assert not at.exception and not at.error
+
+
+def test_stop_ends_the_run_and_the_page_says_so(runs_dir):
+    at = tiny_page(epochs=1000)
+    at.button(key="train_start").click().run()
+    run_until(at, lambda: trainer(at).step >= 2)
+    at.button(key="train_stop").click().run()
+    run_until(at, lambda: not trainer(at).is_running, timeout=30)
+    at.run()
+    assert trainer(at).status == "stopped"
+    assert any("stopped at step" in i.value for i in at.info)
+    assert list_runs(runs_dir)[0].status == "stopped"
+    assert not at.exception and not at.error
+
+
+def test_bad_choices_are_explained_not_raised(runs_dir):
+    at = tiny_page(epochs=1)
+    at.selectbox(key="train_dataset").set_value("ImageFolder (a folder on this machine)").run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert "choose a folder" in at.error[0].value
+    at.text_input(key="train_folder").set_value(str(runs_dir / "no-such-folder")).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and len(at.error) == 1 and "Could not start training" in at.error[0].value
+    assert "train_trainer" not in at.session_state
+
+
+def test_damaged_runs_are_marked_in_the_history(runs_dir):
+    (runs_dir / "broken").mkdir(parents=True)
+    (runs_dir / "broken" / "config.json").write_text("{oops")
+    at = tiny_page(epochs=1)
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["status"].tolist() == ["damaged"]
+    assert any("broken" in w.value and "not valid JSON" in w.value for w in at.warning)
