@@ -13,6 +13,8 @@ SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")  # set to save a PNG of each p
 def wait_until_idle(page, timeout: float = 90) -> None:
     """Wait for Streamlit to finish the current script run (the 'Running…' indicator goes away)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
+    # Every page starts with a title: once it is there the script is running or done.
+    page.locator("h1").first.wait_for(timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
     time.sleep(0.5)
     while time.monotonic() < deadline:
