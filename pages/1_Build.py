@@ -23,6 +23,7 @@ from resnet_core.config import (
 )
 from resnet_core.export import ExportError, export_onnx
 from resnet_core.summary import conv_output_size, format_bytes, format_count
+from ui.share import apply_link, copy_link, link_option, publish
 from ui.state import current_config, current_model, set_config
 from ui.summaries import cached_summary
 
@@ -62,16 +63,19 @@ def config_from_widgets() -> ResNetConfig:
     return ResNetConfig(**values)
 
 
+apply_link()
 if "cfg_block" not in st.session_state:
     load_into_widgets(current_config())
     st.session_state["build_preset"] = preset_name_of(current_config()) or "resnet20"
+    st.session_state["build_image_size"] = link_option("size", default_image_size(current_config()), (8, 1024))
+    st.session_state["build_batch"] = link_option("batch", 128, (1, 4096))
 
 with st.sidebar:
     st.selectbox("Start from a preset", list_presets(), key="build_preset", on_change=on_preset_change,
                  help="Loads every field below from the preset; edit them freely afterwards.")
     st.caption(preset_note(st.session_state["build_preset"]))
     st.number_input("Input image size (pixels)", 8, 1024, key="build_image_size", step=8)
-    st.number_input("Batch size for the memory estimate", 1, 4096, value=128, key="build_batch")
+    st.number_input("Batch size for the memory estimate", 1, 4096, key="build_batch")
 
 results = st.container()  # drawn above the editor, filled once the config is parsed
 editor = st.expander("Configuration — edit any field", expanded=True)
@@ -150,6 +154,7 @@ def show_model(cfg: ResNetConfig) -> None:
     with st.expander("Python: rebuild this model with the API"):
         st.code(config_to_python(cfg), language="python")
     show_downloads(cfg, model, size)
+    copy_link(publish(cfg, size=size, batch=batch))
 
 
 def show_downloads(cfg: ResNetConfig, model, size: int) -> None:

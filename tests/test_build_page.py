@@ -4,6 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from resnet_core import get_preset
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = str(ROOT / "pages" / "1_Build.py")
 
@@ -63,3 +65,22 @@ def test_editing_a_field_rebuilds_the_session_model():
     assert len(list(model.named_blocks())) == 3
     snippet = at.code[0].value
     assert "stage_blocks=(1, 1, 1)" in snippet
+
+
+def test_a_shared_link_reproduces_the_model():
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.query_params.update({"preset": "resnet56", "preact": "1", "size": "64"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.session_state["model_config"] == get_preset("resnet56").replace(preact=True)
+    assert at.session_state["build_image_size"] == 64
+    assert "MACs at 64x64" in [m.label for m in at.metric]
+
+
+def test_a_hostile_link_falls_back_to_defaults_with_a_notice():
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.query_params.update({"preset": "../../etc/passwd", "stage_blocks": "1-x", "size": "-3"})
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.warning) == 3
+    assert _metric(at, "Parameters") == "269.72 k"

@@ -1,0 +1,107 @@
+"""Shareable links: a page's setup as URL query parameters, and back.
+
+Everything read from a URL is untrusted: each value is parsed on its own, and a bad one
+falls back to its default with a notice instead of failing the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+from .config import PRESETS, ConfigError, ResNetConfig, get_preset, preset_name_of
+
+MAX_PARAM_LENGTH = 200  # longer values are not a setting anyone typed; refuse them
+LIST_SEPARATOR = "-"
+_CONFIG_FIELDS = {f.name: f for f in fields(ResNetConfig)}
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        return LIST_SEPARATOR.join(map(str, value))
+    return str(value)
+
+
+def _decode(name: str, text: str, default: Any) -> Any:
+    """Parse `text` as the type of `default`; ValueError with a reason when it isn't."""
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected 1 or 0")
+    if isinstance(default, tuple):
+        return tuple(int(p) for p in text.split(LIST_SEPARATOR))
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    return text
+
+
+def config_to_params(cfg: ResNetConfig) -> dict[str, str]:
+    """`{"preset": name}` for a preset, else the preset it came from plus the fields that differ."""
+    name = preset_name_of(cfg)
+    if name:
+        return {"preset": name}
+    base = get_preset("resnet20") if cfg.stem == "cifar" else get_preset("resnet18")
+    params = {"preset": preset_name_of(base) or "resnet20"}
+    for f in fields(cfg):
+        if getattr(cfg, f.name) != getattr(base, f.name):
+            params[f.name] = _encode(getattr(cfg, f.name))
+    return params
+
+
+def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tuple[ResNetConfig, list[str]]:
+    """The config a link describes, and one notice per value that was ignored."""
+    notices: list[str] = []
+    base = default
+    preset = params.get("preset")
+    if preset is not None:
+        if preset in PRESETS:
+            base = PRESETS[preset]
+        else:
+            notices.append(f"preset {preset[:40]!r} in the link is unknown; using {preset_name_of(default) or 'the default'}")
+    changes: dict[str, Any] = {}
+    for name, text in params.items():
+        if name not in _CONFIG_FIELDS:
+            continue
+        if len(text) > MAX_PARAM_LENGTH:
+            notices.append(f"{name} in the link is too long; ignored")
+            continue
+        try:
+            changes[name] = _decode(name, text, getattr(base, name))
+        except ValueError as exc:
+            notices.append(f"{name}={text[:40]!r} in the link is not valid ({exc}); ignored")
+    if not changes:
+        return base, notices
+    try:
+        return base.replace(**changes), notices
+    except (ConfigError, TypeError) as exc:
+        notices.append(f"the link's model settings do not fit together ({exc}); using {preset_name_of(base) or 'defaults'}")
+        return base, notices
+
+
+def option_from_params(params: Mapping[str, str], name: str, default: Any, allowed: Any = None) -> tuple[Any, str | None]:
+    """One page option from the URL: (value, notice or None). `allowed` is a collection or a (min, max) range."""
+    text = params.get(name)
+    if text is None:
+        return default, None
+    try:
+        if len(text) > MAX_PARAM_LENGTH:
+            raise ValueError("too long")
+        value = _decode(name, text, default)
+        if isinstance(allowed, tuple) and len(allowed) == 2 and not isinstance(value, str):
+            if not allowed[0] <= value <= allowed[1]:
+                raise ValueError(f"must be between {allowed[0]} and {allowed[1]}")
+        elif allowed is not None and value not in allowed:
+            raise ValueError(f"choose one of {list(allowed)}")
+    except ValueError as exc:
+        return default, f"{name}={text[:40]!r} in the link is not valid ({exc}); using {default!r}"
+    return value, None
+
+
+__all__ = ["config_to_params", "config_from_params", "option_from_params"]

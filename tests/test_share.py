@@ -1,0 +1,56 @@
+"""Shareable links: a setup survives the trip through the URL, and hostile URLs fall back with a notice."""
+
+import pytest
+
+from resnet_core import get_preset
+from resnet_core.share import config_from_params, config_to_params, option_from_params
+
+DEFAULT = get_preset("resnet20")
+
+
+@pytest.mark.parametrize("name", ["resnet20", "plain56", "resnet50", "preact-resnet164"])
+def test_presets_travel_as_their_name(name):
+    params = config_to_params(get_preset(name))
+    assert params == {"preset": name}
+    assert config_from_params(params, DEFAULT) == (get_preset(name), [])
+
+
+def test_custom_config_round_trips():
+    cfg = get_preset("resnet56").replace(stage_blocks=(5, 4, 3), preact=True, shortcut="B", width_multiplier=1.5)
+    params = config_to_params(cfg)
+    assert all(isinstance(v, str) for v in params.values())
+    assert config_from_params(params, DEFAULT) == (cfg, [])
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"preset": "<script>alert(1)</script>"}, "unknown"),
+        ({"stage_blocks": "a-b-c"}, "stage_blocks"),
+        ({"stage_blocks": "3-3"}, "do not fit together"),
+        ({"residual": "maybe"}, "residual"),
+        ({"width_multiplier": "nan"}, "do not fit together"),
+        ({"num_classes": "1e999"}, "num_classes"),
+        ({"stage_widths": "1-" * 500}, "too long"),
+        ({"stage_blocks": "99999999-1-1"}, "do not fit together"),
+    ],
+)
+def test_hostile_links_fall_back_with_a_notice(params, words):
+    cfg, notices = config_from_params(params, DEFAULT)
+    assert cfg == DEFAULT
+    assert any(words in n for n in notices), notices
+
+
+def test_good_fields_survive_beside_a_bad_one():
+    cfg, notices = config_from_params({"preset": "resnet56", "preact": "1", "residual": "perhaps"}, DEFAULT)
+    assert cfg == get_preset("resnet56").replace(preact=True)
+    assert len(notices) == 1 and "residual" in notices[0]
+
+
+def test_page_options_are_range_checked():
+    assert option_from_params({"seed": "7"}, "seed", 0, (0, 2**31)) == (7, None)
+    value, notice = option_from_params({"seed": "-5"}, "seed", 0, (0, 2**31))
+    assert value == 0 and "between" in notice
+    value, notice = option_from_params({"method": "evil"}, "method", "gradcam", ("gradcam", "saliency"))
+    assert value == "gradcam" and "choose one of" in notice
+    assert option_from_params({}, "seed", 3) == (3, None)
