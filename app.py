@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from resnet_core.device import describe_device
+from ui.presenter import presenter_toggle
 
 ROOT = Path(__file__).resolve().parent
 # (file, title, icon, url path, one-line description for the landing page)
@@ -43,4 +44,5 @@ navigation = st.navigation(
     [st.Page(home, title="Home", icon="🏠", default=True)]
     + [st.Page(path, title=title, icon=icon, url_path=url) for path, title, icon, url, _ in AVAILABLE]
 )
+presenter_toggle()
 navigation.run()
