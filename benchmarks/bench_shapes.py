@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--n-val", type=int, default=2000)
+    parser.add_argument("--skip-resnet20", action="store_true")
+    parser.add_argument("--skip-deep", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -136,6 +138,13 @@ def main() -> None:
     data = load_shapes(args.n_train, args.n_val, seed=0)
     r20 = throughput("resnet20")
     print(f"ResNet-20 fwd+bwd throughput now: {r20:.0f} samples/s (batch 128, {args.threads} threads)")
+    if not args.skip_resnet20:
+        resnet20_to_90(data, args)
+    if not args.skip_deep:
+        plain_vs_residual(data, args)
+
+
+def resnet20_to_90(data: DataBundle, args: argparse.Namespace) -> None:
     print(f"ResNet-20, {args.epochs}-epoch schedule, lr {args.lr}, {len(data.train)} train / {len(data.val)} val:")
     result = train("resnet20", data, args.epochs, args.lr, target=0.90)
     reached = result["reached"]
@@ -148,6 +157,8 @@ def main() -> None:
         print(f"ResNet-20 did NOT reach 0.90 in {args.epochs} epochs "
               f"(best {max(r['val_acc'] for r in result['history']):.3f})")
 
+
+def plain_vs_residual(data: DataBundle, args: argparse.Namespace) -> None:
     print(f"plain56 vs resnet56, same {args.deep_epochs}-epoch schedule, same data and seed:")
     outcome = {arch: train(arch, data, args.deep_epochs, args.lr)["history"][-1] for arch in ("plain56", "resnet56")}
     for arch, row in outcome.items():

@@ -36,6 +36,7 @@ from resnet_core.train import (
     lr_schedule,
     with_pretrained_stats,
 )
+from resnet_core.weights import WeightsUnavailableError, finetune_model
 from ui.state import current_config
 
 st.set_page_config(page_title="Train · ResNet Explorer", page_icon="📉", layout="wide")
@@ -171,8 +172,6 @@ def start_training() -> None:
     with st.spinner("Preparing the dataset…"):
         data = cached_dataset(spec)
     if source == "ImageNet weights (fine-tune)":
-        from resnet_core.weights import finetune_model
-
         with st.spinner("Loading the pretrained weights…"):
             model = finetune_model(st.session_state["train_pretrained"], len(data.classes),
                                    freeze_backbone=st.session_state["train_freeze"])
@@ -202,13 +201,12 @@ if not running:
 if start_clicked:
     try:
         start_training()
+    except WeightsUnavailableError as exc:
+        st.warning(f"The pretrained weights are not available: {exc}")
     except (TrainConfigError, ConfigError, DatasetError, TrainerError) as exc:
         st.error(f"Could not start training: {exc}")
-    except Exception as exc:  # noqa: BLE001 - WeightsUnavailableError and other loading problems
-        if type(exc).__name__ == "WeightsUnavailableError":
-            st.warning(f"The pretrained weights are not available: {exc}")
-        else:
-            st.error(f"Could not start training: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - e.g. a failed download: a message, never a traceback
+        st.error(f"Could not start training: {type(exc).__name__}: {exc}")
     else:
         st.rerun()
 

@@ -198,21 +198,25 @@ def pretrained_source() -> Subject | None:
     arch = cols[0].selectbox("Architecture", PRETRAINED_ARCHS, key="gc_arch")
     versions = available_weights(arch)
     name = cols[1].selectbox("Weights", versions, key="gc_weights")
+    failures = st.session_state.setdefault("gc_weights_failed", {})
     if not is_cached(arch, name):
-        st.caption(f"Not downloaded yet: {weights_file_path(arch, name)} will be fetched on first use.")
+        if (arch, name) in failures:
+            # Offline: do not retry the network on every rerun, only when asked.
+            st.warning(f"{failures[(arch, name)]}\n\nThe other model sources still work.")
+            if not st.button("Try the download again", key="gc_retry_weights"):
+                return None
+            failures.pop((arch, name))
+        st.caption(f"Not downloaded yet: {weights_file_path(arch, name)} is fetched on first use.")
     bar = st.empty()
     try:
         loaded = cached_pretrained(arch, name, _progress=lambda f, msg="": bar.progress(min(1.0, f), text=msg or None))
-    except WeightsUnavailableError as exc:
+    except (WeightsUnavailableError, CheckpointError) as exc:
         bar.empty()
+        failures[(arch, name)] = str(exc)
         st.warning(f"{exc}\n\nThe other model sources still work.")
         return None
     bar.empty()
-    meta = loaded.transforms
-    size = int(getattr(meta, "crop_size", [224])[0])
-    resize = int(getattr(meta, "resize_size", [256])[0])
-    pre = Preprocess(image_size=size, mean=tuple(getattr(meta, "mean", Preprocess.mean)),
-                     std=tuple(getattr(meta, "std", Preprocess.std)), resize=resize)
+    pre = Preprocess.from_dict(loaded.preprocess)
     return Subject(loaded.model, list(loaded.categories), pre, f"tv:{arch}:{name}", f"torchvision {arch} ({name})")
 
 
@@ -251,11 +255,12 @@ def upload_source() -> Subject | None:
     model = build_model(cfg)
     report = load_state_dict_report(model, ckpt.state_dict)
     if not report.ok:
-        lines = [f"{upload.name}: the weights do not fit {how.split(' (')[0]} architecture."]
-        for title, keys in (("missing", report.missing), ("unexpected", report.unexpected),
-                            ("wrong shape", report.wrong_shape)):
+        target = choice if choice != "as found" else ("the recorded" if ckpt.config else "the inferred") + " architecture"
+        lines = [f"{upload.name}: the weights do not fit {target}."]
+        wrong = [f"{key} (model {tuple(expected)}, file {tuple(got)})" for key, expected, got in report.wrong_shape]
+        for title, keys in (("missing", report.missing), ("unexpected", report.unexpected), ("wrong shape", wrong)):
             if keys:
-                shown = ", ".join(str(k) for k in list(keys)[:12]) + (" ..." if len(keys) > 12 else "")
+                shown = ", ".join(keys[:12]) + (" ..." if len(keys) > 12 else "")
                 lines.append(f"- {title} ({len(keys)}): {shown}")
         lines.append("Pick the right architecture above.")
         st.error("\n".join(lines))

@@ -35,8 +35,8 @@ MAX_BLOCKS_DRAWN_PER_STAGE = 6
 
 def _base_layout(fig: go.Figure, title: str, revision: str) -> go.Figure:
     fig.update_layout(
-        title=title, uirevision=revision, template="plotly_white",
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        # No template: Streamlit's own chart theme follows the app's light or dark theme.
+        title=title, uirevision=revision, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
         margin=dict(l=10, r=10, t=50, b=10),
     )
     return fig

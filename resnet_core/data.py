@@ -201,6 +201,7 @@ class ShapesStyle:
     max_strokes: int = 3           # distractor line segments
     max_blobs: int = 3             # distractor discs, smaller than any object
     min_contrast: float = 0.35     # least colour distance between object and background at its centre
+    shade: float = 0.15            # brightness ramp across the object (0: a flat colour)
 
 
 DEFAULT_STYLE = ShapesStyle()
@@ -229,7 +230,7 @@ def _draw_parameters(n: int, gen: torch.Generator, style: ShapesStyle) -> dict[s
         "bg_dir": _uniform(gen, n, 0, 2 * math.pi),
         "texture": torch.randn(n, 3, 5, 5, generator=gen),
         "obj": torch.rand(n, 4, 3, generator=gen),
-        "obj_shade": _uniform(gen, n, -0.15, 0.15),
+        "obj_shade": _uniform(gen, n, -style.shade, style.shade),
         "stroke_on": torch.rand(n, style.max_strokes, generator=gen) < 0.7,
         "stroke_p0": torch.rand(n, style.max_strokes, 2, generator=gen) * 2 - 1,
         "stroke_p1": torch.rand(n, style.max_strokes, 2, generator=gen) * 2 - 1,
@@ -355,11 +356,12 @@ def _child_seeds(seed: int, count: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(int(seed)).spawn(count)]
 
 
-def load_shapes(n_train: int = 10000, n_val: int = 2000, seed: int = 0, size: int = 32) -> DataBundle:
+def load_shapes(n_train: int = 10000, n_val: int = 2000, seed: int = 0, size: int = 32,
+                style: ShapesStyle = DEFAULT_STYLE) -> DataBundle:
     """The built-in Shapes dataset: generated train and val sets, stats from the train set."""
     train_seed, val_seed = _child_seeds(seed, 2)
-    train = make_shapes(n_train, train_seed, size)
-    val = make_shapes(n_val, val_seed, size)
+    train = make_shapes(n_train, train_seed, size, style)
+    val = make_shapes(n_val, val_seed, size, style)
     mean, std = channel_stats(train.images)
     description = {
         "kind": "shapes", "root": None, "n_train": len(train), "n_val": len(val), "seed": int(seed),
@@ -375,6 +377,11 @@ def load_shapes(n_train: int = 10000, n_val: int = 2000, seed: int = 0, size: in
 DOWNLOAD_TIMEOUT_S = 15.0
 
 
+def _opener() -> urllib.request.OpenerDirector:
+    # Built per call, not urllib's cached global one, so proxy settings made after start-up count.
+    return urllib.request.build_opener()
+
+
 def download_file(url: str, dest: str | Path, progress: Progress | None = None, timeout: float = DOWNLOAD_TIMEOUT_S,
                   md5: str | None = None, sha256_prefix: str | None = None) -> Path:
     """Download `url` to `dest` (atomically: a partial file never sits at `dest`).
@@ -388,7 +395,7 @@ def download_file(url: str, dest: str | Path, progress: Progress | None = None, 
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     md5_hash, sha_hash = hashlib.md5(), hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+        with os.fdopen(fd, "wb") as out, _opener().open(request, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(1 << 20):
@@ -409,9 +416,22 @@ def download_file(url: str, dest: str | Path, progress: Progress | None = None, 
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, DownloadError):
             raise
-        reason = getattr(exc, "reason", None) or exc
-        raise DownloadError(f"could not download {url}: {reason}") from None
+        raise DownloadError(f"could not download {url}: {_network_reason(exc, timeout)}") from None
     return dest
+
+
+def _network_reason(exc: BaseException, timeout: float) -> str:
+    """What a person should understand from a failed request."""
+    import socket
+
+    reason = getattr(exc, "reason", None) or exc
+    if isinstance(reason, socket.gaierror):
+        return f"the host could not be found, so there is probably no internet connection ({reason})"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout:.0f} s"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"the connection was refused (a proxy or firewall in the way?) ({reason})"
+    return str(reason)
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,7 +499,7 @@ def load_cifar(root: str | Path, which: str = "cifar10", download: bool = True, 
     title = "CIFAR-10" if which == "cifar10" else "CIFAR-100"
     problems = _cifar_problems(cls, root, verify_checksums)
     if problems:
-        _fetch_cifar(cls, root, title, download, progress, problems)
+        _fetch_cifar(cls, root, title, download, progress, problems, verify_checksums)
         problems = _cifar_problems(cls, root, verify_checksums)
         if problems:
             raise DatasetError(f"{title} in {root} is incomplete after extracting the archive: "
@@ -516,7 +536,7 @@ def _cifar_set(ds: Any, num_classes: int) -> ImageSet:
 
 
 def _fetch_cifar(cls: type, root: Path, title: str, download: bool, progress: Progress | None,
-                 problems: list[str]) -> None:
+                 problems: list[str], verify: bool) -> None:
     """Make the extracted folder exist: from the archive in `root`, downloading it if allowed."""
     from torchvision.datasets.utils import check_integrity, extract_archive
 
@@ -530,7 +550,7 @@ def _fetch_cifar(cls: type, root: Path, title: str, download: bool, progress: Pr
         except DownloadError as exc:
             raise DatasetError(f"{title} is not in {root} and could not be downloaded ({exc}). "
                                f"{_cifar_help(cls, root)}") from None
-    elif not check_integrity(str(archive), cls.tgz_md5):
+    elif verify and not check_integrity(str(archive), cls.tgz_md5):
         raise DatasetError(f"{archive} is damaged or incomplete (its MD5 checksum does not match {cls.tgz_md5}); "
                            f"delete it and download it again. {_cifar_help(cls, root)}")
     if progress is not None:
@@ -734,11 +754,24 @@ def stratified_split(labels: Tensor, val_fraction: float, seed: int) -> tuple[Te
 
 
 def stratified_cap(data: ImageSet, limit: int, seed: int) -> ImageSet:
-    """At most `limit` images, each class keeping its share (deterministic from `seed`)."""
+    """Exactly `limit` images (all when there are fewer), each class keeping its share.
+
+    Per-class quotas by largest remainder, members chosen by `seed`; original order kept.
+    """
     if len(data) <= limit:
         return data
-    keep, _ = stratified_split(data.labels.cpu(), 1 - limit / len(data), seed)
-    return data.subset(keep[:limit])
+    labels = data.labels.cpu()
+    classes, counts = torch.unique(labels, return_counts=True)
+    exact = counts.double() * limit / len(labels)
+    quota = exact.floor().long()
+    short = limit - int(quota.sum())
+    quota[torch.argsort(exact - quota, descending=True, stable=True)[:short]] += 1
+    gen = torch.Generator().manual_seed(int(seed))
+    keep = []
+    for k, q in zip(classes.tolist(), quota.tolist()):
+        idx = (labels == k).nonzero().squeeze(1)
+        keep.append(idx[torch.randperm(len(idx), generator=gen)[:q]])
+    return data.subset(torch.cat(keep).sort().values)
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,6 +787,8 @@ class DatasetSpec:
     limit (a stratified, seeded subset is taken when the data has more).
     root: the CIFAR data folder, or the ImageFolder folder (or a .zip of one).
     image_size: Shapes and ImageFolder images are made this size; CIFAR is always 32.
+    val_fraction: the ImageFolder share held out for validation (stratified).
+    download / verify_checksums: CIFAR only (see load_cifar).
     """
 
     kind: str = "shapes"
@@ -764,6 +799,7 @@ class DatasetSpec:
     image_size: int = 32
     val_fraction: float = 0.2
     download: bool = True
+    verify_checksums: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in DATASET_KINDS:
@@ -801,7 +837,8 @@ def load_dataset(spec: DatasetSpec, progress: Progress | None = None) -> DataBun
             progress(0.0, f"generating {spec.n_train + spec.n_val:,} Shapes images")
         return load_shapes(spec.n_train, spec.n_val, spec.seed, spec.image_size)
     if spec.kind in ("cifar10", "cifar100"):
-        bundle = load_cifar(spec.root, spec.kind, download=spec.download, progress=progress)
+        bundle = load_cifar(spec.root, spec.kind, download=spec.download, progress=progress,
+                            verify_checksums=spec.verify_checksums)
     else:
         bundle = _load_folder_or_zip(Path(spec.root).expanduser(), spec, progress)
     return _capped(bundle, spec)

@@ -376,7 +376,7 @@ class Band:
     high: tuple[float, ...]
 
     @classmethod
-    def of(cls, paths: Sequence[str], runs: Sequence[Sequence[float]]) -> "Band":
+    def of(cls, paths: Sequence[str], runs: Sequence[Sequence[float]]) -> Band:
         columns = list(zip(*runs))
         return cls(tuple(paths), tuple(statistics.fmean(c) for c in columns),
                    tuple(min(c) for c in columns), tuple(max(c) for c in columns))
@@ -583,9 +583,10 @@ class BackgroundJob:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._state: dict[str, Any] = dict(status="idle", done=0, total=0, message="", result=None, error=None)
+        self._state: dict[str, Any] = {"status": "idle", "done": 0, "total": 0, "message": "", "result": None,
+                                       "error": None}
 
-    def start(self) -> "BackgroundJob":
+    def start(self) -> BackgroundJob:
         with self._lock:
             if self._thread is not None:
                 raise GradientError(f"this {self.name} has already been started; make a new one")
@@ -755,7 +756,7 @@ class SideBySide:
                 self.runs.append(ComparisonRun(config_label(cfg), cfg, model,
                                                Trainer(model, data, train_config), recorder))
 
-    def start(self) -> "SideBySide":
+    def start(self) -> SideBySide:
         for run in self.runs:
             run.trainer.start()
         return self
@@ -776,7 +777,7 @@ class SideBySide:
     def running(self) -> bool:
         return any(run.trainer.is_running for run in self.runs)
 
-    def curves(self) -> dict[str, dict[str, list[float]]]:
+    def curves(self) -> dict[str, dict[str, Any]]:
         """Per run: step/train_loss for every step, val_step/val_acc/val_loss per epoch, and status."""
         out: dict[str, dict[str, Any]] = {}
         for run in self.runs:
@@ -865,31 +866,69 @@ def _accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int)
     return correct / len(labels)
 
 
-def lesion_study(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256) -> LesionResult:
+def lesion_study(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256,
+                 progress: Progress | None = None, stop: threading.Event | None = None) -> LesionResult:
     """Test accuracy with each block deleted in turn, plus the intact baseline (eval mode).
 
     `images` are normalised floats. The model is restored exactly (same modules, same modes).
+    `progress(done, total, message, None)` follows each evaluation; `stop` ends the study early
+    (the blocks not yet measured are left out of the result).
     """
     _check_model(model)
     images, labels = _check_batch(model, images, labels)
     cfg = getattr(model, "config", None)
     classes = cfg.num_classes if isinstance(cfg, ResNetConfig) else int(labels.max()) + 1
+    blocks = list(model.named_blocks())
     entries = []
     with _measuring(model, train=False):
         baseline = _accuracy(model, images, labels, batch_size)
-        for path, block in list(model.named_blocks()):
+        for done, (path, block) in enumerate(blocks, start=1):
+            if stop is not None and stop.is_set():
+                break
             if not block.residual and not _keeps_shape(block):
                 entries.append(LesionEntry(path, None, "n/a: changes the shape, a plain net cannot skip it"))
-                continue
-            stage_name, index = path.rsplit(".", 1)
-            stage = getattr(model, stage_name)
-            stage[int(index)] = _Lesioned(block)
-            try:
-                entries.append(LesionEntry(path, _accuracy(model, images, labels, batch_size)))
-            finally:
-                stage[int(index)] = block
+            else:
+                stage_name, index = path.rsplit(".", 1)
+                stage = getattr(model, stage_name)
+                stage[int(index)] = _Lesioned(block)
+                try:
+                    entries.append(LesionEntry(path, _accuracy(model, images, labels, batch_size)))
+                finally:
+                    stage[int(index)] = block
+            if progress is not None:
+                progress(done, len(blocks), f"deleted {path}", None)
     label = config_label(cfg) if isinstance(cfg, ResNetConfig) else type(model).__name__
     return LesionResult(label, baseline, tuple(entries), 1.0 / classes)
+
+
+def lesion_job(models: Sequence[nn.Module], images: Tensor, labels: Tensor, batch_size: int = 256) -> BackgroundJob:
+    """Lesion studies of several trained models, one after the other, in the background.
+
+    The result is the list of LesionResult in the order of `models`. Do not train the models meanwhile:
+    the study swaps blocks in and out of them.
+    """
+    models = list(models)
+    for model in models:
+        _check_model(model)
+    if not models:
+        raise GradientError("give at least one trained model for the lesion study")
+
+    def work(progress: Progress, stop: threading.Event) -> list[LesionResult]:
+        results: list[LesionResult] = []
+        per_model = [len(list(m.named_blocks())) for m in models]
+        total = sum(per_model)
+        for i, model in enumerate(models):
+            offset = sum(per_model[:i])
+
+            def report(done: int, _total: int, message: str, _partial: Any, offset: int = offset) -> None:
+                progress(offset + done, total, message, list(results))
+
+            results.append(lesion_study(model, images, labels, batch_size, report, stop))
+            if stop.is_set():
+                break
+        return results
+
+    return BackgroundJob(work, "lesion study")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1026,13 +1065,41 @@ def shattering_job(depths: Sequence[int] = (8, 20, 56), seeds: Sequence[int] = (
 
 
 __all__ = [
-    "GradientError", "CAPTIONS", "SWEEP_DEPTHS", "MIN_DEPTH", "MAX_DEPTH",
-    "check_depth", "check_depths", "cifar_config", "twin_configs", "config_label", "check_pair", "random_batch",
-    "GradientProfile", "gradient_norms", "zero_init_warning",
-    "Band", "ProfileBands", "PairProfile", "profile_pair",
-    "SweepPoint", "SweepResult", "depth_sweep", "sweep_job",
-    "BackgroundJob", "JobSnapshot",
-    "BlockGradRecorder", "ComparisonRun", "SideBySide",
-    "LesionEntry", "LesionResult", "lesion_study",
-    "ShatteringProfile", "gradient_shattering", "ShatteringSweep", "shattering_sweep", "shattering_job",
+    "CAPTIONS",
+    "MAX_DEPTH",
+    "MIN_DEPTH",
+    "SWEEP_DEPTHS",
+    "BackgroundJob",
+    "Band",
+    "BlockGradRecorder",
+    "ComparisonRun",
+    "GradientError",
+    "GradientProfile",
+    "JobSnapshot",
+    "LesionEntry",
+    "LesionResult",
+    "PairProfile",
+    "ProfileBands",
+    "ShatteringProfile",
+    "ShatteringSweep",
+    "SideBySide",
+    "SweepPoint",
+    "SweepResult",
+    "check_depth",
+    "check_depths",
+    "check_pair",
+    "cifar_config",
+    "config_label",
+    "depth_sweep",
+    "gradient_norms",
+    "gradient_shattering",
+    "lesion_job",
+    "lesion_study",
+    "profile_pair",
+    "random_batch",
+    "shattering_job",
+    "shattering_sweep",
+    "sweep_job",
+    "twin_configs",
+    "zero_init_warning",
 ]

@@ -441,7 +441,8 @@ class Trainer:
 
     @property
     def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """True from start() until the final status is set (files are written by then)."""
+        return self._status == "running"
 
     @property
     def step(self) -> int:
@@ -765,17 +766,21 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         compile=args.compile, max_steps=args.max_steps)
 
 
-def _model_from_args(args: argparse.Namespace, num_classes: int, seed: int) -> nn.Module:
+def _model_config_from_args(args: argparse.Namespace) -> ResNetConfig:
+    """Checked before the data is loaded, so a typo fails at once."""
+    if args.model_config is None:
+        return get_preset(args.preset)
+    try:
+        return ResNetConfig.from_json(args.model_config.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--model-config: cannot read {args.model_config} ({exc.strerror})") from None
+
+
+def _model_from_args(args: argparse.Namespace, cfg: ResNetConfig, num_classes: int, seed: int) -> nn.Module:
     if args.finetune:
         from .weights import finetune_model
+
         return finetune_model(args.preset, num_classes, freeze_backbone=args.freeze_backbone)
-    if args.model_config is not None:
-        try:
-            cfg = ResNetConfig.from_json(args.model_config.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"--model-config: cannot read {args.model_config} ({exc.strerror})") from None
-    else:
-        cfg = get_preset(args.preset)
     return build_model_for(cfg, num_classes, seed)
 
 
@@ -815,16 +820,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     from .data import DatasetError, DatasetSpec, load_dataset
+    from .weights import WeightsUnavailableError
 
     try:
         config = _config_from_args(args)
         spec = DatasetSpec(kind=args.dataset, root=args.data_root, n_train=args.n_train, n_val=args.n_val,
                            seed=args.data_seed, image_size=args.image_size)
         resolve_device(config.device)
+        model_cfg = _model_config_from_args(args)
         data = load_dataset(spec)
-        model = _model_from_args(args, len(data.classes), config.seed)
+        if args.finetune:
+            data = with_pretrained_stats(data)
+        model = _model_from_args(args, model_cfg, len(data.classes), config.seed)
         trainer = create_trainer(model, data, config, runs_dir=args.runs_dir, name=args.name)
-    except (TrainConfigError, ConfigError, DatasetError, TrainerError, ValueError, OSError) as exc:
+    except (TrainConfigError, ConfigError, DatasetError, TrainerError, WeightsUnavailableError, ValueError,
+            OSError) as exc:
         parser.error(str(exc))
     print(f"run folder: {trainer.run.path}", file=sys.stderr)
     trainer.start()

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import CheckpointError
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .config import ConfigError, ResNetConfig, get_preset
 from .data import DownloadError, download_file
 from .model import ResNet, build_model
@@ -349,9 +349,26 @@ def _infer_shortcut(sd: Mapping[str, Tensor], blocks: tuple[int, ...], widths: t
     return shortcut, avg_down
 
 
+def load_model_file(source: str | Path | bytes) -> tuple[ResNet, Checkpoint]:
+    """A model from a checkpoint of ours or a bare state_dict (torchvision's .pth), in eval mode.
+
+    Our checkpoints carry their config; for a bare state_dict the config is inferred from it.
+    Raises CheckpointError (unreadable file, or weights that do not fit) with a message for a person.
+    """
+    ckpt = load_checkpoint(source)
+    cfg = ckpt.config if ckpt.config is not None else infer_config_from_state_dict(ckpt.state_dict)
+    model = build_model(cfg)
+    report = load_state_dict_report(model, ckpt.state_dict)
+    if not report.ok:
+        raise CheckpointError(f"the weights do not fit their recorded config: {report.summary()}")
+    if ckpt.config is None:
+        ckpt.config = cfg
+    return model.eval(), ckpt
+
+
 __all__ = [
     "WeightsUnavailableError", "PretrainedModel", "LoadReport", "TORCHVISION_ARCHS",
     "available_weights", "default_weights", "weights_file_path", "is_cached", "fetch_weights", "load_pretrained",
     "imagenet_categories", "prepare_finetune", "finetune_model", "infer_config_from_state_dict",
-    "load_state_dict_report",
+    "load_state_dict_report", "load_model_file",
 ]

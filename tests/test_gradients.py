@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import statistics
@@ -166,7 +167,7 @@ def test_depth_sweep_plain_ratio_explodes_with_depth_while_the_residual_one_stay
     res = {d: m for d, m, _, _ in result.series(residual=True)}
     assert list(plain) == list(SWEEP_DEPTHS) == list(res)
     depths = list(SWEEP_DEPTHS)
-    assert all(plain[a] < plain[b] for a, b in zip(depths, depths[1:])), plain  # monotonic (medians)
+    assert all(plain[a] < plain[b] for a, b in itertools.pairwise(depths)), plain  # monotonic (medians)
     assert plain[56] > 100 * res[56], (plain[56], res[56])
     assert plain[20] > 5 and plain[110] > 1e5  # ~10^1 at depth 20, ~10^6-10^7 at 110
     assert all(1 <= r < 100 for r in res.values()), res  # residual: within 10^0-10^2
@@ -407,4 +408,4 @@ def test_profile_figure_draws_bands_on_a_log_axis():
     assert len(means[0].y) == 19  # main-path convs; the two projections are separate markers
     assert any(t.name == "ResNet-20: shortcut projections" for t in fig.data)
     blocks = gradient_profile_figure(pair, "blocks")
-    assert len([t for t in blocks.data if t.name and "mean" in t.name][0].y) == 9
+    assert len(next(t for t in blocks.data if t.name and "mean" in t.name).y) == 9

@@ -26,10 +26,10 @@ def _points(page) -> int:
 def test_train_page_start_grows_the_loss_chart_and_stop_freezes_it(page, app_url):
     page.goto(f"{app_url}/Train")
     wait_until_idle(page)
-    # Small and quick: 2000 Shapes images of 16 px, many epochs so the run is still going at Stop.
-    _set_number(page, "Training images", 2000)
-    _set_number(page, "Validation images", 200)
-    _set_number(page, "Image size (px)", 16)
+    # Small and quick: 512 Shapes images of 8 px, many epochs so the run is still going at Stop.
+    _set_number(page, "Training images", 512)
+    _set_number(page, "Validation images", 128)
+    _set_number(page, "Image size (px)", 8)
     page.get_by_text("Hyper-parameters").click()
     _set_number(page, "Epochs", 50)
     page.get_by_role("button", name="Start").click()

@@ -1,0 +1,355 @@
+"""Plain vs Residual page: the degradation problem and what shortcuts change, measured live.
+
+Every number comes from resnet_core.gradients on real networks. Long work (depth sweep,
+side-by-side training, lesion study, shattering sweep) runs in background threads owned by
+this browser session; fragments redraw from their snapshots twice a second.
+"""
+
+import math
+
+import streamlit as st
+
+from resnet_core import ConfigError, list_presets
+from resnet_core.charts import (
+    autocorrelation_figure,
+    depth_sweep_figure,
+    grad_heatmap_figure,
+    gradient_profile_figure,
+    lesion_figure,
+    plain_vs_residual_training_figure,
+    shattering_figure,
+)
+from resnet_core.config import default_image_size, get_preset
+from resnet_core.data import DatasetError, load_shapes, normalize
+from resnet_core.gradients import (
+    CAPTIONS,
+    MAX_DEPTH,
+    SWEEP_DEPTHS,
+    BackgroundJob,
+    GradientError,
+    SideBySide,
+    check_depth,
+    config_label,
+    lesion_job,
+    profile_pair,
+    shattering_job,
+    sweep_job,
+    twin_configs,
+    zero_init_warning,
+)
+from resnet_core.train import TrainConfig, TrainConfigError, TrainerError
+from ui.state import current_config
+
+st.set_page_config(page_title="Plain vs Residual · ResNet Explorer", page_icon="⚖️", layout="wide")
+st.title("⚖️ Plain vs Residual")
+st.markdown(
+    "Stack more plain layers and a network gets **worse** — not from overfitting, and not because its gradients "
+    "vanish (with BatchNorm they don't), but because deep plain nets are harder to optimize (He et al. 2015). "
+    "Add shortcuts and depth helps again. Every chart below is measured live on real networks."
+)
+
+PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
+    "pvr_profile", "pvr_sweep_job", "pvr_pair", "pvr_lesion_job", "pvr_shatter_job")
+BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError)
+LESION_IMAGES = 500  # validation images per lesion evaluation: enough for percent-level differences
+
+
+def job_running(key: str) -> bool:
+    job = st.session_state.get(key)
+    return job is not None and job.snapshot().running
+
+
+def show_job_status(job: BackgroundJob, what: str) -> None:
+    snap = job.snapshot()
+    if snap.running:
+        st.progress(min(snap.fraction, 1.0), text=f"{what}: {snap.done} of {snap.total or '…'} — {snap.message}")
+    elif snap.status == "failed":
+        st.error(f"The {what} failed: {snap.error}")
+    elif snap.status == "stopped":
+        st.info(f"The {what} was stopped after {snap.done} of {snap.total}; showing what was measured.")
+
+
+def parse_depths(text: str) -> list[int]:
+    """Comma-separated depths from a text box; GradientError names the first bad one."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise GradientError(f"depth {part!r} is not a whole number; type depths like 62, 74") from None
+        out.append(check_depth(value))
+    return out
+
+
+@st.cache_resource(max_entries=2, show_spinner="Generating the Shapes dataset…")
+def cached_shapes(n_train: int, n_val: int, size: int):
+    """Read-only once generated, so every session may share it."""
+    return load_shapes(n_train, n_val, seed=0, size=size)
+
+
+# ---- 1 · gradient profile --------------------------------------------------------------------------------
+
+cfg = current_config()
+residual_cfg, plain_cfg = twin_configs(cfg)
+st.header("1 · Gradient norms at initialization")
+st.markdown(f"Your model from the **Build** page is **{config_label(cfg)}**. Both nets are built from the same "
+            "seed and measured on the same random batch (cross-entropy against random labels), in train mode.")
+warning = zero_init_warning(cfg)
+if warning:
+    st.warning(warning)
+
+cols = st.columns(4)
+against = cols[0].selectbox("Compare with", ["its twin (same layers, shortcuts toggled)", "a preset"],
+                            key="pvr_against")
+other_name = cols[1].selectbox("Preset", list_presets(), index=list_presets().index("plain20"), key="pvr_other",
+                               disabled=against != "a preset")
+seeds = cols[2].slider("Seeds (band)", 1, 5, 3, key="pvr_seeds")
+batch = cols[3].select_slider("Batch size", [8, 16, 32, 64], 32, key="pvr_batch")
+size = st.select_slider("Image size (pixels)", [16, 32, 64, 128, 224], min(default_image_size(cfg), 64),
+                        key="pvr_size", help="ImageNet-stem models are measured at 64 px by default to keep it quick.")
+
+if st.button("Measure gradient profile", type="primary", key="pvr_profile_run"):
+    first, second = (residual_cfg, plain_cfg) if against.startswith("its twin") else (cfg, get_preset(other_name))
+    try:
+        with st.spinner("Measuring both networks…"):
+            st.session_state[PROFILE_KEY] = profile_pair(first, second, seeds=tuple(range(seeds)),
+                                                         batch_size=batch, image_size=size)
+    except BAD_INPUT as exc:
+        st.error(f"Cannot compare: {exc}")
+        st.session_state.pop(PROFILE_KEY, None)
+
+pair_profile = st.session_state.get(PROFILE_KEY)
+if pair_profile is not None:
+    if cfg not in (pair_profile.a.config, pair_profile.b.config):
+        st.info("Measured for an earlier model; press **Measure gradient profile** again for the current one.")
+    metrics = st.columns(2)
+    for col, side in zip(metrics, (pair_profile.a, pair_profile.b)):
+        ratio = side.median_ratio
+        col.metric(f"{side.label}: first / last conv gradient", "∞ (last conv gets 0)" if ratio == float("inf")
+                   else f"{ratio:.3g}×", help="stem conv over the last conv before the fc, median over seeds")
+    st.plotly_chart(gradient_profile_figure(pair_profile, "convs"), key="pvr_profile_convs")
+    st.caption(CAPTIONS["profile"])
+    if any(side.warnings for side in (pair_profile.a, pair_profile.b)):
+        st.caption(CAPTIONS["zero_init"])
+    st.plotly_chart(gradient_profile_figure(pair_profile, "blocks"), key="pvr_profile_blocks")
+    st.caption(CAPTIONS["blocks"])
+
+
+# ---- 2 · depth sweep -----------------------------------------------------------------------------------
+
+st.header("2 · Depth sweep")
+st.markdown("CIFAR ResNets of depth 6n+2 and their plain twins, at initialization: how much larger is the "
+            "gradient at the first convolution than at the last?")
+sweep_running = job_running(SWEEP_KEY)
+cols = st.columns([3, 2, 1, 1])
+depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, list(SWEEP_DEPTHS), key="pvr_sweep_depths")
+extra = cols[1].text_input(f"More depths (6n+2, up to {MAX_DEPTH})", "", key="pvr_sweep_extra",
+                           placeholder="e.g. 74, 164")
+sweep_seeds = cols[2].number_input("Seeds", 1, 5, 1, key="pvr_sweep_seeds")
+sweep_size = cols[3].select_slider("Image px", [16, 32], 32, key="pvr_sweep_size")
+no_bn = st.toggle("Also without normalization (norm='none')", key="pvr_sweep_nobn")
+buttons = st.columns([1, 1, 4])
+start_sweep = buttons[0].button("▶ Run sweep", disabled=sweep_running, key="pvr_sweep_start")
+sweep_job_now = st.session_state.get(SWEEP_KEY)
+buttons[1].button("■ Stop", disabled=not sweep_running, key="pvr_sweep_stop",
+                  on_click=sweep_job_now.stop if sweep_job_now is not None else None)
+if start_sweep:
+    try:
+        chosen = list(depths) + parse_depths(extra)
+        norms = ("batch", "none") if no_bn else ("batch",)
+        job = sweep_job(chosen, norms, tuple(range(int(sweep_seeds))), batch_size=32, image_size=sweep_size)
+    except BAD_INPUT as exc:
+        st.error(f"Cannot run the sweep: {exc}")
+    else:
+        st.session_state[SWEEP_KEY] = job.start()
+        st.rerun()
+
+
+@st.fragment(run_every=0.5 if sweep_running else None)
+def sweep_view() -> None:
+    job: BackgroundJob | None = st.session_state.get(SWEEP_KEY)
+    if job is None:
+        st.info("Press **Run sweep**. The default depths take about half a minute on a laptop CPU.")
+        return
+    snap = job.snapshot()
+    if sweep_running and not snap.running:
+        st.rerun()
+    show_job_status(job, "depth sweep")
+    result = snap.result
+    if result is None or not result.points:
+        return
+    st.plotly_chart(depth_sweep_figure(result, "batch"), key="pvr_sweep_chart")
+    st.caption(CAPTIONS["sweep"])
+    if "none" in result.norms:
+        st.plotly_chart(depth_sweep_figure(result, "none"), key="pvr_sweep_chart_nobn")
+        st.caption(CAPTIONS["sweep_no_bn"])
+
+
+sweep_view()
+
+
+# ---- 3 · side-by-side training ----------------------------------------------------------------------------
+
+st.header("3 · Training side by side")
+st.markdown("Plain and residual nets of two depths, trained on the built-in Shapes dataset with the same data, "
+            "seed and recipe (SGD with momentum, cosine schedule), all four at once.")
+pair: SideBySide | None = st.session_state.get(PAIR_KEY)
+training = pair is not None and pair.running
+cols = st.columns(6)
+depth_a = cols[0].selectbox("Shallow depth", SWEEP_DEPTHS, SWEEP_DEPTHS.index(20), key="pvr_depth_a")
+depth_b = cols[1].selectbox("Deep depth", SWEEP_DEPTHS, SWEEP_DEPTHS.index(56), key="pvr_depth_b")
+n_train = cols[2].number_input("Training images", 256, 20000, 2000, step=256, key="pvr_n_train")
+epochs = cols[3].number_input("Epochs", 1, 100, 3, key="pvr_epochs")
+lr = cols[4].number_input("Learning rate", 0.0001, 1.0, 0.1, format="%.4f", key="pvr_lr")
+every = cols[5].number_input("Record gradients every k steps", 1, 100, 5, key="pvr_every")
+buttons = st.columns([1, 1, 4])
+start_training = buttons[0].button("▶ Train all four", disabled=training, key="pvr_train_start")
+buttons[1].button("■ Stop", disabled=not training, key="pvr_train_stop",
+                  on_click=pair.stop if pair is not None else None)
+if start_training:
+    try:
+        config = TrainConfig(epochs=int(epochs), batch_size=64, lr=float(lr), schedule="cosine", seed=0)
+        data = cached_shapes(int(n_train), 500, 32)
+        new_pair = SideBySide(data, config, depths=(int(depth_a), int(depth_b)), seed=0, record_every=int(every))
+    except BAD_INPUT as exc:
+        st.error(f"Cannot start training: {exc}")
+    else:
+        st.session_state[PAIR_KEY] = new_pair.start()
+        st.session_state["pvr_pair_data"] = data
+        st.session_state.pop(LESION_KEY, None)
+        st.rerun()
+
+
+@st.fragment(run_every=0.5 if training else None)
+def training_view() -> None:
+    current: SideBySide | None = st.session_state.get(PAIR_KEY)
+    if current is None:
+        st.info("Press **Train all four**. Expect a few minutes on a CPU for depths 20 and 56.")
+        return
+    if training and not current.running:
+        st.rerun()  # all runs ended: redraw the buttons and unlock the lesion study
+    curves = current.curves()
+    status_cols = st.columns(len(curves))
+    for col, (name, c) in zip(status_cols, curves.items()):
+        col.progress(min(c["progress"], 1.0), text=f"{name}: {c['status']}")
+        if c["status"] in ("diverged", "failed"):
+            col.error(c["message"])
+    left, right = st.columns(2)
+    left.plotly_chart(plain_vs_residual_training_figure(curves, "train_loss"), key="pvr_train_loss")
+    right.plotly_chart(plain_vs_residual_training_figure(curves, "val_acc"), key="pvr_train_acc")
+    st.caption(CAPTIONS["training"])
+    depth = st.selectbox("Heatmaps for depth", current.depths, len(current.depths) - 1, key="pvr_heat_depth")
+    snaps = {run.name: run.recorder.snapshot() for run in current.runs if run.config.depth == depth}
+    values = [v for _, _, m in snaps.values() for row in m for v in row if v > 0]
+    if not values:
+        st.caption("The heatmaps appear after the first recorded step.")
+        return
+    zrange = (math.log10(min(values)), math.log10(max(values)))
+    cols = st.columns(len(snaps))
+    for col, (name, (paths, steps, matrix)) in zip(cols, snaps.items()):
+        col.plotly_chart(grad_heatmap_figure(paths, steps, matrix, title=name, zrange=zrange,
+                                             revision=f"heat-{name}"), key=f"pvr_heat_{name}")
+    st.caption(CAPTIONS["heatmap"])
+
+
+training_view()
+
+
+# ---- 4 · lesion study -------------------------------------------------------------------------------------
+
+st.header("4 · Lesion study on the trained pair")
+st.markdown("Delete one block at a time from each trained network and measure validation accuracy again: a "
+            "residual net keeps its shortcut, a plain net simply skips the block (where the shapes allow).")
+lesion_running = job_running(LESION_KEY)
+if pair is None:
+    st.info("Train the four networks in section 3 first (or stop them part-way): the study needs trained nets.")
+elif training:
+    st.info("The networks are still training; the lesion study unlocks when they finish or are stopped.")
+else:
+    cols = st.columns([1, 1, 1, 3])
+    lesion_depth = cols[0].selectbox("Depth", pair.depths, len(pair.depths) - 1, key="pvr_lesion_depth")
+    start_lesion = cols[1].button("▶ Run lesion study", disabled=lesion_running, key="pvr_lesion_start")
+    lesion_now = st.session_state.get(LESION_KEY)
+    cols[2].button("■ Stop", disabled=not lesion_running, key="pvr_lesion_stop",
+                   on_click=lesion_now.stop if lesion_now is not None else None)
+    if start_lesion:
+        data = st.session_state["pvr_pair_data"]
+        images = normalize(data.val.images[:LESION_IMAGES], data.mean, data.std)
+        models = [run.model for run in pair.runs if run.config.depth == lesion_depth]
+        try:
+            st.session_state[LESION_KEY] = lesion_job(models, images, data.val.labels[:LESION_IMAGES]).start()
+        except BAD_INPUT as exc:
+            st.error(f"Cannot run the lesion study: {exc}")
+        else:
+            st.rerun()
+
+
+@st.fragment(run_every=0.5 if lesion_running else None)
+def lesion_view() -> None:
+    job: BackgroundJob | None = st.session_state.get(LESION_KEY)
+    if job is None:
+        return
+    snap = job.snapshot()
+    if lesion_running and not snap.running:
+        st.rerun()
+    show_job_status(job, "lesion study")
+    results = snap.result or []
+    if not results:
+        return
+    cols = st.columns(len(results))
+    for col, res in zip(cols, results):
+        col.metric(f"{res.label}: mean accuracy lost per deleted block", f"{100 * res.mean_drop:.1f} points",
+                   help=f"intact accuracy {100 * res.baseline:.1f}%")
+    st.plotly_chart(lesion_figure(results), key="pvr_lesion_chart")
+    st.caption(CAPTIONS["lesion"])
+
+
+lesion_view()
+
+
+# ---- 5 · gradient shattering -------------------------------------------------------------------------------
+
+st.header("5 · Shattered gradients")
+st.markdown("Walk along a straight line between two images and take the gradient of the output with respect to "
+            "the input at each point: do neighbouring points get similar gradients?")
+shatter_running = job_running(SHATTER_KEY)
+cols = st.columns([3, 1, 1])
+shatter_depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, [8, 20, 56], key="pvr_shatter_depths")
+points = cols[1].select_slider("Points on the line", [16, 32, 64, 128], 64, key="pvr_shatter_points")
+shatter_seeds = cols[2].number_input("Seeds", 1, 5, 1, key="pvr_shatter_seeds")
+buttons = st.columns([1, 1, 4])
+start_shatter = buttons[0].button("▶ Measure shattering", disabled=shatter_running, key="pvr_shatter_start")
+shatter_now = st.session_state.get(SHATTER_KEY)
+buttons[1].button("■ Stop", disabled=not shatter_running, key="pvr_shatter_stop",
+                  on_click=shatter_now.stop if shatter_now is not None else None)
+if start_shatter:
+    try:
+        job = shattering_job(shatter_depths, tuple(range(int(shatter_seeds))), int(points), image_size=16)
+    except BAD_INPUT as exc:
+        st.error(f"Cannot measure shattering: {exc}")
+    else:
+        st.session_state[SHATTER_KEY] = job.start()
+        st.rerun()
+
+
+@st.fragment(run_every=0.5 if shatter_running else None)
+def shattering_view() -> None:
+    job: BackgroundJob | None = st.session_state.get(SHATTER_KEY)
+    if job is None:
+        return
+    snap = job.snapshot()
+    if shatter_running and not snap.running:
+        st.rerun()
+    show_job_status(job, "shattering sweep")
+    sweep = snap.result
+    if sweep is None or not sweep.points:
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(shattering_figure(sweep), key="pvr_shatter_chart")
+    right.plotly_chart(autocorrelation_figure(sweep.deepest_profiles()), key="pvr_autocorr_chart")
+    st.caption(CAPTIONS["shattering"])
+
+
+shattering_view()

@@ -1,0 +1,57 @@
+"""The Grad-CAM page in real Chromium: upload a photo, see predictions and the overlay; a corrupt file
+gets its own clear message while the good results stay on the page."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.browser import assert_no_exception, screenshot, wait_until_idle
+
+pytestmark = pytest.mark.e2e
+
+
+def _jpeg(seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    pixels[30:90, 50:110] = (220, 40, 40)  # something to look at
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _alerts(page, kind: str) -> list[str]:
+    return page.locator(f'[data-testid="stAlertContent{kind}"]').all_inner_texts()
+
+
+def test_upload_shows_predictions_and_overlay_and_a_corrupt_file_gets_a_message(page, app_url):
+    page.goto(f"{app_url}/Grad-CAM")
+    wait_until_idle(page)
+    # The Build page's model needs no download and no training, so the page is usable at once.
+    page.get_by_text("The Build page's model", exact=True).click()
+    wait_until_idle(page)
+    uploader = page.locator(".st-key-gc_uploads input[type=file]")
+
+    photo = _jpeg()
+    uploader.set_input_files(files=[{"name": "street.jpg", "mimeType": "image/jpeg", "buffer": photo}])
+    page.locator(".st-key-gc_probs_chart .js-plotly-plot").wait_for(timeout=90_000)
+    wait_until_idle(page)
+    page.screenshot(path="/tmp/h5/gc_e2e.png", full_page=True)
+    print(page.locator('[data-testid="stImage"]').all_inner_texts())
+    assert page.get_by_text("street.jpg:").count() >= 1  # the gallery caption names the upload and its class
+    images_before = page.locator('[data-testid="stImage"]').count()
+    assert images_before >= 3  # gallery overlay, the network's view, and at least one method overlay
+    assert page.get_by_role("button", name="Download PNG").count() >= 1
+    assert not _alerts(page, "Error")
+    screenshot(page, "gradcam")
+
+    uploader.set_input_files(files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": photo[:400]}])
+    page.locator('[data-testid="stAlertContentError"]').first.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    errors = _alerts(page, "Error")
+    assert len(errors) == 1 and errors[0].startswith("broken.jpg:") and "re-download" in errors[0]
+    # The good upload is still explained beside the message.
+    assert page.locator(".st-key-gc_probs_chart .js-plotly-plot").count() == 1
+    assert page.locator('[data-testid="stImage"]').count() >= images_before
+    assert_no_exception(page)

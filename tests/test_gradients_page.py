@@ -1,0 +1,153 @@
+"""The Plain vs Residual page, driven through Streamlit's AppTest with real (tiny) measurements."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from resnet_core.config import get_preset
+from resnet_core.gradients import CAPTIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=120)
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_page_renders_without_exceptions():
+    at = _page().run()
+    assert not at.exception and not at.error
+    assert [h.value for h in at.header][:2] == ["1 · Gradient norms at initialization", "2 · Depth sweep"]
+    assert not at.warning  # resnet20 has no zero-init
+
+
+def test_measuring_the_profile_draws_both_charts_with_captions():
+    at = _page().run()
+    at.slider(key="pvr_seeds").set_value(2)
+    at.select_slider(key="pvr_batch").set_value(8)
+    at.select_slider(key="pvr_size").set_value(16)
+    at.button(key="pvr_profile_run").click().run()
+    assert not at.exception and not at.error
+    pair = at.session_state["pvr_profile"]
+    assert (pair.a.label, pair.b.label) == ("ResNet-20", "plain-20") and pair.seeds == (0, 1)
+    labels = [m.label for m in at.metric]
+    assert "ResNet-20: first / last conv gradient" in labels and "plain-20: first / last conv gradient" in labels
+    assert len(at.get("plotly_chart")) == 2
+    assert CAPTIONS["profile"] in _captions(at) and CAPTIONS["blocks"] in _captions(at)
+
+
+def test_zero_init_model_shows_the_warning_and_its_caption():
+    at = _page()
+    at.session_state["model_config"] = get_preset("resnet20").replace(zero_init_residual=True, stage_blocks=(1, 1, 1))
+    at.run()
+    assert any("exactly zero gradient" in w.value for w in at.warning)
+    at.select_slider(key="pvr_batch").set_value(8)
+    at.select_slider(key="pvr_size").set_value(16)
+    at.slider(key="pvr_seeds").set_value(1)
+    at.button(key="pvr_profile_run").click().run()
+    assert not at.exception and not at.error
+    assert CAPTIONS["zero_init"] in _captions(at)
+    assert "∞" in next(m.value for m in at.metric if m.label.startswith("ResNet-8"))
+
+
+def test_comparing_a_model_with_itself_is_an_error():
+    at = _page().run()
+    at.selectbox(key="pvr_against").set_value("a preset").run()
+    at.selectbox(key="pvr_other").set_value("resnet20").run()
+    at.button(key="pvr_profile_run").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "nothing to compare" in at.error[0].value
+
+
+def test_bad_depths_show_an_error_and_start_nothing():
+    at = _page().run()
+    at.text_input(key="pvr_sweep_extra").set_value("57")
+    at.button(key="pvr_sweep_start").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and "6n+2" in at.error[0].value and "56 or 62" in at.error[0].value
+    assert "pvr_sweep_job" not in at.session_state
+    at.text_input(key="pvr_sweep_extra").set_value("twenty")
+    at.button(key="pvr_sweep_start").click().run()
+    assert "not a whole number" in at.error[0].value
+    at.text_input(key="pvr_sweep_extra").set_value("")
+    at.multiselect(key="pvr_sweep_depths").set_value([])
+    at.button(key="pvr_sweep_start").click().run()
+    assert "at least one depth" in at.error[0].value
+    # the same depth twice for side-by-side training
+    at.selectbox(key="pvr_depth_a").set_value(20)
+    at.selectbox(key="pvr_depth_b").set_value(20)
+    at.number_input(key="pvr_n_train").set_value(256)
+    at.button(key="pvr_train_start").click().run()
+    assert "nothing to compare" in at.error[0].value and "pvr_pair" not in at.session_state
+
+
+def test_sweep_runs_in_the_background_and_its_chart_appears():
+    at = _page().run()
+    at.multiselect(key="pvr_sweep_depths").set_value([8, 14])
+    at.select_slider(key="pvr_sweep_size").set_value(16)
+    at.toggle(key="pvr_sweep_nobn").set_value(True)
+    at.button(key="pvr_sweep_start").click().run()
+    assert not at.exception and not at.error
+    job = at.session_state["pvr_sweep_job"]
+    assert job.join(120)
+    at.run()
+    assert job.snapshot().status == "finished"
+    assert len(at.get("plotly_chart")) == 2  # with BN and without
+    assert CAPTIONS["sweep"] in _captions(at) and CAPTIONS["sweep_no_bn"] in _captions(at)
+
+
+def test_stop_button_stops_a_running_sweep():
+    at = _page().run()
+    at.multiselect(key="pvr_sweep_depths").set_value([56, 110])
+    at.button(key="pvr_sweep_start").click().run()
+    assert not at.button(key="pvr_sweep_stop").disabled
+    at.button(key="pvr_sweep_stop").click().run()
+    job = at.session_state["pvr_sweep_job"]
+    assert job.join(120)
+    at.run()
+    assert job.snapshot().status == "stopped"
+    assert not at.exception and any("was stopped" in i.value for i in at.info)
+
+
+def test_training_four_runs_then_lesion_study_then_shattering():
+    at = _page().run()
+    at.selectbox(key="pvr_depth_a").set_value(8)
+    at.selectbox(key="pvr_depth_b").set_value(14)
+    at.number_input(key="pvr_n_train").set_value(256)
+    at.number_input(key="pvr_epochs").set_value(1)
+    at.number_input(key="pvr_every").set_value(2)
+    at.button(key="pvr_train_start").click().run()
+    assert not at.exception and not at.error
+    pair = at.session_state["pvr_pair"]
+    assert [r.name for r in pair.runs] == ["plain-8", "ResNet-8", "plain-14", "ResNet-14"]
+    assert pair.join(180)
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 4  # loss, accuracy, two heatmaps (plain-14 and ResNet-14)
+    assert CAPTIONS["training"] in _captions(at) and CAPTIONS["heatmap"] in _captions(at)
+
+    at.button(key="pvr_lesion_start").click().run()
+    assert not at.exception and not at.error
+    job = at.session_state["pvr_lesion_job"]
+    assert job.join(120)
+    at.run()
+    results = job.snapshot().result
+    assert [r.label for r in results] == ["plain-14", "ResNet-14"]
+    assert [e.path for e in results[0].entries if e.accuracy is None] == ["layer2.0", "layer3.0"]
+    assert CAPTIONS["lesion"] in _captions(at)
+    assert any(m.label.startswith("ResNet-14: mean accuracy lost") for m in at.metric)
+
+    at.multiselect(key="pvr_shatter_depths").set_value([8])
+    at.select_slider(key="pvr_shatter_points").set_value(16)
+    at.button(key="pvr_shatter_start").click().run()
+    shatter = at.session_state["pvr_shatter_job"]
+    assert shatter.join(120)
+    at.run()
+    assert not at.exception and not at.error
+    assert shatter.snapshot().status == "finished"
+    assert CAPTIONS["shattering"] in _captions(at)
