@@ -137,8 +137,8 @@ def start_training(residual: bool) -> None:
         st.error(f"Training could not start: {exc}")
 
 
-@st.fragment(run_every=1.0)
 def training_status() -> None:
+    """Progress of this session's demo training; redrawn every second only while there is one."""
     trainer = st.session_state.get(TRAINER_KEY)
     if trainer is None:
         return
@@ -222,7 +222,9 @@ def pretrained_source() -> Subject | None:
 
 def upload_source() -> Subject | None:
     upload = st.file_uploader("A checkpoint (.pt / .pth): a run's model.pt or a torchvision state_dict",
-                              type=["pt", "pth"], key="gc_ckpt")
+                              type=["pt", "pth"], key="gc_ckpt",
+                              help="Up to 50 MB (server.maxUploadSize in .streamlit/config.toml): enough for CIFAR "
+                                   "nets and resnet18; use the ImageNet weights source for the larger torchvision nets.")
     if upload is None:
         return None
     data = upload.getvalue()
@@ -285,7 +287,8 @@ SOURCES = {
 
 st.subheader("Model")
 source = st.radio("Model to explain", list(SOURCES), key="gc_source", horizontal=True)
-training_status()
+if st.session_state.get(TRAINER_KEY) is not None:
+    st.fragment(training_status, run_every=1.0)()
 subject = SOURCES[source]()
 if subject is None:
     st.stop()
@@ -339,10 +342,15 @@ if len(items) > MAX_GALLERY:
     st.warning(f"{len(items)} images: showing the first {MAX_GALLERY}.")
     items = items[:MAX_GALLERY]
 
+def for_display(view: Image.Image) -> Image.Image:
+    """Small network inputs (32 px) are enlarged with visible pixels, so the overlay is readable."""
+    return view.resize((256, 256), Image.Resampling.NEAREST) if view.width < 128 else view
+
+
 prepared = [prepare(item.image, subject.pre) for item in items]
-views = [view for view, _ in prepared]
+views = [for_display(view) for view, _ in prepared]
 batch = torch.stack([x for _, x in prepared])
-image_keys = [hashlib.sha256(view.tobytes()).hexdigest()[:16] for view in views]
+image_keys = [hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16] for x in batch]
 
 # ---- overview: every image's prediction and Grad-CAM, in one batched pass -------------------------
 
@@ -360,7 +368,7 @@ colormap = controls[1].selectbox("Colour map", list(COLORMAPS), key="gc_colormap
 top_k = controls[2].slider("Top-k predictions", 1, min(10, len(subject.classes)), min(5, len(subject.classes)),
                            key="gc_topk")
 
-gallery = st.columns(min(4, len(items)))
+gallery = st.columns(6)
 for i, item in enumerate(items):
     best = topk(probs[i], subject.classes, 1)[0]
     with gallery[i % len(gallery)]:
@@ -373,7 +381,7 @@ st.subheader("Explain one image")
 index = st.selectbox("Image", range(len(items)), format_func=lambda i: items[i].name, key="gc_image")
 item, view, x = items[index], views[index], batch[index]
 rows = topk(probs[index], subject.classes, top_k)
-left, right = st.columns([1, 2])
+left, right = st.columns([1, 2], vertical_alignment="center")
 with left:
     st.image(view, caption=f"what the network sees ({subject.pre.image_size} px)", width="stretch")
 with right:
@@ -409,7 +417,7 @@ def compute_map(method: str) -> torch.Tensor:
 
 
 if methods:
-    panels = st.columns(len(methods))
+    panels = st.columns(max(3, len(methods)))
     for method, panel in zip(methods, panels):
         with panel:
             try:
@@ -441,12 +449,13 @@ if pair[True] is None or pair[False] is None:
         if pair[False] is None:
             train_button(False, "Train plain-20 (no shortcuts) on Shapes")
 else:
-    panels = st.columns(2)
+    panels = st.columns(3)
     for residual, panel in zip((True, False), panels):
         other = run_subject(pair[residual])
         if other is None:
             continue
         other_view, other_x = prepare(item.image, other.pre)
+        other_view = for_display(other_view)
         other_probs = memo_get(("probs", other.key, image_keys[index]), lambda: predict(other.model, other_x))
         cam = memo_get(("map", other.key, image_keys[index], "gradcam", None, None, ()),
                        lambda: explain_batch(other.model, other_x, "gradcam").maps[0])

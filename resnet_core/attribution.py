@@ -10,7 +10,7 @@ Methods (all through captum; each returns one H x W map per image, same size as 
                           normalisation), optionally SmoothGrad-averaged through NoiseTunnel.
                           |.| summed over channels: pixels that matter either way.
     saliency              Saliency (|d logit / d pixel|), summed over channels.
-    occlusion             Occlusion with a square window (about 1/7 of the image side) moved in
+    occlusion             Occlusion with a square window (1/7 of the image side) moved in
                           non-overlapping steps: the drop of the target logit when a patch is
                           replaced by the mean colour. Averaged over channels, negative values (patches whose
                           removal *raises* the logit) are clipped to 0.
@@ -395,20 +395,20 @@ def _integrated_gradients(model: nn.Module, x: Tensor, targets: list[int], opts:
 
 
 def occlusion_window(height: int, width: int) -> tuple[int, int]:
-    """(window, stride) for occlusion: about 1/7 of the shorter side, not overlapping.
+    """(window, stride) for occlusion: 1/7 of the shorter side (rounded down), not overlapping.
 
     About 7 x 7 = 49 forward passes per image whatever its size (the resolution of a ResNet's
-    last stage at 224 px); a smaller stride gives a smoother map at quadratic cost.
+    last stage at 224 px); rounding down makes the windows tile 224 and 32 px images exactly.
+    A smaller stride gives a smoother map at quadratic cost.
     """
-    window = max(2, round(min(height, width) / 7))
+    window = max(2, min(height, width) // 7)
     return window, window
 
 
 def _occlusion(model: nn.Module, x: Tensor, targets: list[int], opts: dict[str, Any]) -> Tensor:
     opts = dict(opts)
-    default_window, default_stride = occlusion_window(x.shape[2], x.shape[3])
-    window = int(opts.pop("window", default_window))
-    stride = int(opts.pop("stride", default_stride if window == default_window else window))
+    window = int(opts.pop("window", occlusion_window(x.shape[2], x.shape[3])[0]))
+    stride = int(opts.pop("stride", window))
     per_eval = int(opts.pop("perturbations_per_eval", 16))
     if opts:
         raise AttributionError(f"occlusion: unknown option(s) {sorted(opts)}")

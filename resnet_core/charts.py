@@ -588,6 +588,6 @@ def randomization_figure(steps: "list[str]", correlations: "dict[str, list[float
         ))
     fig.add_hline(y=0.0, line_dash="dot", line_color=COLORS["neutral"])
     fig.update_xaxes(title="weights re-initialised from the head down to ...", tickangle=-45)
-    fig.update_yaxes(title="Spearman rank correlation with the trained map", range=[-1.05, 1.05])
+    fig.update_yaxes(title="Spearman ρ with the trained map", range=[-1.05, 1.05])
     fig.update_layout(height=400, legend=dict(orientation="h", y=-0.45))
     return _base_layout(fig, "Cascading weight randomization", revision)

@@ -261,11 +261,13 @@ def _segment_hits(px: Tensor, py: Tensor, p0: Tensor, p1: Tensor, width: Tensor)
 
 
 def _object_colour(p: dict[str, Tensor], min_contrast: float) -> Tensor:
-    """The first of the candidate colours far enough from the background's mean colour.
+    """The first of the candidate colours far enough from the background gradient at the object.
 
-    Where none is, the background colour shifted by half the range in every channel.
+    Where none is, that background colour shifted by half the range in every channel.
     """
-    centre = p["bg_a"] * 0.5 + p["bg_b"] * 0.5
+    d = p["bg_dir"]
+    t = ((p["cx"] * torch.cos(d) + p["cy"] * torch.sin(d)) * 0.5 + 0.5)[:, None]
+    centre = p["bg_a"] * (1 - t) + p["bg_b"] * t
     candidates = p["obj"]  # n x tries x 3
     far = (candidates - centre[:, None]).norm(dim=2) >= min_contrast
     first = torch.where(far.any(dim=1), far.float().argmax(dim=1), 0)

@@ -110,9 +110,9 @@ def test_bundled_photo_predictions_and_method_panels(runs_dir):
     at.multiselect(key="gc_methods").set_value(["gradcam", "saliency", "occlusion"]).run()
     assert not at.exception and not at.error
     assert len(at.get("download_button")) == 3
-    target = at.selectbox(key=at.selectbox[2].key)  # the class picker defaults to the prediction
+    target = next(s for s in at.selectbox if s.label == "Explain the class")
     table = at.dataframe[0].value
-    assert table["class"].iloc[0] == f"class {target.value}"
+    assert table["class"].iloc[0] == f"class {target.value}"  # the class picker defaults to the prediction
 
 
 def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):

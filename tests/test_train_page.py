@@ -7,14 +7,19 @@ timer would, while the real Trainer thread trains in the background.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
+from resnet_core import build_model
 from resnet_core.config import get_preset
-from resnet_core.runs import list_runs
+from resnet_core.data import IMAGENET_MEAN
+from resnet_core.runs import list_runs, load_run_model
+from resnet_core.weights import weights_file_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "2_Train.py")
@@ -119,3 +124,50 @@ def test_damaged_runs_are_marked_in_the_history(runs_dir):
     table = at.dataframe[0].value
     assert table["status"].tolist() == ["damaged"]
     assert any("broken" in w.value and "not valid JSON" in w.value for w in at.warning)
+
+
+def _online() -> bool:
+    try:
+        socket.getaddrinfo("download.pytorch.org", 443)
+    except OSError:
+        return False
+    return True
+
+
+def test_fine_tune_from_cached_imagenet_weights_trains_only_the_new_head(runs_dir, tmp_path, monkeypatch):
+    # A real resnet18 state_dict in torchvision's format, where torch hub caches the download.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    path = weights_file_path("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    pretrained = build_model(get_preset("resnet18"))
+    torch.save(pretrained.state_dict(), path)
+
+    at = tiny_page(epochs=1)
+    at.radio(key="train_source").set_value("ImageNet weights (fine-tune)").run()
+    at.checkbox(key="train_freeze").check().run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error and not at.warning, [w.value for w in at.warning]
+    run_until(at, lambda: not trainer(at).is_running)
+    assert trainer(at).status == "finished", trainer(at).message
+
+    (run,) = list_runs(runs_dir)
+    model, classes, preprocess = load_run_model(run.path)
+    assert len(classes) == 10 and model.fc.out_features == 10
+    assert preprocess["mean"] == list(IMAGENET_MEAN)
+    trained = model.state_dict()
+    start = pretrained.state_dict()
+    frozen = [k for k in start if not k.startswith("fc.") and "running_" not in k and "num_batches" not in k]
+    assert all(torch.equal(trained[k], start[k]) for k in frozen)
+
+
+def test_fine_tune_without_cached_weights_offline_is_a_warning(runs_dir, tmp_path, monkeypatch):
+    if _online():
+        pytest.skip("this machine can reach download.pytorch.org, so the weights would download")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    at = tiny_page(epochs=1)
+    at.radio(key="train_source").set_value("ImageNet weights (fine-tune)").run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    assert "not cached and could not be downloaded" in at.warning[0].value
+    assert "train_trainer" not in at.session_state
