@@ -28,11 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from captum.attr import LayerGradCam  # noqa: E402
+from captum.attr import LayerGradCam
 
-from resnet_core import build_model, get_preset  # noqa: E402
-from resnet_core.attribution import explain, explain_batch, normalize_map, spearman  # noqa: E402
-from resnet_core.images import Preprocess, prepare, sample_images  # noqa: E402
+from resnet_core import build_model, get_preset
+from resnet_core.attribution import explain, explain_batch, normalize_map, spearman
+from resnet_core.images import Preprocess, prepare, sample_images
 
 try:
     from pytorch_grad_cam import GradCAM

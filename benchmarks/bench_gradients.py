@@ -13,7 +13,9 @@ Figures printed:
     (every step, the worst case, and every 10 steps, the page's scale) against none, interleaved;
   * the science: median first/last conv gradient ratio against depth with and without BatchNorm,
     and the neighbour correlation of input-gradients (shattering), plain vs residual.
-On a machine shared with other jobs, read the interleaved ratios rather than the absolute times.
+On a machine shared with other jobs, read the interleaved ratios rather than the absolute times,
+and try --threads 1 (or OMP_WAIT_POLICY=PASSIVE): two OpenMP threads that spin-wait on a CPU
+another process is using made these small-tensor workloads up to 100x slower in our runs.
 """
 
 from __future__ import annotations
@@ -145,13 +147,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--no-science", action="store_true", help="timings only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, CPU")
     bench_profile(args.reps)
     bench_sweep()
     bench_recorder(args.reps)
-    science(args.seeds)
+    if not args.no_science:
+        science(args.seeds)
 
 
 if __name__ == "__main__":

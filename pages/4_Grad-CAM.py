@@ -18,8 +18,20 @@ from torch import nn
 
 from resnet_core import ConfigError, build_model, get_preset, list_presets
 from resnet_core.attribution import (
-    COLORMAPS, LAYER_METHODS, METHOD_LABELS, METHODS, AttributionError, explain_batch, localization_scores,
-    overlay, png_bytes, predict, randomization_check, randomization_steps, target_layers, topk,
+    COLORMAPS,
+    LAYER_METHODS,
+    METHOD_LABELS,
+    METHODS,
+    AttributionError,
+    explain_batch,
+    localization_scores,
+    overlay,
+    png_bytes,
+    predict,
+    randomization_check,
+    randomization_steps,
+    target_layers,
+    topk,
 )
 from resnet_core.charts import localization_figure, probability_figure, randomization_figure
 from resnet_core.checkpoint import CheckpointError, load_checkpoint
@@ -28,8 +40,14 @@ from resnet_core.images import Preprocess, decode_images, prepare, sample_images
 from resnet_core.runs import RunError, RunInfo, default_runs_dir, list_runs, load_run_model
 from resnet_core.train import TrainConfig, TrainerError, build_model_for, check_idle, create_trainer
 from resnet_core.weights import (
-    WeightsUnavailableError, available_weights, infer_config_from_state_dict, is_cached, load_pretrained,
-    load_state_dict_report, weights_file_path,
+    WeightsUnavailableError,
+    available_weights,
+    imagenet_categories,
+    infer_config_from_state_dict,
+    is_cached,
+    load_pretrained,
+    load_state_dict_report,
+    weights_file_path,
 )
 from ui.state import current_model
 
@@ -43,10 +61,15 @@ st.markdown(
 
 RUNS_DIR = default_runs_dir()
 TRAINER_KEY = "gc_trainer"
+TRAIN_ERROR_KEY = "gc_train_error"
 PRETRAINED_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-# The one-click demo: ResNet-20 on 5,000 Shapes images, about a minute on a laptop CPU.
-DEMO_DATA = dict(n_train=5000, n_val=500, seed=0, size=32)
-DEMO_TRAIN = TrainConfig(epochs=4, batch_size=128, optimizer="sgd", lr=0.1, schedule="onecycle", weight_decay=5e-4)
+# The one-click demo: ResNet-20 on 6,000 Shapes images, 48k samples seen. AdamW with one-cycle and
+# small batches learns Shapes far faster in a fixed budget than SGD at lr 0.1 (measured on 2 shared
+# CPU cores: 72% validation accuracy after 8 epochs, against 22% for SGD after 6); random crops are
+# off because they push objects off the 32 px canvas.
+DEMO_DATA = {"n_train": 6000, "n_val": 500, "seed": 0, "size": 32}
+DEMO_TRAIN = TrainConfig(epochs=8, batch_size=64, optimizer="adamw", lr=3e-3, weight_decay=0.05,
+                         schedule="onecycle", augment_crop=False)
 SHAPES_CHECK_IMAGES = 64
 MAX_GALLERY = 12
 
@@ -72,7 +95,7 @@ def cached_pretrained(arch: str, weights_name: str, _progress=None):
     return load_pretrained(arch, weights_name, progress=_progress)
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner="Generating the Shapes images...")
 def cached_shapes_data(n_train: int, n_val: int, seed: int, size: int):
     return load_shapes(n_train=n_train, n_val=n_val, seed=seed, size=size)
 
@@ -125,7 +148,8 @@ def run_subject(run: RunInfo) -> Subject | None:
     return Subject(model, list(classes), pre, f"run:{run.path}:{mtime}", f"run {run.name} ({run.arch}{acc})", on_shapes)
 
 
-def start_training(residual: bool) -> None:
+def start_training(residual: bool) -> bool:
+    """Start the demo training in the background (Trainer thread); False, with a message, if it cannot."""
     try:
         check_idle(st.session_state.get(TRAINER_KEY))
         data = cached_shapes_data(**DEMO_DATA)
@@ -134,7 +158,10 @@ def start_training(residual: bool) -> None:
         trainer = create_trainer(model, data, DEMO_TRAIN, runs_dir=RUNS_DIR, name=f"gradcam-demo-{preset}-shapes")
         st.session_state[TRAINER_KEY] = trainer.start()
     except (TrainerError, ValueError, OSError) as exc:
-        st.error(f"Training could not start: {exc}")
+        st.session_state[TRAIN_ERROR_KEY] = f"Training could not start: {exc}"
+        return False
+    st.session_state.pop(TRAIN_ERROR_KEY, None)
+    return True
 
 
 def training_status() -> None:
@@ -148,16 +175,15 @@ def training_status() -> None:
         st.progress(min(1.0, done), text=f"Training on Shapes: step {trainer.step} of {trainer.total_steps}{left}")
         return
     st.session_state.pop(TRAINER_KEY)
-    if trainer.status in ("finished", "stopped"):
-        st.rerun(scope="app")  # the new run now appears in the lists
-    st.error(f"The demo training ended with status {trainer.status}: {trainer.message}")
+    if trainer.status not in ("finished", "stopped"):
+        st.session_state[TRAIN_ERROR_KEY] = f"The demo training ended with status {trainer.status}: {trainer.message}"
+    st.rerun(scope="app")  # the new run (or the message) appears in the whole page
 
 
 def train_button(residual: bool, label: str) -> None:
     busy = st.session_state.get(TRAINER_KEY) is not None
-    if st.button(label, key=f"gc_train_{'res' if residual else 'plain'}", disabled=busy):
-        start_training(residual)
-        st.rerun()
+    if st.button(label, key=f"gc_train_{'res' if residual else 'plain'}", disabled=busy) and start_training(residual):
+        st.rerun()  # show the progress bar at the top
 
 
 def shapes_source() -> Subject | None:
@@ -220,6 +246,12 @@ def pretrained_source() -> Subject | None:
     return Subject(loaded.model, list(loaded.categories), pre, f"tv:{arch}:{name}", f"torchvision {arch} ({name})")
 
 
+def fitted(cfg, state_dict):
+    """A model of `cfg` with the weights loaded when they fit, and the report of how they fit."""
+    model = build_model(cfg)
+    return model, load_state_dict_report(model, state_dict)
+
+
 def upload_source() -> Subject | None:
     upload = st.file_uploader("A checkpoint (.pt / .pth): a run's model.pt or a torchvision state_dict",
                               type=["pt", "pth"], key="gc_ckpt",
@@ -239,7 +271,9 @@ def upload_source() -> Subject | None:
         try:
             cfg, how = infer_config_from_state_dict(ckpt.state_dict), "inferred from the weight names and shapes"
         except (ValueError, KeyError) as exc:
-            how = f"could not be inferred ({exc})"
+            how = "unknown: pick it"
+            st.warning(f"{upload.name}: the architecture is not recorded and could not be inferred ({exc}). "
+                       "Pick it in the list below.")
     presets = list_presets()
     choice = st.selectbox(f"Architecture ({how})", ["as found"] + presets, key="gc_ckpt_arch",
                           help="Override when the architecture was not recorded or was guessed wrongly.")
@@ -254,8 +288,7 @@ def upload_source() -> Subject | None:
     if cfg is None:
         st.error(f"{upload.name}: the architecture is unknown; pick it in the list above.")
         return None
-    model = build_model(cfg)
-    report = load_state_dict_report(model, ckpt.state_dict)
+    model, report = memo_get(("ckpt-model", digest, choice), lambda: fitted(cfg, ckpt.state_dict))
     if not report.ok:
         target = choice if choice != "as found" else ("the recorded" if ckpt.config else "the inferred") + " architecture"
         lines = [f"{upload.name}: the weights do not fit {target}."]
@@ -272,7 +305,9 @@ def upload_source() -> Subject | None:
     pre = Preprocess.from_dict(ckpt.preprocess, default_size=size)
     if pre.resize is None and pre.image_size >= 64:
         pre = Preprocess(pre.image_size, pre.mean, pre.std, round(pre.image_size * 256 / 224))
-    classes = list(ckpt.classes or []) or [f"class {i}" for i in range(cfg.num_classes)]
+    classes = list(ckpt.classes or [])
+    if not classes:  # a bare state_dict: 1000 outputs are ImageNet's classes (names ship with torchvision)
+        classes = imagenet_categories() if cfg.num_classes == 1000 else [f"class {i}" for i in range(cfg.num_classes)]
     on_shapes = classes == list(SHAPES_CLASSES)
     return Subject(model, classes, pre, f"upload:{digest}:{choice}", f"uploaded {upload.name}", on_shapes)
 
@@ -289,6 +324,8 @@ st.subheader("Model")
 source = st.radio("Model to explain", list(SOURCES), key="gc_source", horizontal=True)
 if st.session_state.get(TRAINER_KEY) is not None:
     st.fragment(training_status, run_every=1.0)()
+if TRAIN_ERROR_KEY in st.session_state:
+    st.error(st.session_state[TRAIN_ERROR_KEY])
 subject = SOURCES[source]()
 if subject is None:
     st.stop()
@@ -449,21 +486,24 @@ if pair[True] is None or pair[False] is None:
         if pair[False] is None:
             train_button(False, "Train plain-20 (no shortcuts) on Shapes")
 else:
-    panels = st.columns(3)
-    for residual, panel in zip((True, False), panels):
-        other = run_subject(pair[residual])
+    def compare_panel(run: RunInfo, kind: str) -> None:
+        """The chosen image through another run's model: its prediction and its own Grad-CAM."""
+        other = run_subject(run)
         if other is None:
-            continue
+            return
         other_view, other_x = prepare(item.image, other.pre)
-        other_view = for_display(other_view)
-        other_probs = memo_get(("probs", other.key, image_keys[index]), lambda: predict(other.model, other_x))
-        cam = memo_get(("map", other.key, image_keys[index], "gradcam", None, None, ()),
-                       lambda: explain_batch(other.model, other_x, "gradcam").maps[0])
+        key = (other.key, image_keys[index])
+        other_probs = memo_get(("compare-probs", *key), lambda: predict(other.model, other_x))
+        cam = memo_get(("compare-map", *key), lambda: explain_batch(other.model, other_x, "gradcam").maps[0])
         best = topk(other_probs, other.classes, 1)[0]
-        with panel:
-            st.image(overlay(other_view, cam, alpha, colormap), width="stretch",
-                     caption=f"{'residual' if residual else 'plain'}: {other.title} — predicts {best['label']} "
-                             f"({100 * best['probability']:.1f}%)")
+        st.image(overlay(for_display(other_view), cam, alpha, colormap), width="stretch",
+                 caption=f"{kind}: {other.title} — predicts {best['label']} ({100 * best['probability']:.1f}%)")
+
+    panels = st.columns(3)
+    with panels[0]:
+        compare_panel(pair[True], "residual")
+    with panels[1]:
+        compare_panel(pair[False], "plain")
 
 # ---- trust checks -----------------------------------------------------------------------------------
 
@@ -509,7 +549,9 @@ rand = st.session_state.get("gc_rand_result")
 if rand and rand[0] == subject.key and rand[1] == image_keys[index]:
     result = rand[2]
     st.plotly_chart(randomization_figure(result.steps, result.correlations, METHOD_LABELS), key="gc_rand_chart")
-    st.caption("Each point: every layer from the head down to the one named is re-initialised. Grad-CAM should fall "
-               "towards 0. Guided Grad-CAM is known to barely change (Adebayo et al. 2018): its guided-backprop "
-               "factor mostly recovers image edges whatever the weights, which is why it fails this check"
+    st.caption("Each point: every layer from the head down to the one named is re-initialised, and the map for the "
+               "same class is compared with the trained model's. Grad-CAM should fall towards 0. Guided Grad-CAM is "
+               "known to barely change (Adebayo et al. 2018, on ImageNet networks): its guided-backprop factor mostly "
+               "recovers image edges whatever the weights, which is why it fails this check. On small networks it "
+               "can follow Grad-CAM more closely, since the Grad-CAM factor it multiplies by does change"
                + (f"; steps are whole stages for this {blocks}-block model." if granularity == "stage" else "."))

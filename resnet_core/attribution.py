@@ -50,7 +50,13 @@ import plotly.colors
 import torch
 import torch.nn.functional as F
 from captum.attr import (
-    GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion, Saliency,
+    GuidedGradCam,
+    IntegratedGradients,
+    LayerAttribution,
+    LayerGradCam,
+    NoiseTunnel,
+    Occlusion,
+    Saliency,
 )
 from PIL import Image
 from torch import Tensor, nn
@@ -79,7 +85,7 @@ class AttributionError(ValueError):
 # Safety: eval mode, gradients on, hooks gone, one explanation per model at a time
 # --------------------------------------------------------------------------------------------
 
-_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -698,9 +704,32 @@ def randomization_check(model: nn.Module, image: Tensor, methods: Sequence[str] 
 
 
 __all__ = [
-    "METHODS", "METHOD_LABELS", "LAYER_METHODS", "COLORMAPS", "AttributionError", "Explanation",
-    "RandomizationResult", "explain", "explain_batch", "explaining", "model_lock", "predict", "topk",
-    "target_layers", "default_layer", "resolve_layer", "normalize_map", "colorize", "overlay", "png_bytes",
-    "occlusion_window", "pointing_game", "energy_inside", "localization_scores", "rank", "spearman",
-    "randomization_steps", "randomization_check",
+    "COLORMAPS",
+    "LAYER_METHODS",
+    "METHODS",
+    "METHOD_LABELS",
+    "AttributionError",
+    "Explanation",
+    "RandomizationResult",
+    "colorize",
+    "default_layer",
+    "energy_inside",
+    "explain",
+    "explain_batch",
+    "explaining",
+    "localization_scores",
+    "model_lock",
+    "normalize_map",
+    "occlusion_window",
+    "overlay",
+    "png_bytes",
+    "pointing_game",
+    "predict",
+    "randomization_check",
+    "randomization_steps",
+    "rank",
+    "resolve_layer",
+    "spearman",
+    "target_layers",
+    "topk",
 ]

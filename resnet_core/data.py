@@ -196,6 +196,7 @@ class ShapesStyle:
     min_scale: float = 0.32        # object radius range
     max_scale: float = 0.62
     aspect_jitter: float = 0.15    # independent x/y stretch of the object
+    max_rotation: float = 180.0    # degrees either way from the upright shape
     noise_std: float = 0.07        # per-pixel Gaussian noise, [0, 1] units
     texture_amp: float = 0.18      # low-frequency background texture
     max_strokes: int = 3           # distractor line segments
@@ -222,7 +223,7 @@ def _draw_parameters(n: int, gen: torch.Generator, style: ShapesStyle) -> dict[s
         "labels": labels,
         "scale": scale,
         "aspect": _uniform(gen, n, 1 - style.aspect_jitter, 1 + style.aspect_jitter),
-        "angle": _uniform(gen, n, 0, 2 * math.pi),
+        "angle": _uniform(gen, n, -math.radians(style.max_rotation), math.radians(style.max_rotation)),
         "cx": (torch.rand(n, generator=gen) * 2 - 1) * limit,
         "cy": (torch.rand(n, generator=gen) * 2 - 1) * limit,
         "bg_a": torch.rand(n, 3, generator=gen),
@@ -395,7 +396,7 @@ def download_file(url: str, dest: str | Path, progress: Progress | None = None, 
     dest.parent.mkdir(parents=True, exist_ok=True)
     request = urllib.request.Request(url, headers={"User-Agent": "resnet-explorer"})
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    md5_hash, sha_hash = hashlib.md5(), hashlib.sha256()
+    md5_hash, sha_hash = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, _opener().open(request, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
@@ -414,11 +415,12 @@ def download_file(url: str, dest: str | Path, progress: Progress | None = None, 
         if sha256_prefix is not None and not sha_hash.hexdigest().startswith(sha256_prefix):
             raise DownloadError(f"{dest.name} arrived corrupted (SHA-256 does not start with {sha256_prefix})")
         os.replace(tmp, dest)
+    except DownloadError:
+        raise
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, DownloadError):
-            raise
         raise DownloadError(f"could not download {url}: {_network_reason(exc, timeout)}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone already after a successful rename
     return dest
 
 

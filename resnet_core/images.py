@@ -231,10 +231,12 @@ def _extension_notes(name: str, fmt: str) -> tuple[str, ...]:
     if claimed == actual:
         return ()
     if claimed is None:
-        return (f"{name}: the extension '{suffix}' is not an image extension, but the content is a "
-                f"valid {fmt} image, so it was used",)
-    return (f"{name}: the extension says {claimed} but the content is {fmt}; it was decoded as {fmt} "
-            "(rename the file to avoid confusing other programs)",)
+        note = (f"{name}: the extension '{suffix}' is not an image extension, but the content is a "
+                f"valid {fmt} image, so it was used")
+    else:
+        note = (f"{name}: the extension says {claimed} but the content is {fmt}; it was decoded as {fmt} "
+                "(rename the file to avoid confusing other programs)")
+    return (note,)
 
 
 def _frame_notes(image: Image.Image, fmt: str) -> tuple[str, ...]:
@@ -253,7 +255,7 @@ def _apply_orientation(image: Image.Image) -> tuple[Image.Image, tuple[str, ...]
     """Rotate/flip as the EXIF Orientation tag says, so the network sees what the camera saw."""
     try:
         rotated = ImageOps.exif_transpose(image)
-    except Exception as exc:  # broken EXIF must not cost the user a usable photo
+    except Exception as exc:  # noqa: BLE001 - broken EXIF fails in many ways; it must not cost a usable photo
         return image, (f"the EXIF orientation could not be read ({_short(exc)}); the image is shown unrotated",)
     return (rotated if rotated is not None else image), ()
 
@@ -328,7 +330,7 @@ class Preprocess:
     resize: int | None = None
 
     @classmethod
-    def from_dict(cls, data: dict | None, default_size: int = 224) -> "Preprocess":
+    def from_dict(cls, data: dict | None, default_size: int = 224) -> Preprocess:
         """From a checkpoint's/run's "preprocess" entry (mean, std, image_size); gaps use ImageNet's."""
         data = data or {}
         size = int(data.get("image_size") or default_size)
@@ -396,7 +398,19 @@ def sample_images() -> list[SampleImage]:
 
 
 __all__ = [
-    "ImageError", "DecodedImage", "SampleImage", "Preprocess", "MAX_PIXELS", "SUPPORTED_FORMATS",
-    "model_view", "to_tensor", "prepare",
-    "decode_image", "decode_images", "load_image", "load_images", "sniff_format", "sample_images",
+    "MAX_PIXELS",
+    "SUPPORTED_FORMATS",
+    "DecodedImage",
+    "ImageError",
+    "Preprocess",
+    "SampleImage",
+    "decode_image",
+    "decode_images",
+    "load_image",
+    "load_images",
+    "model_view",
+    "prepare",
+    "sample_images",
+    "sniff_format",
+    "to_tensor",
 ]

@@ -509,7 +509,12 @@ class Trainer:
                 "pick a smaller model or a smaller image size, or train on the CPU")
 
     def _free_memory(self) -> None:
-        # After an OOM the exception's frames held the batch; drop them before emptying the cache.
+        """Model back to the host and the device cache emptied, whatever the outcome (an OOM included)."""
+        try:
+            self.model.to("cpu")
+        except Exception:  # noqa: BLE001, S110 - a model that cannot move stays where it is
+            pass
+        # The exception's frames held the batch until now; collect them before emptying the cache.
         gc.collect()
         if self.device is not None and self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -522,7 +527,6 @@ class Trainer:
                  "val_acc": self._last_val.get("val_acc"), "val_loss": self._last_val.get("val_loss")}
         try:
             if status in ("finished", "stopped"):
-                self.model.to("cpu")
                 self.run.save_model(self.model, self.data.classes, preprocess_of(self.data),
                                     extra={"train": self.config.to_dict(), "status": status})
         except Exception as exc:  # noqa: BLE001
@@ -554,11 +558,13 @@ class Trainer:
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
         # A host sync per step is free on the CPU but stalls a GPU's queue: batch them there.
         sync_every = 1 if device.type == "cpu" else 16
-        self._emit({"type": "status", "status": "running", "time": self._now(), "step": 0,
-                    "message": f"training on {device} ({'data on the device' if on_device else 'data in host memory'}"
-                               f"{', bf16' if bf16 else ''}{', channels_last' if channels_last else ''})",
+        where = "data on the device" if on_device else "data in host memory"
+        message = (f"training on {device} ({where}{', bf16' if bf16 else ''}{', channels_last' if channels_last else ''}"
+                   f"): {self.total_steps} steps, {self.epochs} epoch(s) of {self.steps_per_epoch} batches of "
+                   f"{self.batch_size}")
+        self._emit({"type": "status", "status": "running", "time": self._now(), "step": 0, "message": message,
                     "device": str(device), "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
-                    "batch_size": self.batch_size}, message="training")
+                    "batch_size": self.batch_size}, message=message)
 
         step = 0
         n, bs = len(train_y), self.batch_size

@@ -11,9 +11,23 @@ from PIL import Image
 
 from resnet_core import ResNetConfig, build_model
 from resnet_core.attribution import (
-    METHODS, AttributionError, colorize, energy_inside, explain, explain_batch, localization_scores,
-    normalize_map, overlay, png_bytes, pointing_game, predict, randomization_check, rank, spearman,
-    target_layers, topk,
+    METHODS,
+    AttributionError,
+    colorize,
+    energy_inside,
+    explain,
+    explain_batch,
+    localization_scores,
+    normalize_map,
+    overlay,
+    png_bytes,
+    pointing_game,
+    predict,
+    randomization_check,
+    rank,
+    spearman,
+    target_layers,
+    topk,
 )
 
 TINY = ResNetConfig(block="basic", stage_blocks=(1, 1), stage_widths=(8, 16), stem="cifar", stem_width=8,
@@ -303,3 +317,18 @@ def test_gradcam_decorrelates_under_cascading_randomization(trained):
     assert max(lowest) < 0.5, lowest
     # the check works on a copy: the trained model is untouched
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_figures_for_the_page_show_the_numbers_given():
+    from resnet_core.charts import localization_figure, probability_figure, randomization_figure
+
+    rows = topk(torch.tensor([0.1, 0.6, 0.3]), ["a", "b", "c"], k=3)
+    bars = probability_figure(rows).data[0]
+    assert list(bars.y) == ["a ", "c ", "b "] and list(bars.x) == pytest.approx([10.0, 30.0, 60.0])  # best on top
+    table = [{"method": "gradcam", "label": "Grad-CAM", "pointing_game": 0.9, "energy_inside": 0.5,
+              "mask_fraction": 0.1, "n": 8}]
+    loc = localization_figure(table)
+    assert [list(t.y) for t in loc.data] == [[90.0], [50.0]]
+    assert any(shape.y0 == pytest.approx(10.0) for shape in loc.layout.shapes)  # the chance line
+    rand = randomization_figure(["original", "fc", "stem"], {"gradcam": [1.0, 0.4, 0.1]}, {"gradcam": "Grad-CAM"})
+    assert rand.data[0].name == "Grad-CAM" and list(rand.data[0].y) == [1.0, 0.4, 0.1]

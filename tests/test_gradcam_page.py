@@ -204,3 +204,14 @@ def test_one_click_training_makes_a_shapes_model(runs_dir):
     assert not at.exception, at.exception
     assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
     assert any("gradcam-demo-resnet20-shapes" in t for t in _texts(at.caption))
+
+
+def test_bare_state_dict_architecture_is_inferred_from_its_keys(runs_dir):
+    torch.manual_seed(0)
+    buffer = io.BytesIO()
+    torch.save(build_model(SMALL).state_dict(), buffer)  # no config, no classes: like a torchvision .pth
+    at = _page("Upload a checkpoint")
+    at.file_uploader(key="gc_ckpt").set_value(("bare.pth", buffer.getvalue(), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    assert "inferred from the weight names and shapes" in at.selectbox(key="gc_ckpt_arch").label
+    assert at.dataframe[0].value["class"].iloc[0].startswith("class ")

@@ -44,6 +44,16 @@ from resnet_core.gradients import (
 from resnet_core.train import TrainConfig, Trainer, build_model_for
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny convolutions gain nothing from a second thread, and on a CPU shared with other jobs two
+    OpenMP threads that spin-wait for each other made these tests up to 100x slower; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def gratings(n: int, size: int, seed: int) -> ImageSet:
     """Four classes of oriented stripes (0, 45, 90, 135 degrees) with random frequency, phase, tint and noise.
 

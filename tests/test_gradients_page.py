@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from resnet_core.config import get_preset
@@ -9,6 +11,15 @@ from resnet_core.gradients import CAPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """As in test_gradients.py: one intra-op thread for tiny nets on a shared CPU, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _page() -> AppTest:
@@ -104,14 +115,18 @@ def test_sweep_runs_in_the_background_and_its_chart_appears():
 def test_stop_button_stops_a_running_sweep():
     at = _page().run()
     at.multiselect(key="pvr_sweep_depths").set_value([56, 110])
+    at.number_input(key="pvr_sweep_seeds").set_value(5)
+    at.toggle(key="pvr_sweep_nobn").set_value(True)  # 20 networks: far longer than the click below
     at.button(key="pvr_sweep_start").click().run()
     assert not at.button(key="pvr_sweep_stop").disabled
     at.button(key="pvr_sweep_stop").click().run()
     job = at.session_state["pvr_sweep_job"]
     assert job.join(120)
     at.run()
-    assert job.snapshot().status == "stopped"
+    snap = job.snapshot()
+    assert snap.status == "stopped" and snap.result.stopped and len(snap.result.points) < 20
     assert not at.exception and any("was stopped" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) >= 1  # what was measured before Stop is still drawn
 
 
 def test_training_four_runs_then_lesion_study_then_shattering():

@@ -121,6 +121,8 @@ def test_stop_takes_effect_within_one_step_and_keeps_a_usable_run(tmp_path):
     trainer = create_trainer(model, bundle(), fast(epochs=500), runs_dir=tmp_path)
     trainer.start()
     wait_for_step(trainer, 3)
+    fraction, eta = trainer.progress
+    assert 0 < fraction < 0.5 and eta > 0
     trainer.stop()
     at_stop = trainer.step
     assert trainer.join(30)
