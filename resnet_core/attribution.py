@@ -124,7 +124,8 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
         hooks_before = _hook_keys(model)
         model.eval()
         try:
-            with torch.enable_grad():
+            # Callers may be under no_grad or inference_mode (Streamlit apps often are): neither may apply here.
+            with torch.inference_mode(False), torch.enable_grad():
                 yield model
         finally:
             _remove_new_hooks(model, hooks_before)
@@ -334,11 +335,12 @@ def explain_batch(model: nn.Module, images: Tensor, method: str = "gradcam",
     """
     if method not in METHODS:
         raise AttributionError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    x = _as_batch(model, images)
     layer_name, layer_module = resolve_layer(model, layer) if method in LAYER_METHODS else (None, None)
-    if targets is not None:
-        targets = _check_targets(model, targets, x.shape[0])
     with explaining(model):
+        # Copied inside: a tensor made under inference_mode cannot take part in autograd.
+        x = _as_batch(model, images)
+        if targets is not None:
+            targets = _check_targets(model, targets, x.shape[0])
         if method in ("gradcam", "guided_gradcam", "saliency"):
             maps, used = _single_forward_method(model, x, method, targets, layer_module, opts)
         else:

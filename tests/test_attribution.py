@@ -136,6 +136,16 @@ def test_model_state_is_restored_and_gradients_work_under_no_grad():
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_explaining_works_inside_inference_mode():
+    model = _tiny_model()
+    with torch.inference_mode():
+        x, _, _ = make_patches(2, seed=11)  # an inference tensor, as a no-grad app would hand over
+        maps = explain_batch(model, x, "gradcam", targets=[0, 1]).maps
+        saliency = explain(model, x[0], "saliency", target=0)
+    assert maps.shape == (2, SIZE, SIZE) and torch.isfinite(maps).all()
+    assert saliency.shape == (SIZE, SIZE) and saliency.max() > 0
+
+
 def test_hooks_are_removed_even_when_the_forward_pass_fails():
     model = _tiny_model()
 
