@@ -193,15 +193,15 @@ def _shape_inside(name: str, x: Tensor, y: Tensor) -> Tensor:
 class ShapesStyle:
     """Difficulty knobs of the Shapes dataset (all lengths relative to half the image side)."""
 
-    min_scale: float = 0.32        # object radius range
-    max_scale: float = 0.62
-    aspect_jitter: float = 0.15    # independent x/y stretch of the object
-    max_rotation: float = 180.0    # degrees either way from the upright shape
-    noise_std: float = 0.07        # per-pixel Gaussian noise, [0, 1] units
-    texture_amp: float = 0.18      # low-frequency background texture
-    max_strokes: int = 3           # distractor line segments
+    min_scale: float = 0.38        # object radius range
+    max_scale: float = 0.65
+    aspect_jitter: float = 0.1     # independent x/y stretch of the object
+    max_rotation: float = 30.0     # degrees either way from upright (more makes early training much slower)
+    noise_std: float = 0.06        # per-pixel Gaussian noise, [0, 1] units
+    texture_amp: float = 0.15      # low-frequency background texture
+    max_strokes: int = 2           # distractor line segments
     max_blobs: int = 3             # distractor discs, smaller than any object
-    min_contrast: float = 0.35     # least colour distance between object and background at its centre
+    min_contrast: float = 0.45     # least colour distance between object and background at its centre
     shade: float = 0.15            # brightness ramp across the object (0: a flat colour)
 
 
@@ -368,7 +368,7 @@ def load_shapes(n_train: int = 10000, n_val: int = 2000, seed: int = 0, size: in
     mean, std = channel_stats(train.images)
     description = {
         "kind": "shapes", "root": None, "n_train": len(train), "n_val": len(val), "seed": int(seed),
-        "image_size": size, "num_classes": len(SHAPES_CLASSES), "skipped": 0,
+        "image_size": size, "num_classes": len(SHAPES_CLASSES), "skipped": 0, "style": dataclasses.asdict(style),
     }
     return DataBundle(train, val, list(SHAPES_CLASSES), mean, std, description, [])
 
