@@ -298,6 +298,9 @@ def lesion_view() -> None:
     results = snap.result or []
     if not results:
         return
+    if snap.status == "finished" and all(r.baseline < r.chance + 0.1 for r in results):
+        st.warning("Both networks are close to chance accuracy, so deleting blocks has little left to destroy: "
+                   "train longer (more epochs or images) in section 3, then run the lesion study again.")
     cols = st.columns(len(results))
     for col, res in zip(cols, results):
         col.metric(f"{res.label}: mean accuracy lost per deleted block", f"{100 * res.mean_drop:.1f} points",
@@ -320,7 +323,7 @@ shatter_depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, [8, 20, 56], key="p
 points = cols[1].select_slider("Points on the line", [16, 32, 64, 128], 64, key="pvr_shatter_points")
 shatter_seeds = cols[2].number_input("Seeds", 1, 5, 1, key="pvr_shatter_seeds")
 buttons = st.columns([1, 1, 4])
-start_shatter = buttons[0].button("▶ Measure shattering", disabled=shatter_running, key="pvr_shatter_start")
+start_shatter = buttons[0].button("▶ Measure", disabled=shatter_running, key="pvr_shatter_start")
 shatter_now = st.session_state.get(SHATTER_KEY)
 buttons[1].button("■ Stop", disabled=not shatter_running, key="pvr_shatter_stop",
                   on_click=shatter_now.stop if shatter_now is not None else None)
