@@ -23,11 +23,12 @@ from resnet_core.config import (
 )
 from resnet_core.export import ExportError, export_onnx
 from resnet_core.summary import conv_output_size, format_bytes, format_count
+from ui.frame import page_setup
 from ui.share import apply_link, copy_link, link_option, publish
 from ui.state import current_config, current_model, set_config
 from ui.summaries import cached_summary
 
-st.set_page_config(page_title="Build · ResNet Explorer", page_icon="🧱", layout="wide")
+page_setup("Build", "🧱")
 st.title("🧱 Build a ResNet")
 st.markdown(
     "A residual block computes $y = \\mathcal{F}(x) + x$: its layers learn only the *change* $\\mathcal{F}$ to "

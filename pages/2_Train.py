@@ -37,9 +37,10 @@ from resnet_core.train import (
     with_pretrained_stats,
 )
 from resnet_core.weights import WeightsUnavailableError, finetune_model
+from ui.frame import page_setup
 from ui.state import current_config
 
-st.set_page_config(page_title="Train · ResNet Explorer", page_icon="📉", layout="wide")
+page_setup("Train", "📉")
 st.title("📉 Train")
 st.markdown(
     "Train the model briefly and watch it learn. The training runs in the background: the charts update twice a "

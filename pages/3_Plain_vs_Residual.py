@@ -38,9 +38,10 @@ from resnet_core.gradients import (
     zero_init_warning,
 )
 from resnet_core.train import TrainConfig, TrainConfigError, TrainerError
+from ui.frame import page_setup
 from ui.state import current_config
 
-st.set_page_config(page_title="Plain vs Residual · ResNet Explorer", page_icon="⚖️", layout="wide")
+page_setup("Plain vs Residual", "⚖️")
 st.title("⚖️ Plain vs Residual")
 st.markdown(
     "Stack more plain layers and a network gets **worse** — not from overfitting, and not because its gradients "

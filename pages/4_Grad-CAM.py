@@ -49,9 +49,10 @@ from resnet_core.weights import (
     load_state_dict_report,
     weights_file_path,
 )
+from ui.frame import page_setup
 from ui.state import current_model
 
-st.set_page_config(page_title="Grad-CAM · ResNet Explorer", page_icon="🔍", layout="wide")
+page_setup("Grad-CAM", "🔍")
 st.title("🔍 Grad-CAM")
 st.markdown(
     "Classify images and see **where the network looks**: Grad-CAM weighs the last stage's feature maps by "

@@ -203,6 +203,7 @@ class ShapesStyle:
     max_blobs: int = 3             # distractor discs, smaller than any object
     min_contrast: float = 0.45     # least colour distance between object and background at its centre
     shade: float = 0.15            # brightness ramp across the object (0: a flat colour)
+    background_range: float = 1.0  # spread of background colours around mid-grey (1: any colour)
 
 
 DEFAULT_STYLE = ShapesStyle()
@@ -226,8 +227,8 @@ def _draw_parameters(n: int, gen: torch.Generator, style: ShapesStyle) -> dict[s
         "angle": _uniform(gen, n, -math.radians(style.max_rotation), math.radians(style.max_rotation)),
         "cx": (torch.rand(n, generator=gen) * 2 - 1) * limit,
         "cy": (torch.rand(n, generator=gen) * 2 - 1) * limit,
-        "bg_a": torch.rand(n, 3, generator=gen),
-        "bg_b": torch.rand(n, 3, generator=gen),
+        "bg_a": 0.5 + (torch.rand(n, 3, generator=gen) - 0.5) * style.background_range,
+        "bg_b": 0.5 + (torch.rand(n, 3, generator=gen) - 0.5) * style.background_range,
         "bg_dir": _uniform(gen, n, 0, 2 * math.pi),
         "texture": torch.randn(n, 3, 5, 5, generator=gen),
         "obj": torch.rand(n, 4, 3, generator=gen),

@@ -24,6 +24,9 @@ def test_every_page_opens_without_an_exception(page, app_url, path):
     page.goto(f"{app_url}/{path}")
     wait_until_idle(page)
     assert page.locator("h1").count() >= 1
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    for title in ("Home", "Build", "Train", "Plain vs Residual", "Grad-CAM", "Presenter mode"):
+        assert sidebar.get_by_text(title, exact=False).count() >= 1, f"sidebar lacks {title!r}"
     assert_no_exception(page)
 
 

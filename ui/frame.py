@@ -1,0 +1,36 @@
+"""What every page shares: page config, the sidebar's page links, presenter mode.
+
+Streamlit runs a file in pages/ directly (without app.py) when its URL is opened, so each
+page calls `page_setup` first instead of relying on the entry point to draw the frame.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from ui.presenter import presenter_toggle
+
+# (file, title, icon, one-line description for the landing page)
+PAGES = [
+    ("pages/1_Build.py", "Build", "🧱", "assemble a ResNet, see its shapes, parameters and shortcuts"),
+    ("pages/2_Train.py", "Train", "📉", "brief training with live loss curves"),
+    ("pages/3_Plain_vs_Residual.py", "Plain vs Residual", "⚖️",
+     "gradient norms, depth sweep, side-by-side training, lesions"),
+    ("pages/4_Grad-CAM.py", "Grad-CAM", "🔍", "classify an image and see where the network looks"),
+]
+
+
+def page_setup(title: str, icon: str) -> None:
+    """Call first on every page: wide layout, page links in the sidebar, presenter switch."""
+    st.set_page_config(page_title=f"{title} · ResNet Explorer" if title != "Home" else "ResNet Explorer",
+                       page_icon=icon, layout="wide")
+    with st.sidebar:
+        try:
+            st.page_link("app.py", label="Home", icon="🏠")
+            for path, page_title, page_icon, _ in PAGES:
+                st.page_link(path, label=page_title, icon=page_icon)
+        except StreamlitAPIException:
+            pass  # a page run on its own (`streamlit run pages/…`, AppTest) has no other pages to link
+        st.divider()
+    presenter_toggle()
