@@ -132,13 +132,7 @@ class ResNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ResNetConfig":
-        if not isinstance(data, dict):
-            raise ConfigError(f"config: expected a JSON object of fields, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"config: unknown field(s) {unknown}; allowed fields are {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, ConfigError, "config")
 
     @classmethod
     def from_json(cls, text: str) -> "ResNetConfig":
@@ -147,6 +141,17 @@ class ResNetConfig:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return cls.from_dict(data)
+
+
+def dataclass_from_dict(cls: type, data: Any, error: type[Exception], label: str) -> Any:
+    """Build dataclass `cls` from a JSON object, naming unknown fields in an `error` instead of a TypeError."""
+    if not isinstance(data, dict):
+        raise error(f"{label}: expected a JSON object of fields, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise error(f"{label}: unknown field(s) {unknown}; allowed fields are {sorted(known)}")
+    return cls(**data)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple) -> None:

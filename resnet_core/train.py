@@ -20,7 +20,7 @@ import math
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import ConfigError, ResNetConfig, get_preset
+from .config import ConfigError, ResNetConfig, dataclass_from_dict, get_preset
 from .device import best_device
 from .model import build_model
 from .runs import Run
@@ -128,13 +128,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        if not isinstance(data, dict):
-            raise TrainConfigError(f"train config: expected a JSON object of fields, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise TrainConfigError(f"train config: unknown field(s) {unknown}; allowed fields are {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, TrainConfigError, "train config")
 
     @classmethod
     def paper_cifar(cls, **overrides: Any) -> TrainConfig:
