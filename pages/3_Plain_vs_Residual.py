@@ -20,17 +20,16 @@ from resnet_core.charts import (
     shattering_figure,
 )
 from resnet_core.config import default_image_size, get_preset
-from resnet_core.data import DatasetError, load_shapes, normalize
+from resnet_core.data import DatasetError, normalize
 from resnet_core.gradients import (
     CAPTIONS,
     MAX_DEPTH,
     SWEEP_DEPTHS,
-    BackgroundJob,
     GradientError,
     SideBySide,
-    check_depth,
     config_label,
     lesion_job,
+    parse_depths,
     profile_pair,
     shattering_job,
     sweep_job,
@@ -39,6 +38,8 @@ from resnet_core.gradients import (
 )
 from resnet_core.train import TrainConfig, TrainConfigError, TrainerError
 from ui.frame import page_setup
+from ui.jobs import job_running, job_view, start_stop
+from ui.memo import shapes_data
 from ui.state import current_config
 
 page_setup("Plain vs Residual", "⚖️")
@@ -53,41 +54,6 @@ PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
     "pvr_profile", "pvr_sweep_job", "pvr_pair", "pvr_lesion_job", "pvr_shatter_job")
 BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError)
 LESION_IMAGES = 500  # validation images per lesion evaluation: enough for percent-level differences
-
-
-def job_running(key: str) -> bool:
-    job = st.session_state.get(key)
-    return job is not None and job.snapshot().running
-
-
-def show_job_status(job: BackgroundJob, what: str) -> None:
-    snap = job.snapshot()
-    if snap.running:
-        st.progress(min(snap.fraction, 1.0), text=f"{what}: {snap.done} of {snap.total or '…'} — {snap.message}")
-    elif snap.status == "failed":
-        st.error(f"The {what} failed: {snap.error}")
-    elif snap.status == "stopped":
-        st.info(f"The {what} was stopped after {snap.done} of {snap.total}; showing what was measured.")
-
-
-def parse_depths(text: str) -> list[int]:
-    """Comma-separated depths from a text box; GradientError names the first bad one."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            value = int(part)
-        except ValueError:
-            raise GradientError(f"depth {part!r} is not a whole number; type depths like 62, 74") from None
-        out.append(check_depth(value))
-    return out
-
-
-@st.cache_resource(max_entries=2, show_spinner="Generating the Shapes dataset…")
-def cached_shapes(n_train: int, n_val: int, size: int):
-    """Read-only once generated, so every session may share it."""
-    return load_shapes(n_train, n_val, seed=0, size=size)
 
 
 # ---- 1 · gradient profile --------------------------------------------------------------------------------
@@ -152,10 +118,8 @@ sweep_seeds = cols[2].number_input("Seeds", 1, 5, 1, key="pvr_sweep_seeds")
 sweep_size = cols[3].select_slider("Image px", [16, 32], 32, key="pvr_sweep_size")
 no_bn = st.toggle("Also without normalization (norm='none')", key="pvr_sweep_nobn")
 buttons = st.columns([1, 1, 4])
-start_sweep = buttons[0].button("▶ Run sweep", disabled=sweep_running, key="pvr_sweep_start")
-sweep_job_now = st.session_state.get(SWEEP_KEY)
-buttons[1].button("■ Stop", disabled=not sweep_running, key="pvr_sweep_stop",
-                  on_click=sweep_job_now.stop if sweep_job_now is not None else None)
+start_sweep = start_stop(buttons[0], buttons[1], "▶ Run sweep", "pvr_sweep", sweep_running,
+                         st.session_state.get(SWEEP_KEY))
 if start_sweep:
     try:
         chosen = list(depths) + parse_depths(extra)
@@ -170,14 +134,10 @@ if start_sweep:
 
 @st.fragment(run_every=0.5 if sweep_running else None)
 def sweep_view() -> None:
-    job: BackgroundJob | None = st.session_state.get(SWEEP_KEY)
-    if job is None:
+    snap = job_view(SWEEP_KEY, sweep_running, "depth sweep")
+    if snap is None:
         st.info("Press **Run sweep**. The default depths take about half a minute on a laptop CPU.")
         return
-    snap = job.snapshot()
-    if sweep_running and not snap.running:
-        st.rerun()
-    show_job_status(job, "depth sweep")
     result = snap.result
     if result is None or not result.points:
         return
@@ -206,13 +166,11 @@ epochs = cols[3].number_input("Epochs", 1, 100, 3, key="pvr_epochs")
 lr = cols[4].number_input("Learning rate", 0.0001, 1.0, 0.1, format="%.4f", key="pvr_lr")
 every = cols[5].number_input("Record gradients every k steps", 1, 100, 5, key="pvr_every")
 buttons = st.columns([1, 1, 4])
-start_training = buttons[0].button("▶ Train all four", disabled=training, key="pvr_train_start")
-buttons[1].button("■ Stop", disabled=not training, key="pvr_train_stop",
-                  on_click=pair.stop if pair is not None else None)
+start_training = start_stop(buttons[0], buttons[1], "▶ Train all four", "pvr_train", training, pair)
 if start_training:
     try:
         config = TrainConfig(epochs=int(epochs), batch_size=64, lr=float(lr), schedule="cosine", seed=0)
-        data = cached_shapes(int(n_train), 500, 32)
+        data = shapes_data(int(n_train), 500, 0, 32, spinner="Generating the Shapes dataset…")
         new_pair = SideBySide(data, config, depths=(int(depth_a), int(depth_b)), seed=0, record_every=int(every))
     except BAD_INPUT as exc:
         st.error(f"Cannot start training: {exc}")
@@ -271,10 +229,8 @@ elif training:
 else:
     cols = st.columns([1, 1, 1, 3])
     lesion_depth = cols[0].selectbox("Depth", pair.depths, len(pair.depths) - 1, key="pvr_lesion_depth")
-    start_lesion = cols[1].button("▶ Run lesion study", disabled=lesion_running, key="pvr_lesion_start")
-    lesion_now = st.session_state.get(LESION_KEY)
-    cols[2].button("■ Stop", disabled=not lesion_running, key="pvr_lesion_stop",
-                   on_click=lesion_now.stop if lesion_now is not None else None)
+    start_lesion = start_stop(cols[1], cols[2], "▶ Run lesion study", "pvr_lesion", lesion_running,
+                              st.session_state.get(LESION_KEY))
     if start_lesion:
         data = st.session_state["pvr_pair_data"]
         images = normalize(data.val.images[:LESION_IMAGES], data.mean, data.std)
@@ -289,13 +245,9 @@ else:
 
 @st.fragment(run_every=0.5 if lesion_running else None)
 def lesion_view() -> None:
-    job: BackgroundJob | None = st.session_state.get(LESION_KEY)
-    if job is None:
+    snap = job_view(LESION_KEY, lesion_running, "lesion study")
+    if snap is None:
         return
-    snap = job.snapshot()
-    if lesion_running and not snap.running:
-        st.rerun()
-    show_job_status(job, "lesion study")
     results = snap.result or []
     if not results:
         return
@@ -324,10 +276,8 @@ shatter_depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, [8, 20, 56], key="p
 points = cols[1].select_slider("Points on the line", [16, 32, 64, 128], 64, key="pvr_shatter_points")
 shatter_seeds = cols[2].number_input("Seeds", 1, 5, 1, key="pvr_shatter_seeds")
 buttons = st.columns([1, 1, 4])
-start_shatter = buttons[0].button("▶ Measure", disabled=shatter_running, key="pvr_shatter_start")
-shatter_now = st.session_state.get(SHATTER_KEY)
-buttons[1].button("■ Stop", disabled=not shatter_running, key="pvr_shatter_stop",
-                  on_click=shatter_now.stop if shatter_now is not None else None)
+start_shatter = start_stop(buttons[0], buttons[1], "▶ Measure", "pvr_shatter", shatter_running,
+                           st.session_state.get(SHATTER_KEY))
 if start_shatter:
     try:
         job = shattering_job(shatter_depths, tuple(range(int(shatter_seeds))), int(points), image_size=16)
@@ -340,13 +290,9 @@ if start_shatter:
 
 @st.fragment(run_every=0.5 if shatter_running else None)
 def shattering_view() -> None:
-    job: BackgroundJob | None = st.session_state.get(SHATTER_KEY)
-    if job is None:
+    snap = job_view(SHATTER_KEY, shatter_running, "shattering sweep")
+    if snap is None:
         return
-    snap = job.snapshot()
-    if shatter_running and not snap.running:
-        st.rerun()
-    show_job_status(job, "shattering sweep")
     sweep = snap.result
     if sweep is None or not sweep.points:
         return

@@ -6,17 +6,11 @@ the trust checks in resnet_core.attribution, figures in resnet_core.charts.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 import torch
-from PIL import Image
-from torch import nn
 
-from resnet_core import ConfigError, build_model, get_preset, list_presets
 from resnet_core.attribution import (
     COLORMAPS,
     LAYER_METHODS,
@@ -29,28 +23,28 @@ from resnet_core.attribution import (
     png_bytes,
     predict,
     randomization_check,
-    randomization_steps,
+    randomization_granularity,
+    shapes_pair,
     target_layers,
     topk,
+    usable_runs,
 )
 from resnet_core.charts import localization_figure, probability_figure, randomization_figure
-from resnet_core.checkpoint import CheckpointError, load_checkpoint
-from resnet_core.data import SHAPES_CLASSES, load_shapes, make_shapes
-from resnet_core.images import Preprocess, decode_images, prepare, sample_images
-from resnet_core.runs import RunError, RunInfo, default_runs_dir, list_runs, load_run_model
-from resnet_core.train import TrainConfig, TrainerError, build_model_for, check_idle, create_trainer
-from resnet_core.weights import (
-    WeightsUnavailableError,
-    available_weights,
-    imagenet_categories,
-    infer_config_from_state_dict,
-    is_cached,
-    load_pretrained,
-    load_state_dict_report,
-    weights_file_path,
+from resnet_core.data import SHAPES_CLASSES
+from resnet_core.images import (
+    GalleryItem,
+    decode_images,
+    for_display,
+    prepare,
+    prepare_uint8,
+    sample_images,
+    shapes_items,
+    tensor_digest,
 )
+from resnet_core.runs import RunInfo, default_runs_dir
 from ui.frame import page_setup
-from ui.state import current_model
+from ui.memo import memo_get
+from ui.model_sources import SOURCES, cached_shapes_check, load_run_subject, show_training, train_button
 
 page_setup("Grad-CAM", "🔍")
 st.title("🔍 Grad-CAM")
@@ -60,273 +54,12 @@ st.markdown(
     "net's maps, and check whether the map explains *this model* at all (the trust checks at the bottom)."
 )
 
-RUNS_DIR = default_runs_dir()
-TRAINER_KEY = "gc_trainer"
-TRAIN_ERROR_KEY = "gc_train_error"
-PRETRAINED_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-# The one-click demo: ResNet-20 on 6,000 Shapes images, 48k samples seen. AdamW with one-cycle and
-# small batches learns Shapes far faster in a fixed budget than SGD at lr 0.1 (measured on 2 shared
-# CPU cores: 72% validation accuracy after 8 epochs, against 22% for SGD after 6); random crops are
-# off because they push objects off the 32 px canvas.
-DEMO_DATA = {"n_train": 6000, "n_val": 500, "seed": 0, "size": 32}
-DEMO_TRAIN = TrainConfig(epochs=8, batch_size=64, optimizer="adamw", lr=3e-3, weight_decay=0.05,
-                         schedule="onecycle", augment_crop=False)
 SHAPES_CHECK_IMAGES = 64
 MAX_GALLERY = 12
 
-
-@dataclass
-class Subject:
-    """The model being explained, with what is needed to feed it and to name its classes."""
-
-    model: nn.Module
-    classes: list[str]
-    pre: Preprocess
-    key: str
-    title: str
-    on_shapes: bool = False
-
-
-# ---- shared, read-only resources ---------------------------------------------------------------
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)
-def cached_pretrained(arch: str, weights_name: str, _progress=None):
-    """Pretrained ImageNet models are never trained here, so every session may share them."""
-    return load_pretrained(arch, weights_name, progress=_progress)
-
-
-@st.cache_resource(max_entries=2, show_spinner="Generating the Shapes images...")
-def cached_shapes_data(n_train: int, n_val: int, seed: int, size: int):
-    return load_shapes(n_train=n_train, n_val=n_val, seed=seed, size=size)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def cached_shapes_check(n: int, size: int):
-    """Held-out Shapes images with their object masks, for the samples and the localization check."""
-    return make_shapes(n, seed=90_210, size=size)
-
-
-def session_memo() -> OrderedDict:
-    """Per-session cache of computed maps, models loaded from disk, and check results (bounded)."""
-    return st.session_state.setdefault("gc_memo", OrderedDict())
-
-
-def memo_get(key: tuple, compute):
-    memo = session_memo()
-    if key in memo:
-        memo.move_to_end(key)
-        return memo[key]
-    value = memo[key] = compute()
-    while len(memo) > 48:
-        memo.popitem(last=False)
-    return value
-
-
-# ---- model sources -------------------------------------------------------------------------------
-
-
-def usable_runs() -> list[RunInfo]:
-    return [r for r in list_runs(RUNS_DIR) if r.has_model and r.status in ("finished", "stopped")]
-
-
-def run_is_residual(run: RunInfo) -> bool:
-    model = run.config.get("model") if isinstance(run.config.get("model"), dict) else {}
-    return bool(model.get("residual", True))
-
-
-def run_subject(run: RunInfo) -> Subject | None:
-    try:
-        mtime = (run.path / "model.pt").stat().st_mtime
-        model, classes, preprocess = memo_get(("run", str(run.path), mtime), lambda: load_run_model(run.path))
-    except (RunError, OSError) as exc:
-        st.error(f"Run {run.name}: {exc}")
-        return None
-    pre = Preprocess.from_dict(preprocess, default_size=32)
-    classes = classes or [f"class {i}" for i in range(model.fc.out_features)]
-    on_shapes = run.dataset == "shapes" and list(classes) == list(SHAPES_CLASSES)
-    acc = "" if run.val_acc is None else f", validation accuracy {100 * run.val_acc:.1f}%"
-    return Subject(model, list(classes), pre, f"run:{run.path}:{mtime}", f"run {run.name} ({run.arch}{acc})", on_shapes)
-
-
-def start_training(residual: bool) -> bool:
-    """Start the demo training in the background (Trainer thread); False, with a message, if it cannot."""
-    try:
-        check_idle(st.session_state.get(TRAINER_KEY))
-        data = cached_shapes_data(**DEMO_DATA)
-        preset = "resnet20" if residual else "plain20"
-        model = build_model_for(get_preset(preset), data.num_classes, seed=0)
-        trainer = create_trainer(model, data, DEMO_TRAIN, runs_dir=RUNS_DIR, name=f"gradcam-demo-{preset}-shapes")
-        st.session_state[TRAINER_KEY] = trainer.start()
-    except (TrainerError, ValueError, OSError) as exc:
-        st.session_state[TRAIN_ERROR_KEY] = f"Training could not start: {exc}"
-        return False
-    st.session_state.pop(TRAIN_ERROR_KEY, None)
-    return True
-
-
-def training_status() -> None:
-    """Progress of this session's demo training; redrawn every second only while there is one."""
-    trainer = st.session_state.get(TRAINER_KEY)
-    if trainer is None:
-        return
-    if trainer.is_running:
-        done, eta = trainer.progress
-        left = "" if eta is None else f" — about {eta:.0f} s left"
-        st.progress(min(1.0, done), text=f"Training on Shapes: step {trainer.step} of {trainer.total_steps}{left}")
-        return
-    st.session_state.pop(TRAINER_KEY)
-    if trainer.status not in ("finished", "stopped"):
-        st.session_state[TRAIN_ERROR_KEY] = f"The demo training ended with status {trainer.status}: {trainer.message}"
-    st.rerun(scope="app")  # the new run (or the message) appears in the whole page
-
-
-def train_button(residual: bool, label: str) -> None:
-    busy = st.session_state.get(TRAINER_KEY) is not None
-    if st.button(label, key=f"gc_train_{'res' if residual else 'plain'}", disabled=busy) and start_training(residual):
-        st.rerun()  # show the progress bar at the top
-
-
-def shapes_source() -> Subject | None:
-    runs = [r for r in usable_runs() if r.dataset == "shapes" and run_is_residual(r)]
-    if not runs:
-        st.info("No model trained on Shapes yet. Shapes is the built-in dataset (10 kinds of shapes, with exact "
-                "object masks, so the maps can be scored). Train a ResNet-20 on it here, offline, in about a minute.")
-        train_button(True, "Train a small Shapes model (ResNet-20, about a minute)")
-        return None
-    return run_subject(runs[0])
-
-
-def run_source() -> Subject | None:
-    runs = usable_runs()
-    if not runs:
-        st.info("No finished training run with saved weights yet: train one on the Train page, or here with the "
-                "Shapes demo model.")
-        return None
-    labels = {r.name: f"{r.name} — {r.arch}, {r.dataset}" for r in runs}
-    name = st.selectbox("Run", list(labels), format_func=labels.get, key="gc_run")
-    return run_subject(next(r for r in runs if r.name == name))
-
-
-def build_source() -> Subject:
-    model = current_model()
-    cfg = model.config
-    size = 32 if cfg.stem == "cifar" else 224
-    st.caption(f"The Build page's model ({cfg.depth} layers, {'residual' if cfg.residual else 'plain'}) has "
-               "**random weights** until it is trained: its predictions and maps are noise — which is what the "
-               "randomization check below should tell you too.")
-    pre = Preprocess(image_size=size, resize=None if size < 64 else round(size * 256 / 224))
-    classes = [f"class {i}" for i in range(cfg.num_classes)]
-    return Subject(model, classes, pre, f"build:{id(model)}:{hash(cfg)}", "the Build page's model (untrained)")
-
-
-def pretrained_source() -> Subject | None:
-    cols = st.columns(2)
-    arch = cols[0].selectbox("Architecture", PRETRAINED_ARCHS, key="gc_arch")
-    versions = available_weights(arch)
-    name = cols[1].selectbox("Weights", versions, key="gc_weights")
-    failures = st.session_state.setdefault("gc_weights_failed", {})
-    if not is_cached(arch, name):
-        if (arch, name) in failures:
-            # Offline: do not retry the network on every rerun, only when asked.
-            st.warning(f"{failures[(arch, name)]}\n\nThe other model sources still work.")
-            if not st.button("Try the download again", key="gc_retry_weights"):
-                return None
-            failures.pop((arch, name))
-        st.caption(f"Not downloaded yet: {weights_file_path(arch, name)} is fetched on first use.")
-    bar = st.empty()
-    try:
-        loaded = cached_pretrained(arch, name, _progress=lambda f, msg="": bar.progress(min(1.0, f), text=msg or None))
-    except (WeightsUnavailableError, CheckpointError) as exc:
-        bar.empty()
-        failures[(arch, name)] = str(exc)
-        st.warning(f"{exc}\n\nThe other model sources still work.")
-        return None
-    bar.empty()
-    pre = Preprocess.from_dict(loaded.preprocess)
-    return Subject(loaded.model, list(loaded.categories), pre, f"tv:{arch}:{name}", f"torchvision {arch} ({name})")
-
-
-def fitted(cfg, state_dict):
-    """A model of `cfg` with the weights loaded when they fit, and the report of how they fit."""
-    model = build_model(cfg)
-    return model, load_state_dict_report(model, state_dict)
-
-
-def upload_source() -> Subject | None:
-    upload = st.file_uploader("A checkpoint (.pt / .pth): a run's model.pt or a torchvision state_dict",
-                              type=["pt", "pth"], key="gc_ckpt",
-                              help="Up to 50 MB (server.maxUploadSize in .streamlit/config.toml): enough for CIFAR "
-                                   "nets and resnet18; use the ImageNet weights source for the larger torchvision nets.")
-    if upload is None:
-        return None
-    data = upload.getvalue()
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    try:
-        ckpt = memo_get(("ckpt", digest), lambda: load_checkpoint(data))
-    except CheckpointError as exc:
-        st.error(f"{upload.name}: {exc}")
-        return None
-    cfg, how = ckpt.config, "recorded in the checkpoint"
-    if cfg is None:
-        try:
-            cfg, how = infer_config_from_state_dict(ckpt.state_dict), "inferred from the weight names and shapes"
-        except (ValueError, KeyError) as exc:
-            how = "unknown: pick it"
-            st.warning(f"{upload.name}: the architecture is not recorded and could not be inferred ({exc}). "
-                       "Pick it in the list below.")
-    presets = list_presets()
-    choice = st.selectbox(f"Architecture ({how})", ["as found"] + presets, key="gc_ckpt_arch",
-                          help="Override when the architecture was not recorded or was guessed wrongly.")
-    if choice != "as found":
-        try:
-            classes_in_file = ckpt.state_dict.get("fc.weight")
-            n = int(classes_in_file.shape[0]) if classes_in_file is not None else get_preset(choice).num_classes
-            cfg = get_preset(choice).replace(num_classes=n)
-        except ConfigError as exc:
-            st.error(str(exc))
-            return None
-    if cfg is None:
-        st.error(f"{upload.name}: the architecture is unknown; pick it in the list above.")
-        return None
-    model, report = memo_get(("ckpt-model", digest, choice), lambda: fitted(cfg, ckpt.state_dict))
-    if not report.ok:
-        target = choice if choice != "as found" else ("the recorded" if ckpt.config else "the inferred") + " architecture"
-        lines = [f"{upload.name}: the weights do not fit {target}."]
-        wrong = [f"{key} (model {tuple(expected)}, file {tuple(got)})" for key, expected, got in report.wrong_shape]
-        for title, keys in (("missing", report.missing), ("unexpected", report.unexpected), ("wrong shape", wrong)):
-            if keys:
-                shown = ", ".join(keys[:12]) + (" ..." if len(keys) > 12 else "")
-                lines.append(f"- {title} ({len(keys)}): {shown}")
-        lines.append("Pick the right architecture above.")
-        st.error("\n".join(lines))
-        return None
-    model.eval()
-    size = 32 if cfg.stem == "cifar" else 224
-    pre = Preprocess.from_dict(ckpt.preprocess, default_size=size)
-    if pre.resize is None and pre.image_size >= 64:
-        pre = Preprocess(pre.image_size, pre.mean, pre.std, round(pre.image_size * 256 / 224))
-    classes = list(ckpt.classes or [])
-    if not classes:  # a bare state_dict: 1000 outputs are ImageNet's classes (names ship with torchvision)
-        classes = imagenet_categories() if cfg.num_classes == 1000 else [f"class {i}" for i in range(cfg.num_classes)]
-    on_shapes = classes == list(SHAPES_CLASSES)
-    return Subject(model, classes, pre, f"upload:{digest}:{choice}", f"uploaded {upload.name}", on_shapes)
-
-
-SOURCES = {
-    "Shapes demo model": shapes_source,
-    "A finished training run": run_source,
-    "The Build page's model": build_source,
-    "ImageNet weights (torchvision)": pretrained_source,
-    "Upload a checkpoint": upload_source,
-}
-
 st.subheader("Model")
 source = st.radio("Model to explain", list(SOURCES), key="gc_source", horizontal=True)
-if st.session_state.get(TRAINER_KEY) is not None:
-    st.fragment(training_status, run_every=1.0)()
-if TRAIN_ERROR_KEY in st.session_state:
-    st.error(st.session_state[TRAIN_ERROR_KEY])
+show_training()
 subject = SOURCES[source]()
 if subject is None:
     st.stop()
@@ -335,27 +68,12 @@ st.caption(f"Explaining **{subject.title}**: {len(subject.classes)} classes, inp
 
 # ---- images --------------------------------------------------------------------------------------
 
-
-@dataclass
-class Item:
-    name: str
-    image: Image.Image
-    mask: torch.Tensor | None = None
-
-
-def shapes_samples(size: int, count: int = 4) -> list[Item]:
-    data = cached_shapes_check(SHAPES_CHECK_IMAGES, size)
-    items = []
-    for i in range(count):
-        array = data.images[i].permute(1, 2, 0).numpy()
-        label = SHAPES_CLASSES[int(data.labels[i])]
-        items.append(Item(f"Shapes sample {i + 1} ({label})", Image.fromarray(array), data.masks[i]))
-    return items
-
-
 st.subheader("Images")
 photos = {s.name: s for s in sample_images()}
-shape_items = {i.name: i for i in shapes_samples(subject.pre.image_size)} if subject.on_shapes else {}
+shape_items = {}
+if subject.on_shapes:
+    check = cached_shapes_check(SHAPES_CHECK_IMAGES, subject.pre.image_size)
+    shape_items = {i.name: i for i in shapes_items(check.images, check.labels, check.masks, SHAPES_CLASSES)}
 options = list(shape_items) + list(photos)
 default = options[:2] if subject.on_shapes else options[:1]
 cols = st.columns([1, 1])
@@ -371,8 +89,8 @@ for decoded in good:
     for note in decoded.notes:
         st.info(note)
 
-items = [shape_items[n] if n in shape_items else Item(n, photos[n].load()) for n in chosen]
-items += [Item(d.name, d.image) for d in good]
+items = [shape_items[n] if n in shape_items else GalleryItem(n, photos[n].load()) for n in chosen]
+items += [GalleryItem(d.name, d.image) for d in good]
 if not items:
     st.info("Choose a sample image or upload one to see predictions.")
     st.stop()
@@ -380,15 +98,10 @@ if len(items) > MAX_GALLERY:
     st.warning(f"{len(items)} images: showing the first {MAX_GALLERY}.")
     items = items[:MAX_GALLERY]
 
-def for_display(view: Image.Image) -> Image.Image:
-    """Small network inputs (32 px) are enlarged with visible pixels, so the overlay is readable."""
-    return view.resize((256, 256), Image.Resampling.NEAREST) if view.width < 128 else view
-
-
 prepared = [prepare(item.image, subject.pre) for item in items]
 views = [for_display(view) for view, _ in prepared]
 batch = torch.stack([x for _, x in prepared])
-image_keys = [hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16] for x in batch]
+image_keys = [tensor_digest(x) for x in batch]
 
 # ---- overview: every image's prediction and Grad-CAM, in one batched pass -------------------------
 
@@ -474,9 +187,7 @@ if methods:
 # ---- plain vs residual -------------------------------------------------------------------------------
 
 st.subheader("Plain vs residual: the same image, two networks")
-shapes_runs = [r for r in usable_runs() if r.dataset == "shapes"]
-pair = {True: next((r for r in shapes_runs if run_is_residual(r)), None),
-        False: next((r for r in shapes_runs if not run_is_residual(r)), None)}
+pair = shapes_pair(usable_runs(default_runs_dir()))
 if pair[True] is None or pair[False] is None:
     st.info("Needs a residual and a plain network trained on Shapes. Train the missing one here (about a minute each).")
     buttons = st.columns(2)
@@ -489,7 +200,7 @@ if pair[True] is None or pair[False] is None:
 else:
     def compare_panel(run: RunInfo, kind: str) -> None:
         """The chosen image through another run's model: its prediction and its own Grad-CAM."""
-        other = run_subject(run)
+        other = load_run_subject(run)
         if other is None:
             return
         other_view, other_x = prepare(item.image, other.pre)
@@ -517,7 +228,7 @@ if not subject.on_shapes:
             "Shapes demo model or a Shapes run.")
 elif st.button("Score localization on 64 Shapes images", key="gc_loc_button"):
     data = cached_shapes_check(SHAPES_CHECK_IMAGES, subject.pre.image_size)
-    check_x = torch.stack([prepare(Image.fromarray(im.permute(1, 2, 0).numpy()), subject.pre)[1] for im in data.images])
+    check_x = prepare_uint8(data.images, subject.pre)
     check_methods = [m for m in methods if m != "occlusion"] or ["gradcam"]
     with st.spinner("Explaining 64 images with each method..."):
         st.session_state["gc_loc_result"] = (subject.key, localization_scores(
@@ -536,9 +247,7 @@ st.markdown("**Does it depend on the model?** Re-initialise the weights from the
 randomization_methods = st.multiselect("Methods to check", [m for m in METHODS if m != "occlusion"],
                                        default=["gradcam", "guided_gradcam"], format_func=METHOD_LABELS.get,
                                        key="gc_rand_methods")
-# Past ~20 blocks (resnet50 has 16, resnet152 50) a block-by-block cascade takes minutes on a CPU.
-blocks = len(randomization_steps(subject.model, "block")) - 2
-granularity = "block" if blocks <= 20 else "stage"
+granularity, blocks = randomization_granularity(subject.model)
 if st.button("Run the randomization check on this image", key="gc_rand_button", disabled=not randomization_methods):
     bar = st.progress(0.0, text="randomizing...")
     result = randomization_check(subject.model, x, randomization_methods, target=int(target), layer=layer,

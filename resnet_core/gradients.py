@@ -507,6 +507,20 @@ def check_depths(depths: Sequence[Any]) -> tuple[int, ...]:
     return tuple(sorted({check_depth(d) for d in depths}))
 
 
+def parse_depths(text: str) -> list[int]:
+    """Comma-separated depths typed by a person (e.g. "74, 164"); GradientError names the first bad one."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise GradientError(f"depth {part!r} is not a whole number; type depths like 62, 74") from None
+        out.append(check_depth(value))
+    return out
+
+
 def depth_sweep(depths: Sequence[int] = SWEEP_DEPTHS, norms: Sequence[str] = ("batch",),
                 seeds: Sequence[int] = (0,), batch_size: int = 32, image_size: int = 32,
                 progress: Progress | None = None, stop: threading.Event | None = None,
@@ -1095,6 +1109,7 @@ __all__ = [
     "gradient_shattering",
     "lesion_job",
     "lesion_study",
+    "parse_depths",
     "profile_pair",
     "random_batch",
     "shattering_job",

@@ -21,9 +21,11 @@ Animated GIF / WebP and multi-page TIFF: the first frame is used, with a note.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -367,6 +369,47 @@ def prepare(image: Image.Image, pre: Preprocess) -> tuple[Image.Image, torch.Ten
     return view, to_tensor(view, pre)
 
 
+def default_resize(image_size: int) -> int | None:
+    """The resize before the centre crop for a model with no recorded one: ImageNet's 256/224 ratio
+    for large inputs, none for small whole-image inputs (32 px CIFAR or Shapes)."""
+    return None if image_size < 64 else round(image_size * 256 / 224)
+
+
+def for_display(view: Image.Image) -> Image.Image:
+    """Small network inputs (32 px) are enlarged with visible pixels, so an overlay is readable."""
+    return view.resize((256, 256), Image.Resampling.NEAREST) if view.width < 128 else view
+
+
+def tensor_digest(x: torch.Tensor) -> str:
+    """A short content hash of an input tensor: the same pixels give the same key in caches."""
+    return hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16]
+
+
+def prepare_uint8(images: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """A batch of uint8 N x 3 x H x W images (e.g. Shapes) prepared for a model, as one tensor."""
+    return torch.stack([prepare(Image.fromarray(im.permute(1, 2, 0).numpy()), pre)[1] for im in images])
+
+
+@dataclass
+class GalleryItem:
+    """An image to explain, with its object mask when one is known (Shapes)."""
+
+    name: str
+    image: Image.Image
+    mask: torch.Tensor | None = None
+
+
+def shapes_items(images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor, class_names: Sequence[str],
+                 count: int = 4) -> list[GalleryItem]:
+    """The first `count` Shapes images (uint8 N x 3 x H x W) as named gallery items with their masks."""
+    items = []
+    for i in range(count):
+        array = images[i].permute(1, 2, 0).numpy()
+        label = class_names[int(labels[i])]
+        items.append(GalleryItem(f"Shapes sample {i + 1} ({label})", Image.fromarray(array), masks[i]))
+    return items
+
+
 @dataclass(frozen=True)
 class SampleImage:
     """A bundled photo: a file under assets/samples and what it shows."""
@@ -401,16 +444,22 @@ __all__ = [
     "MAX_PIXELS",
     "SUPPORTED_FORMATS",
     "DecodedImage",
+    "GalleryItem",
     "ImageError",
     "Preprocess",
     "SampleImage",
     "decode_image",
     "decode_images",
+    "default_resize",
+    "for_display",
     "load_image",
     "load_images",
     "model_view",
     "prepare",
+    "prepare_uint8",
     "sample_images",
+    "shapes_items",
     "sniff_format",
+    "tensor_digest",
     "to_tensor",
 ]

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from .config import ConfigError, ResNetConfig, get_preset
 from .data import DownloadError, download_file
+from .images import Preprocess, default_resize
 from .model import ResNet, build_model
 
 Progress = Callable[[float, str], None]
@@ -143,7 +144,7 @@ def load_pretrained(arch: str, weights_name: str = "DEFAULT", progress: Progress
         # The file is in the hub cache now, so this reads it (torchvision's own loading path).
         state_dict = torch.hub.load_state_dict_from_url(entry.url, progress=False, map_location="cpu",
                                                         weights_only=True)
-    except Exception as exc:  # a truncated or foreign file fails in many ways inside torch.load
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways inside torch.load
         raise WeightsUnavailableError(
             f"the cached weights file {path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
             "delete it so it is downloaded again") from None
@@ -321,7 +322,7 @@ def _infer_stage_blocks(sd: Mapping[str, Tensor]) -> tuple[int, ...]:
         raise CheckpointError("not a ResNet state_dict: no 'layer1.0....' block tensors")
     stages = sorted(found)
     if stages != list(range(1, len(stages) + 1)):
-        raise CheckpointError(f"the stages present are {['layer%d' % s for s in stages]}; they must run "
+        raise CheckpointError(f"the stages present are {[f'layer{s}' for s in stages]}; they must run "
                               "layer1, layer2, ... without gaps")
     return tuple(found[s] for s in stages)
 
@@ -366,9 +367,84 @@ def load_model_file(source: str | Path | bytes) -> tuple[ResNet, Checkpoint]:
     return model.eval(), ckpt
 
 
+# ---- a checkpoint uploaded without knowing what it holds ------------------------------------------
+
+
+def checkpoint_config(ckpt: Checkpoint) -> tuple[ResNetConfig | None, str, str | None]:
+    """(the architecture, how it was found, why it could not be): recorded, else inferred from the keys.
+
+    The config is None, with the reason, when neither works; the person then has to pick a preset.
+    """
+    if ckpt.config is not None:
+        return ckpt.config, "recorded in the checkpoint", None
+    try:
+        return infer_config_from_state_dict(ckpt.state_dict), "inferred from the weight names and shapes", None
+    except (ValueError, KeyError) as exc:
+        return None, "unknown: pick it", str(exc)
+
+
+def preset_for_checkpoint(ckpt: Checkpoint, preset: str) -> ResNetConfig:
+    """`preset` with as many outputs as the checkpoint's fc layer has (ConfigError for an unknown preset)."""
+    classes_in_file = ckpt.state_dict.get("fc.weight")
+    n = int(classes_in_file.shape[0]) if classes_in_file is not None else get_preset(preset).num_classes
+    return get_preset(preset).replace(num_classes=n)
+
+
+def fitted_model(cfg: ResNetConfig, state_dict: Mapping[str, Tensor]) -> tuple[ResNet, LoadReport]:
+    """A model of `cfg` with the weights loaded when they fit, and the report of how they fit."""
+    model = build_model(cfg)
+    return model, load_state_dict_report(model, state_dict)
+
+
+def misfit_message(report: LoadReport, file_name: str, target: str, limit: int = 12) -> str:
+    """Every way the file's weights fail to fit `target` (an architecture's name), one line per kind."""
+    lines = [f"{file_name}: the weights do not fit {target}."]
+    wrong = [f"{key} (model {tuple(expected)}, file {tuple(got)})" for key, expected, got in report.wrong_shape]
+    for title, keys in (("missing", report.missing), ("unexpected", report.unexpected), ("wrong shape", wrong)):
+        if keys:
+            shown = ", ".join(keys[:limit]) + (" ..." if len(keys) > limit else "")
+            lines.append(f"- {title} ({len(keys)}): {shown}")
+    lines.append("Pick the right architecture above.")
+    return "\n".join(lines)
+
+
+def checkpoint_preprocess(ckpt: Checkpoint, cfg: ResNetConfig) -> Preprocess:
+    """The checkpoint's recorded preprocessing; gaps follow the stem (32 px CIFAR, 224 px ImageNet)."""
+    pre = Preprocess.from_dict(ckpt.preprocess, default_size=32 if cfg.stem == "cifar" else 224)
+    if pre.resize is None:
+        pre = Preprocess(pre.image_size, pre.mean, pre.std, default_resize(pre.image_size))
+    return pre
+
+
+def checkpoint_classes(ckpt: Checkpoint, cfg: ResNetConfig) -> list[str]:
+    """The recorded class names; for a bare state_dict, ImageNet's when it has 1000 outputs, else numbers."""
+    classes = list(ckpt.classes or [])
+    if not classes:  # names of ImageNet's classes ship with torchvision, no download needed
+        classes = imagenet_categories() if cfg.num_classes == 1000 else [f"class {i}" for i in range(cfg.num_classes)]
+    return classes
+
+
 __all__ = [
-    "WeightsUnavailableError", "PretrainedModel", "LoadReport", "TORCHVISION_ARCHS",
-    "available_weights", "default_weights", "weights_file_path", "is_cached", "fetch_weights", "load_pretrained",
-    "imagenet_categories", "prepare_finetune", "finetune_model", "infer_config_from_state_dict",
-    "load_state_dict_report", "load_model_file",
+    "TORCHVISION_ARCHS",
+    "LoadReport",
+    "PretrainedModel",
+    "WeightsUnavailableError",
+    "available_weights",
+    "checkpoint_classes",
+    "checkpoint_config",
+    "checkpoint_preprocess",
+    "default_weights",
+    "fetch_weights",
+    "finetune_model",
+    "fitted_model",
+    "imagenet_categories",
+    "infer_config_from_state_dict",
+    "is_cached",
+    "load_model_file",
+    "load_pretrained",
+    "load_state_dict_report",
+    "misfit_message",
+    "prepare_finetune",
+    "preset_for_checkpoint",
+    "weights_file_path",
 ]

@@ -21,8 +21,20 @@ from PIL import Image
 from torchvision.datasets import CIFAR10
 
 from resnet_core.data import (
-    SHAPES_CLASSES, DataBundle, DatasetError, DatasetSpec, ImageSet, ShapesStyle, cifar_files, extract_zip,
-    load_cifar, load_dataset, load_image_folder, load_shapes, make_shapes, normalize,
+    SHAPES_CLASSES,
+    DataBundle,
+    DatasetError,
+    DatasetSpec,
+    ImageSet,
+    ShapesStyle,
+    cifar_files,
+    extract_zip,
+    load_cifar,
+    load_dataset,
+    load_image_folder,
+    load_shapes,
+    make_shapes,
+    normalize,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +188,7 @@ def test_tiny_cifar_folder_loads_through_torchvision(tmp_path: Path) -> None:
     assert data.classes == CIFAR_NAMES
     assert data.train.images.shape == (15, 3, 32, 32) and data.val.images.shape == (3, 3, 32, 32)
     assert data.train.images.dtype == torch.uint8 and data.train.masks is None
-    expected = sum((batches[f"data_batch_{i}"]["labels"] for i in range(1, 6)), [])
+    expected = [label for i in range(1, 6) for label in batches[f"data_batch_{i}"]["labels"]]
     assert data.train.labels.tolist() == expected
     assert data.val.labels.tolist() == batches["test_batch"]["labels"]
     # Each row is the red plane, then green, then blue, each 32x32 row-major.

@@ -18,8 +18,16 @@ from torch import nn
 from resnet_core import build_model, get_preset
 from resnet_core.checkpoint import CheckpointError, save_checkpoint
 from resnet_core.weights import (
-    WeightsUnavailableError, available_weights, finetune_model, infer_config_from_state_dict, is_cached,
-    load_model_file, load_pretrained, load_state_dict_report, prepare_finetune, weights_file_path,
+    WeightsUnavailableError,
+    available_weights,
+    finetune_model,
+    infer_config_from_state_dict,
+    is_cached,
+    load_model_file,
+    load_pretrained,
+    load_state_dict_report,
+    prepare_finetune,
+    weights_file_path,
 )
 
 
@@ -148,8 +156,8 @@ def test_infer_config_of_our_presets(name: str) -> None:
 
 
 @pytest.mark.parametrize("changes", [
-    dict(shortcut="C"), dict(norm="none"), dict(stage_blocks=(1, 2), stage_widths=(8, 24), num_classes=4),
-    dict(in_channels=1, stem_width=8), dict(stem="deep", stem_width=32),
+    {"shortcut": "C"}, {"norm": "none"}, {"stage_blocks": (1, 2), "stage_widths": (8, 24), "num_classes": 4},
+    {"in_channels": 1, "stem_width": 8}, {"stem": "deep", "stem_width": 32},
 ])
 def test_infer_config_of_custom_configs(changes: dict) -> None:
     cfg = get_preset("resnet20").replace(**changes)

@@ -1,0 +1,43 @@
+"""Per-session memo and shared cached resources, for pages that recompute on every rerun."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from resnet_core.data import DataBundle, load_shapes
+
+T = TypeVar("T")
+
+
+def memo_get(key: tuple, compute: Callable[[], T], *, name: str = "gc_memo", limit: int = 48) -> T:
+    """`compute()` once per session for `key`, kept in a bounded LRU (session state `name`).
+
+    Per session rather than st.cache_*: models loaded from a session's files and the maps
+    computed with them must not leak into another person's session.
+    """
+    memo: OrderedDict[tuple, Any] = st.session_state.setdefault(name, OrderedDict())
+    if key in memo:
+        memo.move_to_end(key)
+        return memo[key]
+    value = memo[key] = compute()
+    while len(memo) > limit:
+        memo.popitem(last=False)
+    return value
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _shapes(n_train: int, n_val: int, seed: int, size: int) -> DataBundle:
+    return load_shapes(n_train=n_train, n_val=n_val, seed=seed, size=size)
+
+
+def shapes_data(n_train: int, n_val: int, seed: int, size: int, spinner: str) -> DataBundle:
+    """The built-in Shapes dataset, generated once and shared by every session and page (read-only).
+
+    st.spinner shows only when generating takes longer than half a second, as a cache's own spinner does.
+    """
+    with st.spinner(spinner):
+        return _shapes(n_train, n_val, seed, size)

@@ -1,0 +1,226 @@
+"""The Grad-CAM page's model pickers: each draws its widgets and returns a Subject, or None with a message.
+
+Building the Subject (classes, preprocessing, keys) lives in resnet_core.attribution and
+resnet_core.weights; what is here is widgets, session state and shared caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import streamlit as st
+
+from resnet_core import ConfigError, list_presets
+from resnet_core.attribution import (
+    DEMO_DATA,
+    Subject,
+    built_subject,
+    checkpoint_subject,
+    demo_trainer,
+    pretrained_subject,
+    run_is_residual,
+    run_subject,
+    usable_runs,
+)
+from resnet_core.checkpoint import CheckpointError, load_checkpoint
+from resnet_core.data import ImageSet, make_shapes
+from resnet_core.runs import RunError, RunInfo, default_runs_dir, load_run_model
+from resnet_core.train import TrainerError, check_idle
+from resnet_core.weights import (
+    PretrainedModel,
+    WeightsUnavailableError,
+    available_weights,
+    checkpoint_config,
+    fitted_model,
+    is_cached,
+    load_pretrained,
+    misfit_message,
+    preset_for_checkpoint,
+    weights_file_path,
+)
+from ui.memo import memo_get, shapes_data
+from ui.state import current_model
+
+TRAINER_KEY = "gc_trainer"
+TRAIN_ERROR_KEY = "gc_train_error"
+PRETRAINED_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# The runs folder is read on every call, not at import: this module outlives a page's reruns,
+# and the folder comes from the environment (RESNET_EXPLORER_RUNS_DIR).
+
+
+# ---- shared, read-only resources ---------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def cached_pretrained(arch: str, weights_name: str, _progress=None) -> PretrainedModel:
+    """Pretrained ImageNet models are never trained here, so every session may share them."""
+    return load_pretrained(arch, weights_name, progress=_progress)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_shapes_check(n: int, size: int) -> ImageSet:
+    """Held-out Shapes images with their object masks, for the samples and the localization check."""
+    return make_shapes(n, seed=90_210, size=size)
+
+
+def load_run_subject(run: RunInfo) -> Subject | None:
+    """A run's model, loaded once per session (and again when its weights file changes)."""
+    try:
+        mtime = (run.path / "model.pt").stat().st_mtime
+        model, classes, preprocess = memo_get(("run", str(run.path), mtime), lambda: load_run_model(run.path))
+    except (RunError, OSError) as exc:
+        st.error(f"Run {run.name}: {exc}")
+        return None
+    return run_subject(run, model, classes, preprocess, mtime)
+
+
+# ---- the one-click Shapes demo training -----------------------------------------------------------
+
+
+def start_training(residual: bool) -> bool:
+    """Start the demo training in the background (Trainer thread); False, with a message, if it cannot."""
+    try:
+        check_idle(st.session_state.get(TRAINER_KEY))
+        data = shapes_data(**DEMO_DATA, spinner="Generating the Shapes images...")
+        st.session_state[TRAINER_KEY] = demo_trainer(residual, data, default_runs_dir()).start()
+    except (TrainerError, ValueError, OSError) as exc:
+        st.session_state[TRAIN_ERROR_KEY] = f"Training could not start: {exc}"
+        return False
+    st.session_state.pop(TRAIN_ERROR_KEY, None)
+    return True
+
+
+def training_status() -> None:
+    """Progress of this session's demo training; redrawn every second only while there is one."""
+    trainer = st.session_state.get(TRAINER_KEY)
+    if trainer is None:
+        return
+    if trainer.is_running:
+        done, eta = trainer.progress
+        left = "" if eta is None else f" — about {eta:.0f} s left"
+        st.progress(min(1.0, done), text=f"Training on Shapes: step {trainer.step} of {trainer.total_steps}{left}")
+        return
+    st.session_state.pop(TRAINER_KEY)
+    if trainer.status not in ("finished", "stopped"):
+        st.session_state[TRAIN_ERROR_KEY] = f"The demo training ended with status {trainer.status}: {trainer.message}"
+    st.rerun(scope="app")  # the new run (or the message) appears in the whole page
+
+
+def train_button(residual: bool, label: str) -> None:
+    busy = st.session_state.get(TRAINER_KEY) is not None
+    if st.button(label, key=f"gc_train_{'res' if residual else 'plain'}", disabled=busy) and start_training(residual):
+        st.rerun()  # show the progress bar at the top
+
+
+def show_training() -> None:
+    """The demo training's progress (a fragment while it runs) and why it failed, if it did."""
+    if st.session_state.get(TRAINER_KEY) is not None:
+        st.fragment(training_status, run_every=1.0)()
+    if TRAIN_ERROR_KEY in st.session_state:
+        st.error(st.session_state[TRAIN_ERROR_KEY])
+
+
+# ---- model sources -------------------------------------------------------------------------------
+
+
+def shapes_source() -> Subject | None:
+    runs = [r for r in usable_runs(default_runs_dir()) if r.dataset == "shapes" and run_is_residual(r)]
+    if not runs:
+        st.info("No model trained on Shapes yet. Shapes is the built-in dataset (10 kinds of shapes, with exact "
+                "object masks, so the maps can be scored). Train a ResNet-20 on it here, offline, in about a minute.")
+        train_button(True, "Train a small Shapes model (ResNet-20, about a minute)")
+        return None
+    return load_run_subject(runs[0])
+
+
+def run_source() -> Subject | None:
+    runs = usable_runs(default_runs_dir())
+    if not runs:
+        st.info("No finished training run with saved weights yet: train one on the Train page, or here with the "
+                "Shapes demo model.")
+        return None
+    labels = {r.name: f"{r.name} — {r.arch}, {r.dataset}" for r in runs}
+    name = st.selectbox("Run", list(labels), format_func=labels.get, key="gc_run")
+    return load_run_subject(next(r for r in runs if r.name == name))
+
+
+def build_source() -> Subject:
+    model = current_model()
+    cfg = model.config
+    st.caption(f"The Build page's model ({cfg.depth} layers, {'residual' if cfg.residual else 'plain'}) has "
+               "**random weights** until it is trained: its predictions and maps are noise — which is what the "
+               "randomization check below should tell you too.")
+    return built_subject(model)
+
+
+def pretrained_source() -> Subject | None:
+    cols = st.columns(2)
+    arch = cols[0].selectbox("Architecture", PRETRAINED_ARCHS, key="gc_arch")
+    versions = available_weights(arch)
+    name = cols[1].selectbox("Weights", versions, key="gc_weights")
+    failures = st.session_state.setdefault("gc_weights_failed", {})
+    if not is_cached(arch, name):
+        if (arch, name) in failures:
+            # Offline: do not retry the network on every rerun, only when asked.
+            st.warning(f"{failures[(arch, name)]}\n\nThe other model sources still work.")
+            if not st.button("Try the download again", key="gc_retry_weights"):
+                return None
+            failures.pop((arch, name))
+        st.caption(f"Not downloaded yet: {weights_file_path(arch, name)} is fetched on first use.")
+    bar = st.empty()
+    try:
+        loaded = cached_pretrained(arch, name, _progress=lambda f, msg="": bar.progress(min(1.0, f), text=msg or None))
+    except (WeightsUnavailableError, CheckpointError) as exc:
+        bar.empty()
+        failures[(arch, name)] = str(exc)
+        st.warning(f"{exc}\n\nThe other model sources still work.")
+        return None
+    bar.empty()
+    return pretrained_subject(loaded, arch, name)
+
+
+def upload_source() -> Subject | None:
+    upload = st.file_uploader("A checkpoint (.pt / .pth): a run's model.pt or a torchvision state_dict",
+                              type=["pt", "pth"], key="gc_ckpt",
+                              help="Up to 50 MB (server.maxUploadSize in .streamlit/config.toml): enough for CIFAR "
+                                   "nets and resnet18; use the ImageNet weights source for the larger torchvision nets.")
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    try:
+        ckpt = memo_get(("ckpt", digest), lambda: load_checkpoint(data))
+    except CheckpointError as exc:
+        st.error(f"{upload.name}: {exc}")
+        return None
+    cfg, how, why_unknown = checkpoint_config(ckpt)
+    if why_unknown is not None:
+        st.warning(f"{upload.name}: the architecture is not recorded and could not be inferred ({why_unknown}). "
+                   "Pick it in the list below.")
+    choice = st.selectbox(f"Architecture ({how})", ["as found"] + list_presets(), key="gc_ckpt_arch",
+                          help="Override when the architecture was not recorded or was guessed wrongly.")
+    if choice != "as found":
+        try:
+            cfg = preset_for_checkpoint(ckpt, choice)
+        except ConfigError as exc:
+            st.error(str(exc))
+            return None
+    if cfg is None:
+        st.error(f"{upload.name}: the architecture is unknown; pick it in the list above.")
+        return None
+    model, report = memo_get(("ckpt-model", digest, choice), lambda: fitted_model(cfg, ckpt.state_dict))
+    if not report.ok:
+        target = choice if choice != "as found" else ("the recorded" if ckpt.config else "the inferred") + " architecture"
+        st.error(misfit_message(report, upload.name, target))
+        return None
+    return checkpoint_subject(model, ckpt, cfg, f"{digest}:{choice}", upload.name)
+
+
+SOURCES: dict[str, Callable[[], Subject | None]] = {
+    "Shapes demo model": shapes_source,
+    "A finished training run": run_source,
+    "The Build page's model": build_source,
+    "ImageNet weights (torchvision)": pretrained_source,
+    "Upload a checkpoint": upload_source,
+}
