@@ -6,9 +6,14 @@ and uses colours that read on both light and dark themes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import plotly.graph_objects as go
 
 from .summary import BlockRow, ModelSummary
+
+if TYPE_CHECKING:  # the figures only read attributes: no runtime import of the engine
+    from .gradients import Band, LesionResult, PairProfile, ShatteringProfile, ShatteringSweep, SweepResult
 
 # Colour-blind-safe (Okabe-Ito) colours that stay legible on light and dark backgrounds.
 COLORS = {
@@ -308,10 +313,6 @@ def runs_overlay_figure(runs: "dict[str, list[dict]]", metric: str = "train_loss
 # Plain vs residual (gradients page): built from resnet_core.gradients results
 # --------------------------------------------------------------------------------------------
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the figures only read attributes: no runtime import of the engine
-    from .gradients import Band, LesionResult, PairProfile, ShatteringProfile, ShatteringSweep, SweepResult
 
 
 def _pvr_color(label: str) -> str:
