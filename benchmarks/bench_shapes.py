@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument("--train", action="store_true", help="also train ResNet-20 and plain56 vs resnet56")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch threads (on a busy machine 1 can be faster than 2)")
-    parser.add_argument("--epochs", type=int, default=5, help="ResNet-20 schedule length")
+    parser.add_argument("--epochs", type=int, default=4, help="ResNet-20 schedule length")
     parser.add_argument("--deep-epochs", type=int, default=3, help="plain56 / resnet56 schedule length")
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--n-train", type=int, default=10000)

@@ -330,7 +330,7 @@ def _render(p: dict[str, Tensor], size: int, style: ShapesStyle, gen: torch.Gene
             masks[idx] = _shape_inside(name, lx[idx], ly[idx])
     layer.masked_fill_(masks, len(palette))
 
-    # Object colour far enough from the background under it, else that colour's complement.
+    # Object colour far enough from the background under it (see _object_colour).
     palette.append(_object_colour(p, style.min_contrast))
 
     colours = torch.stack(palette, dim=1)  # n x layers x 3
