@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from .blocks import PreActBasicBlock, PreActBottleneck
 from .config import ConfigError, ResNetConfig, get_preset
 from .model import build_model
+from .worker import OneShotWorker
 
 
 class GradientError(ValueError):
@@ -584,7 +585,7 @@ class JobSnapshot:
         return self.done / self.total if self.total else 0.0
 
 
-class BackgroundJob:
+class BackgroundJob(OneShotWorker):
     """Runs `work(progress, stop)` in a daemon thread; a page polls `snapshot()` and may `stop()`.
 
     `work` must call `progress(done, total, message, partial_result)` now and then and return its
@@ -593,30 +594,15 @@ class BackgroundJob:
     """
 
     def __init__(self, work: Callable[[Progress, threading.Event], Any], name: str = "analysis"):
+        super().__init__(f"resnet-{name}")
         self._work, self.name = work, name
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._state: dict[str, Any] = {"status": "idle", "done": 0, "total": 0, "message": "", "result": None,
                                        "error": None}
 
     def start(self) -> BackgroundJob:
-        with self._lock:
-            if self._thread is not None:
-                raise GradientError(f"this {self.name} has already been started; make a new one")
-            self._state["status"] = "running"
-            self._thread = threading.Thread(target=self._main, name=f"resnet-{self.name}", daemon=True)
-        self._thread.start()
+        self._start_once(lambda _alive: GradientError(f"this {self.name} has already been started; make a new one"),
+                         lambda: self._state.update(status="running"))
         return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:

@@ -18,7 +18,6 @@ import gc
 import itertools
 import math
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from .config import ConfigError, ResNetConfig, dataclass_from_dict, get_preset
 from .device import best_device
 from .model import build_model
 from .runs import Run
+from .worker import OneShotWorker
 
 if TYPE_CHECKING:
     from .data import DataBundle, ImageSet
@@ -363,12 +363,13 @@ class _Diverged(Exception):
                          "— lower the learning rate or add warm-up")
 
 
-class Trainer:
+class Trainer(OneShotWorker):
     """Trains `model` on `data` in a background thread; see the module docstring."""
 
     def __init__(self, model: nn.Module, data: DataBundle, config: TrainConfig, run: Run | None = None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        super().__init__("resnet-trainer")
         self.model, self.data, self.config, self.run = model, data, config, run
         n = len(data.train.labels)
         if n == 0:
@@ -381,9 +382,6 @@ class Trainer:
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.device: torch.device | None = None
         self._events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._status = "idle"
         self._message = ""
         self._step = 0
@@ -405,25 +403,15 @@ class Trainer:
 
     def start(self) -> Trainer:
         """Start training in a background thread; TrainerBusyError if it is running or has run."""
-        with self._lock:
-            if self._thread is not None:
-                what = "is still running" if self._thread.is_alive() else f"has already run (status {self._status})"
-                raise TrainerBusyError(f"this training {what}; press Stop and wait, or start a new run")
+        def busy(alive: bool) -> TrainerBusyError:
+            what = "is still running" if alive else f"has already run (status {self._status})"
+            return TrainerBusyError(f"this training {what}; press Stop and wait, or start a new run")
+
+        def mark_running() -> None:
             self._status, self._message = "running", "starting"
-            self._thread = threading.Thread(target=self._main, name="resnet-trainer", daemon=True)
-        self._thread.start()
+
+        self._start_once(busy, mark_running)
         return self
-
-    def stop(self) -> None:
-        """Ask the thread to stop; it finishes the step in flight and saves the model."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; True once it has ended (or never started)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
 
     @property
     def status(self) -> str:
