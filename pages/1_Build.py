@@ -24,7 +24,7 @@ from resnet_core.config import (
 from resnet_core.export import ExportError, export_onnx
 from resnet_core.summary import conv_output_size, format_bytes, format_count
 from ui.frame import page_setup
-from ui.share import apply_link, copy_link, link_option, publish
+from ui.share import Linked, apply_link, share_link
 from ui.state import current_config, current_model, set_config
 from ui.summaries import cached_summary
 
@@ -42,7 +42,11 @@ FIELDS = ("block", "stage_blocks", "stage_widths", "stem", "stem_width", "shortc
 LIST_FIELDS = ("stage_blocks", "stage_widths")
 
 
-def load_into_widgets(cfg: ResNetConfig) -> None:
+LINKED = (Linked("build_image_size", "size", default_image_size, (8, 1024)),
+          Linked("build_batch", "batch", 128, (1, 4096)))
+
+
+def load_into_widgets(cfg: ResNetConfig, reset_size: bool = True) -> None:
     for name in FIELDS:
         value = getattr(cfg, name)
         if name in LIST_FIELDS:
@@ -50,7 +54,8 @@ def load_into_widgets(cfg: ResNetConfig) -> None:
         elif name == "width_multiplier":
             value = float(value)
         st.session_state[f"cfg_{name}"] = value
-    st.session_state["build_image_size"] = default_image_size(cfg)
+    if reset_size:
+        st.session_state["build_image_size"] = default_image_size(cfg)
 
 
 def on_preset_change() -> None:
@@ -64,12 +69,10 @@ def config_from_widgets() -> ResNetConfig:
     return ResNetConfig(**values)
 
 
-apply_link()
-if "cfg_block" not in st.session_state:
-    load_into_widgets(current_config())
+new_link = apply_link(LINKED)
+if new_link or "cfg_block" not in st.session_state:
+    load_into_widgets(current_config(), reset_size=False)
     st.session_state["build_preset"] = preset_name_of(current_config()) or "resnet20"
-    st.session_state["build_image_size"] = link_option("size", default_image_size(current_config()), (8, 1024))
-    st.session_state["build_batch"] = link_option("batch", 128, (1, 4096))
 
 with st.sidebar:
     st.selectbox("Start from a preset", list_presets(), key="build_preset", on_change=on_preset_change,
@@ -155,7 +158,7 @@ def show_model(cfg: ResNetConfig) -> None:
     with st.expander("Python: rebuild this model with the API"):
         st.code(config_to_python(cfg), language="python")
     show_downloads(cfg, model, size)
-    copy_link(publish(cfg, size=size, batch=batch))
+    share_link(LINKED)
 
 
 def show_downloads(cfg: ResNetConfig, model, size: int) -> None:

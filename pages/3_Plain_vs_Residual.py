@@ -5,6 +5,7 @@ side-by-side training, lesion study, shattering sweep) runs in background thread
 this browser session; fragments redraw from their snapshots twice a second.
 """
 
+import dataclasses
 import math
 
 import streamlit as st
@@ -21,6 +22,7 @@ from resnet_core.charts import (
 )
 from resnet_core.config import default_image_size, get_preset
 from resnet_core.data import DatasetError, normalize
+from resnet_core.demos import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
 from resnet_core.gradients import (
     CAPTIONS,
     MAX_DEPTH,
@@ -36,10 +38,12 @@ from resnet_core.gradients import (
     twin_configs,
     zero_init_warning,
 )
-from resnet_core.train import TrainConfig, TrainConfigError, TrainerError
+from resnet_core.train import TrainConfigError, TrainerError
+from ui.demos import demo_panel
 from ui.frame import page_setup
 from ui.jobs import job_running, job_view, start_stop
-from ui.memo import shapes_data
+from ui.memo import cached_dataset
+from ui.share import Linked, apply_link, share_link
 from ui.state import current_config
 
 page_setup("Plain vs Residual", "⚖️")
@@ -49,11 +53,72 @@ st.markdown(
     "vanish (with BatchNorm they don't), but because deep plain nets are harder to optimize (He et al. 2015). "
     "Add shortcuts and depth helps again. Every chart below is measured live on real networks."
 )
+with st.expander("How it works: why the shortcut carries the gradient"):
+    st.markdown("A residual block computes $y = x + \\mathcal{F}(x)$, so by the chain rule")
+    st.latex(r"\frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}"
+             r"\left(I + \frac{\partial \mathcal{F}}{\partial x}\right)")
+    st.markdown(
+        "The identity term passes the gradient from the loss to every earlier block unchanged, whatever the "
+        "block's layers do. A plain block ($y = \\mathcal{F}(x)$) multiplies the gradient by its Jacobian instead, "
+        "and the product of many such Jacobians grows or shrinks exponentially with depth: at initialization, "
+        "BatchNorm makes a plain net's gradients *explode* towards the input (Yang et al. 2019).  \n"
+        "Sections 1 and 2 measure $\\lVert \\partial L / \\partial W \\rVert$ for every convolution on one batch; "
+        "section 3 trains both kinds; section 4 deletes blocks from trained nets; section 5 measures how similar "
+        "the gradients at neighbouring inputs are.")
 
 PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
     "pvr_profile", "pvr_sweep_job", "pvr_pair", "pvr_lesion_job", "pvr_shatter_job")
 BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError)
 LESION_IMAGES = 500  # validation images per lesion evaluation: enough for percent-level differences
+AGAINST = {"twin": "its twin (same layers, shortcuts toggled)", "preset": "a preset"}
+LINKED = (
+    Linked("pvr_against", "against", "twin", tuple(AGAINST)),
+    Linked("pvr_other", "other", "plain20", tuple(list_presets())),
+    Linked("pvr_seeds", "seeds", 3, (1, 5)),
+    Linked("pvr_batch", "batch", 32, (8, 16, 32, 64)),
+    Linked("pvr_size", "px", lambda cfg: min(default_image_size(cfg), 64), (16, 32, 64, 128, 224)),
+    Linked("pvr_sweep_depths", "depths", list(SWEEP_DEPTHS), SWEEP_DEPTHS),
+    Linked("pvr_sweep_extra", "more_depths", ""),
+    Linked("pvr_sweep_seeds", "sweep_seeds", 1, (1, 5)),
+    Linked("pvr_sweep_size", "sweep_px", 32, (16, 32)),
+    Linked("pvr_sweep_nobn", "no_bn", False),
+    Linked("pvr_depth_a", "shallow", DEGRADATION_DEPTHS[0], SWEEP_DEPTHS),
+    Linked("pvr_depth_b", "deep", DEGRADATION_DEPTHS[1], SWEEP_DEPTHS),
+    Linked("pvr_n_train", "n", DEGRADATION_DATA.n_train, (256, 20_000)),
+    Linked("pvr_epochs", "epochs", DEGRADATION_TRAIN.epochs, (1, 100)),
+    Linked("pvr_lr", "lr", DEGRADATION_TRAIN.lr, (1e-4, 1.0)),
+    Linked("pvr_seed", "seed", 0, (0, 2**31 - 1)),
+    Linked("pvr_every", "every", 5, (1, 100)),
+    Linked("pvr_shatter_depths", "shatter_depths", [8, 20, 56], SWEEP_DEPTHS),
+    Linked("pvr_shatter_points", "points", 64, (16, 32, 64, 128)),
+    Linked("pvr_shatter_seeds", "shatter_seeds", 1, (1, 5)),
+)
+LINKED_BY_KEY = {o.key: o for o in LINKED}
+apply_link(LINKED)
+share_link(LINKED)
+
+
+def reset_options(*keys: str) -> None:
+    """Put these widgets back to their defaults (a demo runs with the settings it was timed for)."""
+    for key in keys:
+        st.session_state[key] = LINKED_BY_KEY[key].default_value()
+
+
+def degradation_demo() -> None:
+    reset_options("pvr_depth_a", "pvr_depth_b", "pvr_n_train", "pvr_epochs", "pvr_lr", "pvr_seed")
+    st.session_state["pvr_autostart_train"] = True
+
+
+def normalization_demo() -> None:
+    reset_options("pvr_sweep_depths", "pvr_sweep_extra", "pvr_sweep_seeds", "pvr_sweep_size")
+    st.session_state["pvr_sweep_nobn"] = True
+    st.session_state["pvr_autostart_sweep"] = True
+
+
+pair: SideBySide | None = st.session_state.get(PAIR_KEY)
+training = pair is not None and pair.running
+demo_panel("degradation", degradation_demo, disabled=training)
+demo_panel("normalization", normalization_demo, disabled=job_running(SWEEP_KEY))
 
 
 # ---- 1 · gradient profile --------------------------------------------------------------------------------
@@ -68,24 +133,23 @@ if warning:
     st.warning(warning)
 
 cols = st.columns(4)
-against = cols[0].selectbox("Compare with", ["its twin (same layers, shortcuts toggled)", "a preset"],
-                            key="pvr_against")
-other_name = cols[1].selectbox("Preset", list_presets(), index=list_presets().index("plain20"), key="pvr_other",
-                               disabled=against != "a preset")
-seeds = cols[2].slider("Seeds (band)", 1, 5, 3, key="pvr_seeds")
-batch = cols[3].select_slider("Batch size", [8, 16, 32, 64], 32, key="pvr_batch")
-size = st.select_slider("Image size (pixels)", [16, 32, 64, 128, 224], min(default_image_size(cfg), 64),
-                        key="pvr_size", help="ImageNet-stem models are measured at 64 px by default to keep it quick.")
+against = cols[0].selectbox("Compare with", list(AGAINST), format_func=AGAINST.get, key="pvr_against")
+other_name = cols[1].selectbox("Preset", list_presets(), key="pvr_other", disabled=against != "preset")
+seeds = cols[2].slider("Seeds (band)", 1, 5, key="pvr_seeds")
+batch = cols[3].select_slider("Batch size", [8, 16, 32, 64], key="pvr_batch")
+size = st.select_slider("Image size (pixels)", [16, 32, 64, 128, 224], key="pvr_size",
+                        help="ImageNet-stem models are measured at 64 px by default to keep it quick.")
 
-if st.button("Measure gradient profile", type="primary", key="pvr_profile_run"):
-    first, second = (residual_cfg, plain_cfg) if against.startswith("its twin") else (cfg, get_preset(other_name))
+# Measured on the first visit too, so the page opens with its first chart drawn (about a second).
+if st.button("Measure gradient profile", type="primary", key="pvr_profile_run") or PROFILE_KEY not in st.session_state:
+    first, second = (residual_cfg, plain_cfg) if against == "twin" else (cfg, get_preset(other_name))
     try:
         with st.spinner("Measuring both networks…"):
             st.session_state[PROFILE_KEY] = profile_pair(first, second, seeds=tuple(range(seeds)),
                                                          batch_size=batch, image_size=size)
     except BAD_INPUT as exc:
         st.error(f"Cannot compare: {exc}")
-        st.session_state.pop(PROFILE_KEY, None)
+        st.session_state[PROFILE_KEY] = None
 
 pair_profile = st.session_state.get(PROFILE_KEY)
 if pair_profile is not None:
@@ -111,16 +175,16 @@ st.markdown("CIFAR ResNets of depth 6n+2 and their plain twins, at initializatio
             "gradient at the first convolution than at the last?")
 sweep_running = job_running(SWEEP_KEY)
 cols = st.columns([3, 2, 1, 1])
-depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, list(SWEEP_DEPTHS), key="pvr_sweep_depths")
-extra = cols[1].text_input(f"More depths (6n+2, up to {MAX_DEPTH})", "", key="pvr_sweep_extra",
+depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, key="pvr_sweep_depths")
+extra = cols[1].text_input(f"More depths (6n+2, up to {MAX_DEPTH})", key="pvr_sweep_extra",
                            placeholder="e.g. 74, 164")
-sweep_seeds = cols[2].number_input("Seeds", 1, 5, 1, key="pvr_sweep_seeds")
-sweep_size = cols[3].select_slider("Image px", [16, 32], 32, key="pvr_sweep_size")
+sweep_seeds = cols[2].number_input("Seeds", 1, 5, key="pvr_sweep_seeds")
+sweep_size = cols[3].select_slider("Image px", [16, 32], key="pvr_sweep_size")
 no_bn = st.toggle("Also without normalization (norm='none')", key="pvr_sweep_nobn")
 buttons = st.columns([1, 1, 4])
 start_sweep = start_stop(buttons[0], buttons[1], "▶ Run sweep", "pvr_sweep", sweep_running,
                          st.session_state.get(SWEEP_KEY))
-if start_sweep:
+if start_sweep or st.session_state.pop("pvr_autostart_sweep", False):
     try:
         chosen = list(depths) + parse_depths(extra)
         norms = ("batch", "none") if no_bn else ("batch",)
@@ -136,7 +200,7 @@ if start_sweep:
 def sweep_view() -> None:
     snap = job_view(SWEEP_KEY, sweep_running, "depth sweep")
     if snap is None:
-        st.info("Press **Run sweep**. The default depths take about half a minute on a laptop CPU.")
+        st.info("Press **Run sweep**, or run the lecture demo *Why normalization matters* at the top.")
         return
     result = snap.result
     if result is None or not result.points:
@@ -155,23 +219,24 @@ sweep_view()
 
 st.header("3 · Training side by side")
 st.markdown("Plain and residual nets of two depths, trained on the built-in Shapes dataset with the same data, "
-            "seed and recipe (SGD with momentum, cosine schedule), all four at once.")
-pair: SideBySide | None = st.session_state.get(PAIR_KEY)
-training = pair is not None and pair.running
-cols = st.columns(6)
-depth_a = cols[0].selectbox("Shallow depth", SWEEP_DEPTHS, SWEEP_DEPTHS.index(20), key="pvr_depth_a")
-depth_b = cols[1].selectbox("Deep depth", SWEEP_DEPTHS, SWEEP_DEPTHS.index(56), key="pvr_depth_b")
-n_train = cols[2].number_input("Training images", 256, 20000, 2000, step=256, key="pvr_n_train")
-epochs = cols[3].number_input("Epochs", 1, 100, 3, key="pvr_epochs")
-lr = cols[4].number_input("Learning rate", 0.0001, 1.0, 0.1, format="%.4f", key="pvr_lr")
-every = cols[5].number_input("Record gradients every k steps", 1, 100, 5, key="pvr_every")
+            "seed and recipe (SGD with momentum, cosine schedule), all four at once: He et al.'s Figure 6 in miniature.")
+cols = st.columns(7)
+depth_a = cols[0].selectbox("Shallow depth", SWEEP_DEPTHS, key="pvr_depth_a")
+depth_b = cols[1].selectbox("Deep depth", SWEEP_DEPTHS, key="pvr_depth_b")
+n_train = cols[2].number_input("Training images", 256, 20000, step=256, key="pvr_n_train")
+epochs = cols[3].number_input("Epochs", 1, 100, key="pvr_epochs")
+lr = cols[4].number_input("Learning rate", 0.0001, 1.0, format="%.4f", key="pvr_lr")
+train_seed = cols[5].number_input("Seed", 0, 2**31 - 1, key="pvr_seed")
+every = cols[6].number_input("Record gradients every k steps", 1, 100, key="pvr_every")
 buttons = st.columns([1, 1, 4])
 start_training = start_stop(buttons[0], buttons[1], "▶ Train all four", "pvr_train", training, pair)
-if start_training:
+if start_training or st.session_state.pop("pvr_autostart_train", False):
     try:
-        config = TrainConfig(epochs=int(epochs), batch_size=64, lr=float(lr), schedule="cosine", seed=0)
-        data = shapes_data(int(n_train), 500, 0, 32, spinner="Generating the Shapes dataset…")
-        new_pair = SideBySide(data, config, depths=(int(depth_a), int(depth_b)), seed=0, record_every=int(every))
+        config = DEGRADATION_TRAIN.replace(epochs=int(epochs), lr=float(lr), seed=int(train_seed))
+        data = cached_dataset(dataclasses.replace(DEGRADATION_DATA, n_train=int(n_train)),
+                              spinner="Generating the Shapes dataset…")
+        new_pair = SideBySide(data, config, depths=(int(depth_a), int(depth_b)), seed=int(train_seed),
+                              record_every=int(every))
     except BAD_INPUT as exc:
         st.error(f"Cannot start training: {exc}")
     else:
@@ -185,7 +250,8 @@ if start_training:
 def training_view() -> None:
     current: SideBySide | None = st.session_state.get(PAIR_KEY)
     if current is None:
-        st.info("Press **Train all four**. Expect a few minutes on a CPU for depths 20 and 56.")
+        st.info("Press **Train all four**, or run the lecture demo *The degradation problem* at the top "
+                "(it says how long it takes here).")
         return
     if training and not current.running:
         st.rerun()  # all runs ended: redraw the buttons and unlock the lesion study
@@ -272,9 +338,9 @@ st.markdown("Walk along a straight line between two images and take the gradient
             "the input at each point: do neighbouring points get similar gradients?")
 shatter_running = job_running(SHATTER_KEY)
 cols = st.columns([3, 1, 1])
-shatter_depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, [8, 20, 56], key="pvr_shatter_depths")
-points = cols[1].select_slider("Points on the line", [16, 32, 64, 128], 64, key="pvr_shatter_points")
-shatter_seeds = cols[2].number_input("Seeds", 1, 5, 1, key="pvr_shatter_seeds")
+shatter_depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, key="pvr_shatter_depths")
+points = cols[1].select_slider("Points on the line", [16, 32, 64, 128], key="pvr_shatter_points")
+shatter_seeds = cols[2].number_input("Seeds", 1, 5, key="pvr_shatter_seeds")
 buttons = st.columns([1, 1, 4])
 start_shatter = start_stop(buttons[0], buttons[1], "▶ Measure", "pvr_shatter", shatter_running,
                            st.session_state.get(SHATTER_KEY))

@@ -44,23 +44,81 @@ from resnet_core.images import (
 from resnet_core.runs import RunInfo, default_runs_dir
 from ui.frame import page_setup
 from ui.memo import memo_get
-from ui.model_sources import SOURCES, cached_shapes_check, load_run_subject, show_training, train_button
+from ui.demos import demo_panel
+from ui.model_sources import (
+    PRETRAINED_ARCHS,
+    SOURCES,
+    cached_shapes_check,
+    load_run_subject,
+    shapes_model_ready,
+    shapes_training_text,
+    show_training,
+    start_training,
+    train_button,
+    training_running,
+)
+from ui.share import Linked, apply_link, share_link
 
 page_setup("Grad-CAM", "🔍")
 st.title("🔍 Grad-CAM")
 st.markdown(
-    "Classify images and see **where the network looks**: Grad-CAM weighs the last stage's feature maps by "
-    "how much the chosen class's score depends on them. Compare it with other attribution methods, with a plain "
-    "net's maps, and check whether the map explains *this model* at all (the trust checks at the bottom)."
+    "Classify images and see **where the network looks**. Grad-CAM weighs each feature map $A^k$ of the last "
+    "stage by how much the class score $y^c$ depends on it, $\\alpha_k = \\operatorname{mean}_{ij}\\, "
+    "\\partial y^c / \\partial A^k_{ij}$, and keeps the positive evidence: "
+    "$\\text{map} = \\operatorname{ReLU}(\\sum_k \\alpha_k A^k)$, upsampled to the image. Then check whether the "
+    "map explains *this model* at all: the trust checks at the bottom score it against true object masks."
 )
+with st.expander("How it works"):
+    st.markdown(
+        "- The last stage's feature maps are coarse (8x8 for a 32-px Shapes image, 7x7 for a 224-px photo), so "
+        "the map is smooth and class-specific; pick an earlier layer for finer, less specific maps.\n"
+        "- **Guided Grad-CAM** multiplies the map by guided backpropagation (gradients through ReLUs that pass "
+        "only positive signal), for pixel-level detail. **Saliency** is $|\\partial y^c / \\partial x|$; "
+        "**Integrated Gradients** averages the gradient along a straight path from a black image to this one and "
+        "multiplies by the difference, so attributions add up to $y^c(x) - y^c(0)$; **Occlusion** slides a grey "
+        "patch over the image and records how much the score drops.\n"
+        "- Every map comes from [captum](https://captum.ai) on the real model, in eval mode, with hooks removed "
+        "afterwards. A map is an explanation only if it passes the checks below: it should land on the object "
+        "(pointing game) and it should change when the weights are randomized (Adebayo et al. 2018).")
 
 SHAPES_CHECK_IMAGES = 64
 MAX_GALLERY = 12
+LINKED = (
+    Linked("gc_source", "source", "shapes", tuple(SOURCES)),
+    Linked("gc_arch", "arch", PRETRAINED_ARCHS[0], PRETRAINED_ARCHS),
+    Linked("gc_alpha", "alpha", 0.5, (0.0, 1.0)),
+    Linked("gc_colormap", "colormap", next(iter(COLORMAPS)), tuple(COLORMAPS)),
+    Linked("gc_topk", "topk", 5, (1, 10)),
+    Linked("gc_methods", "methods", ["gradcam", "guided_gradcam"], METHODS),
+    Linked("gc_ig_steps", "ig_steps", 32, (8, 128)),
+    Linked("gc_ig_smooth", "smoothgrad", 0, (0, 16)),
+    Linked("gc_rand_methods", "check_methods", ["gradcam", "guided_gradcam"], METHODS),
+)
+apply_link(LINKED)
+share_link(LINKED)
+DEMO_PENDING_KEY = "gc_demo_pending"
+
+
+def gradcam_demo() -> None:
+    """Shapes model, Grad-CAM and Guided Grad-CAM, then the localization score (training the model first if needed)."""
+    st.session_state.update(gc_source="shapes", gc_methods=["gradcam", "guided_gradcam"])
+    st.session_state[DEMO_PENDING_KEY] = True
+
+
+demo_panel("gradcam", gradcam_demo, model_ready=shapes_model_ready())
 
 st.subheader("Model")
-source = st.radio("Model to explain", list(SOURCES), key="gc_source", horizontal=True)
+source = st.radio("Model to explain", list(SOURCES), format_func=lambda k: SOURCES[k][0], key="gc_source",
+                  horizontal=True)
 show_training()
-subject = SOURCES[source]()
+subject = SOURCES[source][1]()
+if st.session_state.get(DEMO_PENDING_KEY) and source == "shapes":
+    if subject is None and not training_running() and start_training(residual=True):
+        st.rerun()  # the demo continues when the model is trained
+    elif subject is not None:
+        st.session_state.pop(DEMO_PENDING_KEY)
+        st.session_state["gc_autoscore"] = True
+        st.session_state.pop("gc_samples_True", None)  # back to the default: every Shapes sample
 if subject is None:
     st.stop()
 st.caption(f"Explaining **{subject.title}**: {len(subject.classes)} classes, input "
@@ -75,7 +133,7 @@ if subject.on_shapes:
     check = cached_shapes_check(SHAPES_CHECK_IMAGES, subject.pre.image_size)
     shape_items = {i.name: i for i in shapes_items(check.images, check.labels, check.masks, SHAPES_CLASSES)}
 options = list(shape_items) + list(photos)
-default = options[:2] if subject.on_shapes else options[:1]
+default = list(shape_items) if subject.on_shapes else options[:1]
 cols = st.columns([1, 1])
 chosen = cols[0].multiselect("Sample images", options, default=default, key=f"gc_samples_{subject.on_shapes}",
                              help="Bundled public-domain / CC0 photos (see assets/samples/CREDITS.md), and, for a "
@@ -114,10 +172,10 @@ except (AttributionError, RuntimeError) as exc:
     st.stop()
 
 controls = st.columns(3)
-alpha = controls[0].slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="gc_alpha")
+alpha = controls[0].slider("Overlay opacity", 0.0, 1.0, step=0.05, key="gc_alpha")
 colormap = controls[1].selectbox("Colour map", list(COLORMAPS), key="gc_colormap")
-top_k = controls[2].slider("Top-k predictions", 1, min(10, len(subject.classes)), min(5, len(subject.classes)),
-                           key="gc_topk")
+st.session_state["gc_topk"] = min(st.session_state["gc_topk"], len(subject.classes))
+top_k = controls[2].slider("Top-k predictions", 1, max(2, min(10, len(subject.classes))), key="gc_topk")
 
 gallery = st.columns(6)
 for i, item in enumerate(items):
@@ -145,8 +203,7 @@ target = st.selectbox("Explain the class", ranked, key=f"gc_target_{subject.key}
                       format_func=lambda c: f"{subject.classes[c]} ({100 * float(probs[index][c]):.1f}%)",
                       help="Defaults to the prediction; pick another class to see the evidence for it.")
 settings = st.columns(2)
-methods = settings[0].multiselect("Methods", METHODS, default=["gradcam", "guided_gradcam"], key="gc_methods",
-                                  format_func=METHOD_LABELS.get)
+methods = settings[0].multiselect("Methods", METHODS, key="gc_methods", format_func=METHOD_LABELS.get)
 layers = target_layers(subject.model)
 layer = settings[1].selectbox("Layer (Grad-CAM, Guided Grad-CAM)", layers, key=f"gc_layer_{subject.key}",
                               help="The last stage by default; earlier layers give finer but less class-specific maps.")
@@ -154,8 +211,8 @@ options_by_method: dict[str, dict[str, Any]] = {}
 if "integrated_gradients" in methods:
     ig = st.columns(2)
     options_by_method["integrated_gradients"] = {
-        "n_steps": ig[0].slider("Integrated Gradients: steps", 8, 128, 32, 8, key="gc_ig_steps"),
-        "smoothgrad_samples": ig[1].slider("SmoothGrad samples (0 = off)", 0, 16, 0, key="gc_ig_smooth"),
+        "n_steps": ig[0].slider("Integrated Gradients: steps", 8, 128, step=8, key="gc_ig_steps"),
+        "smoothgrad_samples": ig[1].slider("SmoothGrad samples (0 = off)", 0, 16, key="gc_ig_smooth"),
     }
 
 
@@ -189,7 +246,8 @@ if methods:
 st.subheader("Plain vs residual: the same image, two networks")
 pair = shapes_pair(usable_runs(default_runs_dir()))
 if pair[True] is None or pair[False] is None:
-    st.info("Needs a residual and a plain network trained on Shapes. Train the missing one here (about a minute each).")
+    st.info(f"Needs a residual and a plain network trained on Shapes. Train the missing one here "
+            f"({shapes_training_text()} each).")
     buttons = st.columns(2)
     with buttons[0]:
         if pair[True] is None:
@@ -226,7 +284,8 @@ st.markdown("**Does it point at the object?** On held-out Shapes images the obje
 if not subject.on_shapes:
     st.info("This check needs a model trained on Shapes (the only images here with known object masks): choose the "
             "Shapes demo model or a Shapes run.")
-elif st.button("Score localization on 64 Shapes images", key="gc_loc_button"):
+elif st.button("Score localization on 64 Shapes images", key="gc_loc_button") or st.session_state.pop("gc_autoscore",
+                                                                                                     False):
     data = cached_shapes_check(SHAPES_CHECK_IMAGES, subject.pre.image_size)
     check_x = prepare_uint8(data.images, subject.pre)
     check_methods = [m for m in methods if m != "occlusion"] or ["gradcam"]
@@ -244,9 +303,9 @@ if subject.on_shapes and loc and loc[0] == subject.key:
 st.markdown("**Does it depend on the model?** Re-initialise the weights from the head down, block by block "
             "(Adebayo et al. 2018), and compare each map with the trained model's (Spearman rank correlation). "
             "An explanation of the model must change as the model is destroyed.")
+st.session_state["gc_rand_methods"] = [m for m in st.session_state["gc_rand_methods"] if m != "occlusion"]
 randomization_methods = st.multiselect("Methods to check", [m for m in METHODS if m != "occlusion"],
-                                       default=["gradcam", "guided_gradcam"], format_func=METHOD_LABELS.get,
-                                       key="gc_rand_methods")
+                                       format_func=METHOD_LABELS.get, key="gc_rand_methods")
 granularity, blocks = randomization_granularity(subject.model)
 if st.button("Run the randomization check on this image", key="gc_rand_button", disabled=not randomization_methods):
     bar = st.progress(0.0, text="randomizing...")

@@ -1,4 +1,4 @@
-"""Command line: `python -m resnet_core presets` and `python -m resnet_core summary resnet50 --size 224`.
+"""Command line: `python -m resnet_core presets`, `summary resnet50 --size 224`, `demos`.
 
 Training has its own entry point: `python -m resnet_core.train --help`.
 """
@@ -32,8 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("model", help="preset name (e.g. resnet50) or path to a config .json")
     summary.add_argument("--size", type=int, default=None, help="input height and width (default: 32 or 224)")
     summary.add_argument("--layers", action="store_true", help="print every layer, not just the totals")
+    sub.add_parser("demos", help="the lecture demos and how long each takes on this machine")
     args = parser.parse_args(argv)
 
+    if args.command == "demos":
+        return _print_demos()
     if args.command == "presets":
         for name in list_presets():
             print(f"{name:18s} {preset_note(name)}")
@@ -52,6 +55,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r.path:32s} {r.type:14s} {shape:>16s} {r.params:>12,} {r.macs:>14,}")
     print(f"parameters: {result.total_params:,} ({format_count(result.total_params)})")
     print(f"MACs at {size}x{size}: {result.total_macs:,} ({format_count(result.total_macs)})")
+    return 0
+
+
+def _print_demos() -> int:
+    from .demos import DEMOS, estimate_seconds, format_duration  # lazy: it measures the device
+    from .device import describe_device
+
+    print(f"device: {describe_device().label}")
+    for demo in DEMOS.values():
+        extra = ""
+        if demo.key == "gradcam":
+            extra = f" (plus {format_duration(estimate_seconds('gradcam', model_ready=False))} to train its model once)"
+        print(f"{demo.title}: {format_duration(estimate_seconds(demo.key))}{extra}\n  {demo.does}")
     return 0
 
 

@@ -65,7 +65,8 @@ from .config import get_preset
 from .data import SHAPES_CLASSES, DataBundle
 from .images import Preprocess, default_resize
 from .runs import RunInfo, list_runs
-from .train import TrainConfig, Trainer, build_model_for, create_trainer
+from .demos import SHAPES_TRAIN
+from .train import Trainer, build_model_for, create_trainer
 from .weights import Checkpoint, PretrainedModel, checkpoint_classes, checkpoint_preprocess
 
 # Captum announces, on every guided-backprop call, that it hooks ReLUs and removes the hooks after:
@@ -718,9 +719,6 @@ def randomization_check(model: nn.Module, image: Tensor, methods: Sequence[str] 
 # small batches learns Shapes far faster in a fixed budget than SGD at lr 0.1 (measured on 2 shared
 # CPU cores: 72% validation accuracy after 8 epochs, against 22% for SGD after 6); random crops are
 # off because they push objects off the 32 px canvas.
-DEMO_DATA = {"n_train": 6000, "n_val": 500, "seed": 0, "size": 32}
-DEMO_TRAIN = TrainConfig(epochs=8, batch_size=64, optimizer="adamw", lr=3e-3, weight_decay=0.05,
-                         schedule="onecycle", augment_crop=False)
 
 
 @dataclass
@@ -794,10 +792,12 @@ def checkpoint_subject(model: nn.Module, ckpt: Checkpoint, cfg: Any, key: str, f
 
 
 def demo_trainer(residual: bool, data: DataBundle, runs_dir: Any) -> Trainer:
-    """The one-click demo run (not started): ResNet-20, or its plain twin, on `data` (Shapes, DEMO_DATA)."""
+    """The one-click demo run (not started): ResNet-20, or its plain twin, on `data` (demos.SHAPES_DATA),
+    with the app's one Shapes recipe (demos.SHAPES_TRAIN)."""
+
     preset = "resnet20" if residual else "plain20"
     model = build_model_for(get_preset(preset), data.num_classes, seed=0)
-    return create_trainer(model, data, DEMO_TRAIN, runs_dir=runs_dir, name=f"gradcam-demo-{preset}-shapes")
+    return create_trainer(model, data, SHAPES_TRAIN, runs_dir=runs_dir, name=f"gradcam-demo-{preset}-shapes")
 
 
 def randomization_granularity(model: nn.Module) -> tuple[str, int]:
@@ -809,8 +809,6 @@ def randomization_granularity(model: nn.Module) -> tuple[str, int]:
 
 __all__ = [
     "COLORMAPS",
-    "DEMO_DATA",
-    "DEMO_TRAIN",
     "LAYER_METHODS",
     "METHODS",
     "METHOD_LABELS",

@@ -6,6 +6,7 @@ falls back to its default with a notice instead of failing the page.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -13,15 +14,21 @@ from typing import Any
 from .config import PRESETS, ConfigError, ResNetConfig, get_preset, preset_name_of
 
 MAX_PARAM_LENGTH = 200  # longer values are not a setting anyone typed; refuse them
-LIST_SEPARATOR = "-"
+LIST_SEPARATOR = "-"  # tuples of ints (stage_blocks=3-4-6-3)
+CHOICES_SEPARATOR = ","  # page options that are lists (depths=20,56; methods=gradcam,saliency)
 _CONFIG_FIELDS = {f.name: f for f in fields(ResNetConfig)}
 
 
-def _encode(value: Any) -> str:
+def encode_value(value: Any) -> str:
+    """A setting as URL text: 1/0 for booleans, 3-4-6-3 for a tuple, a,b for a list, %g for floats."""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, tuple):
         return LIST_SEPARATOR.join(map(str, value))
+    if isinstance(value, list):
+        return CHOICES_SEPARATOR.join(map(encode_value, value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
     return str(value)
 
 
@@ -35,6 +42,11 @@ def _decode(name: str, text: str, default: Any) -> Any:
         raise ValueError("expected 1 or 0")
     if isinstance(default, tuple):
         return tuple(int(p) for p in text.split(LIST_SEPARATOR))
+    if isinstance(default, list):
+        if not text:
+            return []
+        as_int = bool(default) and all(isinstance(v, int) for v in default)
+        return [int(p) if as_int else p for p in text.split(CHOICES_SEPARATOR)]
     if isinstance(default, int):
         return int(text)
     if isinstance(default, float):
@@ -51,7 +63,7 @@ def config_to_params(cfg: ResNetConfig) -> dict[str, str]:
     params = {"preset": preset_name_of(base) or "resnet20"}
     for f in fields(cfg):
         if getattr(cfg, f.name) != getattr(base, f.name):
-            params[f.name] = _encode(getattr(cfg, f.name))
+            params[f.name] = encode_value(getattr(cfg, f.name))
     return params
 
 
@@ -94,14 +106,18 @@ def option_from_params(params: Mapping[str, str], name: str, default: Any, allow
         if len(text) > MAX_PARAM_LENGTH:
             raise ValueError("too long")
         value = _decode(name, text, default)
-        if isinstance(allowed, tuple) and len(allowed) == 2 and not isinstance(value, str):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("not a finite number")
+        if isinstance(allowed, tuple) and len(allowed) == 2 and not isinstance(value, (str, list)):
             if not allowed[0] <= value <= allowed[1]:
                 raise ValueError(f"must be between {allowed[0]} and {allowed[1]}")
-        elif allowed is not None and value not in allowed:
-            raise ValueError(f"choose one of {list(allowed)}")
+        elif allowed is not None:
+            bad = [v for v in (value if isinstance(value, list) else [value]) if v not in allowed]
+            if bad:
+                raise ValueError(f"{str(bad[0])[:40]!r} is not one of {list(allowed)[:12]}")
     except ValueError as exc:
         return default, f"{name}={text[:40]!r} in the link is not valid ({exc}); using {default!r}"
     return value, None
 
 
-__all__ = ["config_to_params", "config_from_params", "option_from_params"]
+__all__ = ["config_to_params", "config_from_params", "encode_value", "option_from_params"]

@@ -76,7 +76,7 @@ def test_without_any_run_the_page_offers_the_offline_demo(runs_dir):
 
 
 def test_upload_a_good_image_and_a_corrupt_one(runs_dir):
-    at = _page("The Build page's model")
+    at = _page("build")
     at.multiselect(key="gc_samples_False").set_value([]).run()
     good = _png()
     at.file_uploader(key="gc_uploads").set_value([
@@ -97,7 +97,7 @@ def test_upload_a_good_image_and_a_corrupt_one(runs_dir):
 
 
 def test_wrong_extension_is_accepted_with_a_note(runs_dir):
-    at = _page("The Build page's model")
+    at = _page("build")
     at.file_uploader(key="gc_uploads").set_value([("really-a-png.jpg", _png(1), "image/jpeg")]).run()
     assert not at.exception and not at.error
     assert any("extension says JPEG but the content is PNG" in t for t in _texts(at.info))
@@ -105,7 +105,7 @@ def test_wrong_extension_is_accepted_with_a_note(runs_dir):
 
 
 def test_bundled_photo_predictions_and_method_panels(runs_dir):
-    at = _page("The Build page's model")
+    at = _page("build")
     assert at.multiselect(key="gc_samples_False").value == ["astronaut"]
     at.multiselect(key="gc_methods").set_value(["gradcam", "saliency", "occlusion"]).run()
     assert not at.exception and not at.error
@@ -147,7 +147,7 @@ def test_uploaded_checkpoint_with_config_is_explained(runs_dir, tmp_path):
     model = build_model(SMALL)
     path = save_checkpoint(tmp_path / "mine.pt", model, classes=[f"thing {i}" for i in range(10)],
                            preprocess={"mean": [0.5] * 3, "std": [0.25] * 3, "image_size": 32})
-    at = _page("Upload a checkpoint")
+    at = _page("upload")
     at.file_uploader(key="gc_ckpt").set_value(("mine.pt", path.read_bytes(), "application/octet-stream")).run()
     assert not at.exception and not at.error
     assert at.dataframe[0].value["class"].iloc[0].startswith("thing ")
@@ -160,7 +160,7 @@ def test_uploaded_checkpoint_that_does_not_fit_lists_the_keys(runs_dir, tmp_path
     sd["fc.weight"] = torch.zeros(10, 32)
     buffer = io.BytesIO()
     torch.save(sd, buffer)
-    at = _page("Upload a checkpoint")
+    at = _page("upload")
     at.file_uploader(key="gc_ckpt").set_value(("bad.pth", buffer.getvalue(), "application/octet-stream")).run()
     at.selectbox(key="gc_ckpt_arch").set_value("resnet20").run()
     assert not at.exception, at.exception
@@ -172,7 +172,7 @@ def test_uploaded_checkpoint_that_does_not_fit_lists_the_keys(runs_dir, tmp_path
 
 
 def test_not_a_checkpoint_is_refused_clearly(runs_dir):
-    at = _page("Upload a checkpoint")
+    at = _page("upload")
     at.file_uploader(key="gc_ckpt").set_value(("notes.pt", b"hello", "application/octet-stream")).run()
     assert not at.exception
     assert any(e.startswith("notes.pt: not a") and "checkpoint" in e for e in _texts(at.error))
@@ -180,11 +180,11 @@ def test_not_a_checkpoint_is_refused_clearly(runs_dir):
 
 
 def test_pretrained_weights_offline_warn_and_the_page_survives(runs_dir):
-    at = _page("ImageNet weights (torchvision)")
+    at = _page("imagenet")
     assert not at.exception, at.exception
     warnings = " ".join(_texts(at.warning))
     assert "resnet18" in warnings and "torch-home" in warnings
-    at.radio(key="gc_source").set_value("The Build page's model").run()
+    at.radio(key="gc_source").set_value("build").run()
     assert not at.exception and at.dataframe  # another model still works in the same session
 
 
@@ -210,7 +210,7 @@ def test_bare_state_dict_architecture_is_inferred_from_its_keys(runs_dir):
     torch.manual_seed(0)
     buffer = io.BytesIO()
     torch.save(build_model(SMALL).state_dict(), buffer)  # no config, no classes: like a torchvision .pth
-    at = _page("Upload a checkpoint")
+    at = _page("upload")
     at.file_uploader(key="gc_ckpt").set_value(("bare.pth", buffer.getvalue(), "application/octet-stream")).run()
     assert not at.exception and not at.error
     assert "inferred from the weight names and shapes" in at.selectbox(key="gc_ckpt_arch").label

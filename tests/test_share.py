@@ -3,7 +3,7 @@
 import pytest
 
 from resnet_core import get_preset
-from resnet_core.share import config_from_params, config_to_params, option_from_params
+from resnet_core.share import config_from_params, config_to_params, encode_value, option_from_params
 
 DEFAULT = get_preset("resnet20")
 
@@ -52,5 +52,18 @@ def test_page_options_are_range_checked():
     value, notice = option_from_params({"seed": "-5"}, "seed", 0, (0, 2**31))
     assert value == 0 and "between" in notice
     value, notice = option_from_params({"method": "evil"}, "method", "gradcam", ("gradcam", "saliency"))
-    assert value == "gradcam" and "choose one of" in notice
+    assert value == "gradcam" and "is not one of" in notice
     assert option_from_params({}, "seed", 3) == (3, None)
+
+
+def test_list_options_round_trip_and_refuse_strangers():
+    depths = [20, 56, 110]
+    assert option_from_params({"depths": encode_value(depths)}, "depths", [20, 56], range(8, 2000)) == (depths, None)
+    methods = ["gradcam", "saliency"]
+    assert option_from_params({"m": encode_value(methods)}, "m", ["gradcam"], ("gradcam", "saliency")) == (methods, None)
+    value, notice = option_from_params({"m": "gradcam,rm -rf"}, "m", ["gradcam"], ("gradcam", "saliency"))
+    assert value == ["gradcam"] and "'rm -rf' is not one of" in notice
+    value, notice = option_from_params({"depths": "20,x"}, "depths", [20], range(8, 2000))
+    assert value == [20] and "not valid" in notice
+    value, notice = option_from_params({"lr": "nan"}, "lr", 0.1, (1e-6, 10.0))
+    assert value == 0.1 and "finite" in notice

@@ -106,7 +106,7 @@ def test_stop_ends_the_run_and_the_page_says_so(runs_dir):
 
 def test_bad_choices_are_explained_not_raised(runs_dir):
     at = tiny_page(epochs=1)
-    at.selectbox(key="train_dataset").set_value("ImageFolder (a folder on this machine)").run()
+    at.selectbox(key="train_dataset").set_value("imagefolder").run()
     at.button(key="train_start").click().run()
     assert not at.exception
     assert "choose a folder" in at.error[0].value
@@ -144,7 +144,7 @@ def test_fine_tune_from_cached_imagenet_weights_trains_only_the_new_head(runs_di
     torch.save(pretrained.state_dict(), path)
 
     at = tiny_page(epochs=1)
-    at.radio(key="train_source").set_value("ImageNet weights (fine-tune)").run()
+    at.radio(key="train_source").set_value("pretrained").run()
     at.checkbox(key="train_freeze").check().run()
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error and not at.warning, [w.value for w in at.warning]
@@ -166,7 +166,7 @@ def test_fine_tune_without_cached_weights_offline_is_a_warning(runs_dir, tmp_pat
         pytest.skip("this machine can reach download.pytorch.org, so the weights would download")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     at = tiny_page(epochs=1)
-    at.radio(key="train_source").set_value("ImageNet weights (fine-tune)").run()
+    at.radio(key="train_source").set_value("pretrained").run()
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     assert "not cached and could not be downloaded" in at.warning[0].value

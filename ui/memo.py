@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from resnet_core.data import DataBundle, load_shapes
+from resnet_core.data import DataBundle, DatasetSpec, load_dataset
 
 T = TypeVar("T")
 
@@ -29,15 +29,15 @@ def memo_get(key: tuple, compute: Callable[[], T], *, name: str = "gc_memo", lim
     return value
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _shapes(n_train: int, n_val: int, seed: int, size: int) -> DataBundle:
-    return load_shapes(n_train=n_train, n_val=n_val, seed=seed, size=size)
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _dataset(spec: DatasetSpec) -> DataBundle:
+    return load_dataset(spec)
 
 
-def shapes_data(n_train: int, n_val: int, seed: int, size: int, spinner: str) -> DataBundle:
-    """The built-in Shapes dataset, generated once and shared by every session and page (read-only).
+def cached_dataset(spec: DatasetSpec, spinner: str = "Preparing the dataset…") -> DataBundle:
+    """A dataset loaded once and shared by every session and page: datasets are read-only once made.
 
-    st.spinner shows only when generating takes longer than half a second, as a cache's own spinner does.
+    st.spinner shows only when loading takes longer than half a second, as a cache's own spinner does.
     """
     with st.spinner(spinner):
-        return _shapes(n_train, n_val, seed, size)
+        return _dataset(spec)

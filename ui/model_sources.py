@@ -13,7 +13,6 @@ import streamlit as st
 
 from resnet_core import ConfigError, list_presets
 from resnet_core.attribution import (
-    DEMO_DATA,
     Subject,
     built_subject,
     checkpoint_subject,
@@ -25,6 +24,8 @@ from resnet_core.attribution import (
 )
 from resnet_core.checkpoint import CheckpointError, load_checkpoint
 from resnet_core.data import ImageSet, make_shapes
+from resnet_core.demos import SHAPES_DATA, SHAPES_TRAIN, format_duration, seconds_per_image, training_seconds
+from resnet_core.device import describe_device
 from resnet_core.runs import RunError, RunInfo, default_runs_dir, load_run_model
 from resnet_core.train import TrainerError, check_idle
 from resnet_core.weights import (
@@ -39,7 +40,7 @@ from resnet_core.weights import (
     preset_for_checkpoint,
     weights_file_path,
 )
-from ui.memo import memo_get, shapes_data
+from ui.memo import cached_dataset, memo_get
 from ui.state import current_model
 
 TRAINER_KEY = "gc_trainer"
@@ -82,7 +83,7 @@ def start_training(residual: bool) -> bool:
     """Start the demo training in the background (Trainer thread); False, with a message, if it cannot."""
     try:
         check_idle(st.session_state.get(TRAINER_KEY))
-        data = shapes_data(**DEMO_DATA, spinner="Generating the Shapes images...")
+        data = cached_dataset(SHAPES_DATA, spinner="Generating the Shapes images...")
         st.session_state[TRAINER_KEY] = demo_trainer(residual, data, default_runs_dir()).start()
     except (TrainerError, ValueError, OSError) as exc:
         st.session_state[TRAIN_ERROR_KEY] = f"Training could not start: {exc}"
@@ -107,8 +108,18 @@ def training_status() -> None:
     st.rerun(scope="app")  # the new run (or the message) appears in the whole page
 
 
+def shapes_training_text() -> str:
+    """ "about 2 min on this CPU": the Shapes recipe for ResNet-20, timed on this device."""
+    seconds = training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0, seconds_per_image())
+    return f"{format_duration(seconds)} on this {describe_device().name}"
+
+
+def training_running() -> bool:
+    return st.session_state.get(TRAINER_KEY) is not None
+
+
 def train_button(residual: bool, label: str) -> None:
-    busy = st.session_state.get(TRAINER_KEY) is not None
+    busy = training_running()
     if st.button(label, key=f"gc_train_{'res' if residual else 'plain'}", disabled=busy) and start_training(residual):
         st.rerun()  # show the progress bar at the top
 
@@ -127,9 +138,10 @@ def show_training() -> None:
 def shapes_source() -> Subject | None:
     runs = [r for r in usable_runs(default_runs_dir()) if r.dataset == "shapes" and run_is_residual(r)]
     if not runs:
+        took = shapes_training_text()
         st.info("No model trained on Shapes yet. Shapes is the built-in dataset (10 kinds of shapes, with exact "
-                "object masks, so the maps can be scored). Train a ResNet-20 on it here, offline, in about a minute.")
-        train_button(True, "Train a small Shapes model (ResNet-20, about a minute)")
+                f"object masks, so the maps can be scored). Train a ResNet-20 on it here, offline: {took}.")
+        train_button(True, f"Train a small Shapes model (ResNet-20, {took})")
         return None
     return load_run_subject(runs[0])
 
@@ -217,10 +229,16 @@ def upload_source() -> Subject | None:
     return checkpoint_subject(model, ckpt, cfg, f"{digest}:{choice}", upload.name)
 
 
-SOURCES: dict[str, Callable[[], Subject | None]] = {
-    "Shapes demo model": shapes_source,
-    "A finished training run": run_source,
-    "The Build page's model": build_source,
-    "ImageNet weights (torchvision)": pretrained_source,
-    "Upload a checkpoint": upload_source,
+# code (as in links) -> (label, the picker that draws its widgets and returns the Subject)
+SOURCES: dict[str, tuple[str, Callable[[], Subject | None]]] = {
+    "shapes": ("Shapes demo model", shapes_source),
+    "run": ("A finished training run", run_source),
+    "build": ("The Build page's model", build_source),
+    "imagenet": ("ImageNet weights (torchvision)", pretrained_source),
+    "upload": ("Upload a checkpoint", upload_source),
 }
+
+
+def shapes_model_ready() -> bool:
+    """Whether a residual Shapes run exists (the Shapes demo model needs no training then)."""
+    return any(r.dataset == "shapes" and run_is_residual(r) for r in usable_runs(default_runs_dir()))

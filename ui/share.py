@@ -1,44 +1,79 @@
-"""Shareable links: the model config and page options live in the URL's query parameters."""
+"""Shareable links: the model config and a page's options live in the URL's query parameters.
+
+A page lists its linked widgets as `Linked` options, calls `apply_link(options)` before drawing
+any widget, creates those widgets with `key=` and no default value, and calls
+`share_link(options)` once they are drawn: that writes the current setup into the URL and
+offers it in a "copy link" popover.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
 
-from resnet_core import ResNetConfig
-from resnet_core.share import config_from_params, config_to_params, option_from_params
+from resnet_core.share import config_from_params, config_to_params, encode_value, option_from_params
 from ui.state import current_config, set_config
 
 _APPLIED_KEY = "_link_applied_for"
 
 
-def apply_link() -> None:
-    """Load the model config from the URL when it carries parameters we have not seen; notices for bad values."""
+@dataclass(frozen=True)
+class Linked:
+    """A widget whose value travels in the URL.
+
+    key: the widget's session-state key. param: its name in the URL. default: its value when
+    the URL does not name it (defaults are left out of links, so links stay short), or a function
+    of the model config giving it (the Build page's image size follows the stem). allowed: the values a URL may set, a collection or a (min, max) range.
+    """
+
+    key: str
+    param: str
+    default: Any
+    allowed: Any = None
+
+    def default_value(self) -> Any:
+        return self.default(current_config()) if callable(self.default) else self.default
+
+
+def apply_link(options: Sequence[Linked] = ()) -> bool:
+    """Set the model config and the options from the URL when it is a link we have not applied yet.
+
+    Bad values fall back to their defaults with a notice each. Options the URL does not set keep
+    their session value (or start at their default). Returns True when a new link was applied.
+    """
     params = st.query_params.to_dict()
     signature = tuple(sorted(params.items()))
-    if not params or st.session_state.get(_APPLIED_KEY) == signature:
-        return
-    st.session_state[_APPLIED_KEY] = signature
-    cfg, notices = config_from_params(params, current_config())
-    set_config(cfg)
-    for notice in notices:
-        st.warning(f"Link: {notice}. The rest of the link was applied.")
+    new_link = bool(params) and st.session_state.get(_APPLIED_KEY) != signature
+    if new_link:
+        st.session_state[_APPLIED_KEY] = signature
+        cfg, notices = config_from_params(params, current_config())
+        set_config(cfg)
+        for option in options:
+            value, notice = option_from_params(params, option.param, option.default_value(), option.allowed)
+            st.session_state[option.key] = value
+            if notice:
+                notices.append(notice)
+        for notice in notices:
+            st.warning(f"Link: {notice}. The rest of the link was applied.")
+    for option in options:
+        st.session_state.setdefault(option.key, option.default_value())
+    return new_link
 
 
-def link_option(name: str, default: Any, allowed: Any = None) -> Any:
-    """A page option from the URL (or `default`), with a notice when the URL's value is bad."""
-    value, notice = option_from_params(st.query_params.to_dict(), name, default, allowed)
-    if notice:
-        st.warning(f"Link: {notice}.")
-    return value
-
-
-def publish(cfg: ResNetConfig | None = None, **options: Any) -> str:
-    """Write the setup into the URL and return the full link."""
-    params = config_to_params(cfg or current_config())
-    params.update({k: _text(v) for k, v in options.items() if v is not None})
+def publish(options: Sequence[Linked] = (), **extra: Any) -> str:
+    """Write the model config, the options that differ from their defaults and `extra` into the URL;
+    return the full link."""
+    params = config_to_params(current_config())
+    for option in options:
+        default = option.default_value()
+        value = st.session_state.get(option.key, default)
+        if value != default:
+            params[option.param] = encode_value(value)
+    params.update({k: encode_value(v) for k, v in extra.items() if v is not None})
     st.session_state[_APPLIED_KEY] = tuple(sorted(params.items()))  # our own writes are not a new link
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
@@ -48,11 +83,12 @@ def publish(cfg: ResNetConfig | None = None, **options: Any) -> str:
 
 def copy_link(link: str) -> None:
     with st.popover("🔗 Copy link to this setup"):
-        st.caption("Anyone opening this link gets the same model and options.")
+        st.caption("Anyone opening this link gets the same model, seed and options on this page.")
         st.code(link, language=None)
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
+def share_link(options: Sequence[Linked] = (), container: Any = None, **extra: Any) -> None:
+    """Publish the setup to the URL and draw the "copy link" control (in `container`, default: here)."""
+    link = publish(options, **extra)
+    with container if container is not None else st.container():
+        copy_link(link)

@@ -15,12 +15,18 @@ def wait_until_idle(page, timeout: float = 90) -> None:
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     # Every page starts with a title: once it is there the script is running or done.
     page.locator("h1").first.wait_for(timeout=timeout * 1000)
+    # Idle means no 'Running…' indicator for a whole second: on a slow machine the indicator can
+    # appear late, or a rerun (st.rerun, a fragment ending its job) can follow straight after.
     deadline = time.monotonic() + timeout
-    time.sleep(0.5)
+    idle_since = None
     while time.monotonic() < deadline:
         if page.locator('[data-testid="stStatusWidget"]').count() == 0:
-            return
-        time.sleep(0.25)
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= 1.0:
+                return
+        else:
+            idle_since = None
+        time.sleep(0.2)
     raise AssertionError("the page was still running after the timeout")
 
 

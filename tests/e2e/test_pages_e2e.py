@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.browser import ROOT, assert_no_exception, screenshot, wait_until_idle
 
@@ -26,7 +27,7 @@ def test_every_page_opens_without_an_exception(page, app_url, path):
     assert page.locator("h1").count() >= 1
     sidebar = page.locator('[data-testid="stSidebar"]')
     for title in ("Home", "Build", "Train", "Plain vs Residual", "Grad-CAM", "Presenter mode"):
-        assert sidebar.get_by_text(title, exact=False).count() >= 1, f"sidebar lacks {title!r}"
+        expect(sidebar.get_by_text(title, exact=False).first).to_be_attached(timeout=30_000)
     assert_no_exception(page)
 
 

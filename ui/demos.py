@@ -1,0 +1,44 @@
+"""The lecture demos' panels: what each does, how long it takes on this device, and its one button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from resnet_core.demos import DEMOS, estimate_seconds, format_duration
+from resnet_core.device import describe_device
+
+
+def estimate_text(key: str, *, model_ready: bool = True) -> str:
+    """ "about 2 min on this CPU": measured once per process on this device, then scaled."""
+    seconds = estimate_seconds(key, model_ready=model_ready)
+    return f"{format_duration(seconds)} on this {describe_device().name}"
+
+
+def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = True, disabled: bool = False) -> None:
+    """A bordered panel: the demo's title, its duration here, what it does, what to look for, a Run button.
+
+    `on_click` runs as a button callback, before the page redraws: it sets the page's widgets and
+    asks the section below to start, so the demo's settings are visible (and shareable) as it runs.
+    """
+    demo = DEMOS[key]
+    with st.container(border=True, key=f"demo_panel_{key}"):
+        text, button = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(f"🎓 **Lecture demo: {demo.title}** — {estimate_text(key, model_ready=model_ready)}.  \n"
+                      f"{demo.does}")
+        text.caption(f"**Look for:** {demo.look_for}")
+        button.button("▶ Run demo", key=f"demo_{key}", type="primary", on_click=on_click, disabled=disabled,
+                      width="stretch")
+        if st.query_params.get("demo") == key:
+            st.caption("You followed a link to this demo: press **Run demo** when you are ready.")
+
+
+def demo_links() -> None:
+    """The landing page's list: every demo, its duration here, and a link to its page."""
+    for demo in DEMOS.values():
+        with st.container(border=True):
+            st.markdown(f"**{demo.title}** — {estimate_text(demo.key)}"
+                        + (" once its model is trained" if demo.key == "gradcam" else "") + f".  \n{demo.does}")
+            st.page_link(demo.page, label=f"Open the demo: {demo.title}", icon="🎓",
+                         query_params={"demo": demo.key})
