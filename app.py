@@ -3,6 +3,7 @@
 import streamlit as st
 
 from resnet_core.device import describe_device
+from ui.demos import demo_links
 from ui.frame import PAGES, page_setup
 
 page_setup("Home", "🧱")
@@ -15,9 +16,17 @@ st.markdown(
 device = describe_device()
 st.info(f"Device found: **{device.name}** — {device.detail}")
 
-st.subheader("Pages")
-for path, title, icon, description in PAGES:
-    st.page_link(path, label=f"{title} — {description}", icon=icon)
+pages, demos = st.columns(2)
+with pages:
+    st.subheader("Pages")
+    for path, title, icon, description in PAGES:
+        st.page_link(path, label=f"{title} — {description}", icon=icon)
+    st.caption("Every page opens on a working example, and its **🔗 Copy link** button gives a URL that reproduces "
+               "the model, seed and options: put it on a slide or the course page.")
+with demos:
+    st.subheader("Lecture demos: one click each")
+    st.caption("Times are measured on this machine when the app starts and scaled to each demo's work.")
+    demo_links()
 
 st.latex(r"y = \mathcal{F}(x) + x")
 st.caption(

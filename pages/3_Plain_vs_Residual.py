@@ -207,7 +207,7 @@ def sweep_view() -> None:
         return
     st.plotly_chart(depth_sweep_figure(result, "batch"), key="pvr_sweep_chart")
     st.caption(CAPTIONS["sweep"])
-    if "none" in result.norms:
+    if any(p.norm == "none" for p in list(result.points)):  # drawn once it has its first point
         st.plotly_chart(depth_sweep_figure(result, "none"), key="pvr_sweep_chart_nobn")
         st.caption(CAPTIONS["sweep_no_bn"])
 
@@ -219,7 +219,8 @@ sweep_view()
 
 st.header("3 · Training side by side")
 st.markdown("Plain and residual nets of two depths, trained on the built-in Shapes dataset with the same data, "
-            "seed and recipe (SGD with momentum, cosine schedule), all four at once: He et al.'s Figure 6 in miniature.")
+            "seed and recipe (SGD with momentum, warm-up, cosine schedule), all four at once: He et al.'s Figure 6 "
+            "in miniature.")
 cols = st.columns(7)
 depth_a = cols[0].selectbox("Shallow depth", SWEEP_DEPTHS, key="pvr_depth_a")
 depth_b = cols[1].selectbox("Deep depth", SWEEP_DEPTHS, key="pvr_depth_b")

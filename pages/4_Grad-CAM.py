@@ -42,9 +42,9 @@ from resnet_core.images import (
     tensor_digest,
 )
 from resnet_core.runs import RunInfo, default_runs_dir
+from ui.demos import demo_panel
 from ui.frame import page_setup
 from ui.memo import memo_get
-from ui.demos import demo_panel
 from ui.model_sources import (
     PRETRAINED_ARCHS,
     SOURCES,

@@ -63,9 +63,9 @@ from torch import Tensor, nn
 
 from .config import get_preset
 from .data import SHAPES_CLASSES, DataBundle
+from .demos import SHAPES_TRAIN
 from .images import Preprocess, default_resize
 from .runs import RunInfo, list_runs
-from .demos import SHAPES_TRAIN
 from .train import Trainer, build_model_for, create_trainer
 from .weights import Checkpoint, PretrainedModel, checkpoint_classes, checkpoint_preprocess
 

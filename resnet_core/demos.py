@@ -31,11 +31,12 @@ SHAPES_TRAIN = TrainConfig(epochs=4, batch_size=128, optimizer="sgd", lr=0.1, mo
                            weight_decay=5e-4, schedule="cosine", warmup_epochs=0.5, crop_padding=2)
 
 # The degradation demo trains four nets, two of them 56 layers deep, so it gets a smaller budget:
-# enough for the deep plain net to fall visibly behind, short enough for a lecture.
+# enough for the deep plain net to fall visibly behind, short enough for a lecture. Measured on a
+# 2-core CPU (about 4 min): plain-20 53.6%, plain-56 12.0% (loss stuck near ln 10), ResNet-20
+# 57.8%, ResNet-56 53.2% validation accuracy.
 DEGRADATION_DEPTHS = (20, 56)
-DEGRADATION_DATA = DatasetSpec(kind="shapes", n_train=2_000, n_val=500, seed=0, image_size=32)
-DEGRADATION_TRAIN = TrainConfig(epochs=3, batch_size=64, optimizer="sgd", lr=0.1, momentum=0.9,
-                                weight_decay=5e-4, schedule="cosine", crop_padding=2)
+DEGRADATION_DATA = DatasetSpec(kind="shapes", n_train=3_000, n_val=500, seed=0, image_size=32)
+DEGRADATION_TRAIN = SHAPES_TRAIN.replace(epochs=4, batch_size=64)
 
 SWEEP_BATCH = 32  # images per gradient measurement in the depth sweep
 LOCALIZATION_IMAGES = 64  # held-out Shapes images the Grad-CAM demo scores
@@ -55,8 +56,8 @@ class Demo:
 DEMOS: dict[str, Demo] = {d.key: d for d in (
     Demo("degradation", "The degradation problem", "pages/3_Plain_vs_Residual.py",
          "Trains plain-20, plain-56, ResNet-20 and ResNet-56 side by side on Shapes: same data, seed and recipe.",
-         "The 56-layer plain net ends with a higher training loss than the 20-layer one: more layers, worse fit. "
-         "With shortcuts, the deeper net is at least as good."),
+         "Training loss: plain-56 stays far above plain-20 — more layers, worse fit, on the training set itself, so "
+         "not overfitting. With shortcuts, ResNet-56 keeps up with ResNet-20."),
     Demo("normalization", "Why normalization matters", "pages/3_Plain_vs_Residual.py",
          "Measures, at initialization, how much larger the gradient is at the first conv than at the last, for "
          "depths 8 to 110, plain and residual, with BatchNorm and without.",

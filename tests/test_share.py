@@ -60,7 +60,8 @@ def test_list_options_round_trip_and_refuse_strangers():
     depths = [20, 56, 110]
     assert option_from_params({"depths": encode_value(depths)}, "depths", [20, 56], range(8, 2000)) == (depths, None)
     methods = ["gradcam", "saliency"]
-    assert option_from_params({"m": encode_value(methods)}, "m", ["gradcam"], ("gradcam", "saliency")) == (methods, None)
+    allowed = ("gradcam", "saliency")
+    assert option_from_params({"m": encode_value(methods)}, "m", ["gradcam"], allowed) == (methods, None)
     value, notice = option_from_params({"m": "gradcam,rm -rf"}, "m", ["gradcam"], ("gradcam", "saliency"))
     assert value == ["gradcam"] and "'rm -rf' is not one of" in notice
     value, notice = option_from_params({"depths": "20,x"}, "depths", [20], range(8, 2000))

@@ -25,9 +25,10 @@ _APPLIED_KEY = "_link_applied_for"
 class Linked:
     """A widget whose value travels in the URL.
 
-    key: the widget's session-state key. param: its name in the URL. default: its value when
-    the URL does not name it (defaults are left out of links, so links stay short), or a function
-    of the model config giving it (the Build page's image size follows the stem). allowed: the values a URL may set, a collection or a (min, max) range.
+    key: the widget's session-state key. param: its name in the URL.
+    default: its value when the URL does not name it (defaults are left out of links, so links
+    stay short), or a function of the model config giving it (the image size follows the stem).
+    allowed: the values a URL may set, a collection or a (min, max) range.
     """
 
     key: str

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.browser import assert_no_exception, screenshot, wait_until_idle
+from tests.e2e.browser import assert_no_exception, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,6 @@ def test_upload_shows_predictions_and_overlay_and_a_corrupt_file_gets_a_message(
     assert images_before >= 3  # gallery overlay, the network's view, and at least one method overlay
     assert page.get_by_role("button", name="Download PNG").count() >= 1
     assert not _alerts(page, "Error")
-    screenshot(page, "gradcam")
 
     uploader.set_input_files(files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": photo[:400]}])
     page.locator('[data-testid="stAlertContentError"]').first.wait_for(timeout=60_000)

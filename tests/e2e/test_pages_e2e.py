@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import ROOT, assert_no_exception, screenshot, wait_until_idle
+from tests.e2e.browser import ROOT, assert_no_exception, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,6 @@ def test_landing_page_opens(page, app_url):
     wait_until_idle(page)
     assert page.get_by_text("Device found").count() == 1
     assert_no_exception(page)
-    screenshot(page, "home")
 
 
 @pytest.mark.parametrize("path", PAGE_PATHS)
@@ -49,4 +48,28 @@ def test_build_page_switches_preset_and_the_parameter_count_changes(page, app_ur
     assert _parameters(page) == "11.69 M"
     assert page.locator(".js-plotly-plot").count() >= 1
     assert_no_exception(page)
-    screenshot(page, "build")
+
+
+# Luminance (0 dark .. 1 light) of the first chart's tick labels and of the page behind them.
+CHART_CONTRAST = """() => {
+  const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).map(Number); return (0.299*r + 0.587*g + 0.114*b) / 255; };
+  const tick = document.querySelector('.js-plotly-plot .xtick text');
+  const app = document.querySelector('[data-testid="stApp"]');
+  return [lum(getComputedStyle(tick).fill), lum(getComputedStyle(app).backgroundColor)];
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_charts_follow_the_light_and_dark_theme(browser, app_url, scheme):
+    """Streamlit follows the system theme; chart text must stay readable against the page in both."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.goto(f"{app_url}/Plain_vs_Residual")  # opens with its gradient profile drawn
+        wait_until_idle(page)
+        page.locator(".st-key-pvr_profile_convs .js-plotly-plot .xtick text").first.wait_for(timeout=60_000)
+        text, background = page.evaluate(CHART_CONTRAST)
+        assert (background < 0.3) == (scheme == "dark"), (text, background)
+        assert abs(text - background) > 0.4, f"chart text {text:.2f} on background {background:.2f}"
+    finally:
+        context.close()

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.e2e.browser import assert_no_exception, screenshot, wait_until_idle
+from tests.e2e.browser import assert_no_exception, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -37,10 +37,9 @@ def test_train_page_start_grows_the_loss_chart_and_stop_freezes_it(page, app_url
     page.wait_for_function(f"({LOSS_POINTS})() >= 2", timeout=60_000)
     first = _points(page)
     page.wait_for_function(f"({LOSS_POINTS})() > {first}", timeout=30_000)
-    screenshot(page, "train")
 
     page.get_by_role("button", name="Stop").click()
-    page.get_by_text("stopped at step").wait_for(timeout=30_000)
+    page.get_by_text("stopped at step").first.wait_for(timeout=30_000)
     wait_until_idle(page)
     stopped = _points(page)
     time.sleep(2.0)

@@ -1,0 +1,64 @@
+"""The lecture demos' recipes and time estimates (their accuracy is measured in benchmarks/bench_demos.py)."""
+
+import math
+
+import pytest
+
+from resnet_core import get_preset
+from resnet_core.demos import (
+    DEGRADATION_DATA,
+    DEGRADATION_TRAIN,
+    DEMOS,
+    SHAPES_DATA,
+    SHAPES_TRAIN,
+    estimate_seconds,
+    format_duration,
+    macs_per_image,
+    relative_cost,
+    run_seconds,
+    seconds_per_image,
+)
+
+
+def test_the_shapes_recipe_is_the_train_page_default_and_valid():
+    assert SHAPES_DATA.kind == "shapes" and SHAPES_DATA.image_size == 32
+    assert SHAPES_TRAIN.optimizer == "sgd" and SHAPES_TRAIN.warmup_epochs > 0  # deep nets need the warm-up
+    assert DEGRADATION_TRAIN.optimizer == "sgd" and DEGRADATION_DATA.n_train < SHAPES_DATA.n_train
+
+
+def test_every_demo_names_a_page_that_exists_and_what_to_look_for():
+    from tests.e2e.browser import ROOT
+
+    assert set(DEMOS) == {"degradation", "normalization", "gradcam"}
+    for demo in DEMOS.values():
+        assert (ROOT / demo.page).is_file()
+        assert demo.does and demo.look_for
+
+
+def test_the_device_measurement_is_a_plausible_time_per_image():
+    per_image = seconds_per_image("cpu")
+    assert 1e-6 < per_image < 1.0 and math.isfinite(per_image)
+    assert seconds_per_image("cpu") == per_image  # measured once per process
+
+
+def test_estimates_grow_with_the_work():
+    assert estimate_seconds("degradation") > estimate_seconds("normalization") > 0
+    assert estimate_seconds("gradcam", model_ready=False) > estimate_seconds("gradcam", model_ready=True) > 0
+    with pytest.raises(KeyError, match="unknown demo"):
+        estimate_seconds("nope")
+
+
+def test_cost_follows_depth_and_macs():
+    assert relative_cost(20) == 1.0 and relative_cost(56) == pytest.approx(3.0)
+    # The analytic depth rule agrees with MACs counted from a real forward pass.
+    measured = macs_per_image(get_preset("resnet56"), 32) / macs_per_image(get_preset("resnet20"), 32)
+    assert measured == pytest.approx(relative_cost(56), rel=0.05)
+    small = run_seconds(get_preset("resnet20"), 32, 1000, 100, SHAPES_TRAIN)
+    assert run_seconds(get_preset("resnet56"), 32, 1000, 100, SHAPES_TRAIN) == pytest.approx(measured * small)
+    assert run_seconds(get_preset("resnet20"), 32, 1000, 100, SHAPES_TRAIN.replace(max_steps=1)) < small / 10
+
+
+@pytest.mark.parametrize("seconds, text", [(0.2, "under a second"), (4.4, "about 4 s"), (150, "about 2 min"),
+                                           (2 * 3600, "about 2.0 h")])
+def test_durations_read_like_a_person_says_them(seconds, text):
+    assert format_duration(seconds) == text
