@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from resnet_core import build_model, get_preset
 from resnet_core.checkpoint import save_checkpoint
+from resnet_core.attribution import COLORMAPS
 from resnet_core.data import SHAPES_CLASSES
 from resnet_core.runs import Run
 
@@ -215,3 +216,35 @@ def test_bare_state_dict_architecture_is_inferred_from_its_keys(runs_dir):
     assert not at.exception and not at.error
     assert "inferred from the weight names and shapes" in at.selectbox(key="gc_ckpt_arch").label
     assert at.dataframe[0].value["class"].iloc[0].startswith("class ")
+
+
+def test_a_shared_link_sets_source_methods_and_overlay(runs_dir):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_config"] = SMALL
+    at.query_params.update({"source": "build", "methods": "saliency,occlusion", "alpha": "0.8",
+                            "colormap": list(COLORMAPS)[-1]})
+    at.run()
+    assert not at.exception and not at.error
+    assert at.radio(key="gc_source").value == "build"
+    assert at.multiselect(key="gc_methods").value == ["saliency", "occlusion"]
+    assert at.slider(key="gc_alpha").value == 0.8 and at.selectbox(key="gc_colormap").value == list(COLORMAPS)[-1]
+
+
+def test_a_hostile_link_keeps_the_page_working(runs_dir):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_config"] = SMALL
+    at.query_params.update({"source": "file:///etc/passwd", "methods": "gradcam,__import__", "alpha": "2"})
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.warning) == 3
+    assert at.radio(key="gc_source").value == "shapes"  # the default, which offers its one-click training
+
+
+def test_the_gradcam_demo_trains_the_shapes_model_when_there_is_none(runs_dir):
+    at = _page()
+    at.button(key="demo_gradcam").click().run()
+    assert not at.exception and not at.error
+    trainer = at.session_state["gc_trainer"]  # the demo started the Shapes recipe
+    assert trainer.total_steps > 100
+    trainer.stop()
+    assert trainer.join(120)

@@ -176,3 +176,36 @@ def test_training_four_runs_then_lesion_study_then_shattering():
     assert not at.exception and not at.error
     assert shatter.snapshot().status == "finished"
     assert CAPTIONS["shattering"] in _captions(at)
+
+
+def test_a_shared_link_reproduces_the_comparison_setup():
+    at = _page()
+    at.query_params.update({"preset": "resnet32", "seeds": "2", "batch": "8", "px": "16", "depths": "8,20",
+                            "no_bn": "1", "deep": "32", "seed": "7"})
+    at.run()
+    assert not at.exception and not at.warning and not at.error
+    assert at.session_state["model_config"] == get_preset("resnet32")
+    assert at.session_state["pvr_profile"].a.label == "ResNet-32"  # measured for the linked model on arrival
+    assert at.multiselect(key="pvr_sweep_depths").value == [8, 20] and at.toggle(key="pvr_sweep_nobn").value
+    assert at.selectbox(key="pvr_depth_b").value == 32 and at.number_input(key="pvr_seed").value == 7
+
+
+def test_a_hostile_link_falls_back_with_notices():
+    at = _page()
+    at.query_params.update({"depths": "8,9999", "px": "1e9", "deep": "drop table", "against": "twin'--"})
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.warning) == 4
+    assert at.multiselect(key="pvr_sweep_depths").value == [8, 14, 20, 32, 44, 56, 110]
+
+
+def test_the_normalization_demo_runs_the_sweep_with_and_without_bn():
+    at = _page().run()
+    at.multiselect(key="pvr_sweep_depths").set_value([8])  # the demo puts its own settings back
+    at.button(key="demo_normalization").click().run()
+    assert not at.exception and not at.error
+    assert at.multiselect(key="pvr_sweep_depths").value == [8, 14, 20, 32, 44, 56, 110]
+    assert at.toggle(key="pvr_sweep_nobn").value
+    job = at.session_state["pvr_sweep_job"]
+    job.stop()  # the whole sweep is the demo; its start and settings are what is tested here
+    assert job.join(120)

@@ -171,3 +171,29 @@ def test_fine_tune_without_cached_weights_offline_is_a_warning(runs_dir, tmp_pat
     assert not at.exception and not at.error
     assert "not cached and could not be downloaded" in at.warning[0].value
     assert "train_trainer" not in at.session_state
+
+
+def test_a_shared_link_sets_model_data_and_hyper_parameters(runs_dir):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update({"preset": "resnet56", "source": "preset", "train_preset": "plain20", "n": "1500",
+                            "epochs": "7", "opt": "adamw", "lr": "0.003", "seed": "42", "flip": "0"})
+    at.run()
+    assert not at.exception and not at.warning and not at.error
+    assert at.session_state["model_config"] == get_preset("resnet56")
+    assert at.radio(key="train_source").value == "preset" and at.selectbox(key="train_preset").value == "plain20"
+    assert at.number_input(key="train_n_train").value == 1500 and at.number_input(key="train_epochs").value == 7
+    assert at.selectbox(key="train_optimizer").value == "adamw" and at.number_input(key="train_lr").value == 0.003
+    assert at.number_input(key="train_seed").value == 42 and at.checkbox(key="train_flip").value is False
+    # and the page writes its setup back into the URL, defaults left out
+    assert at.query_params["epochs"] == "7" and "batch" not in at.query_params
+
+
+def test_a_hostile_link_keeps_the_defaults_with_notices(runs_dir):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update({"source": "<img onerror=alert(1)>", "epochs": "-1", "lr": "inf", "opt": "lbfgs",
+                            "n": "9" * 300})
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.warning) == 5
+    assert at.radio(key="train_source").value == "build" and at.number_input(key="train_epochs").value == 4
+    assert at.number_input(key="train_lr").value == 0.1

@@ -1,0 +1,119 @@
+"""The lecture demos: the time each one says it takes on this device, against the time it takes.
+
+    python3 benchmarks/bench_demos.py                 # normalization demo + the Shapes recipe (about 3 min on 2 cores)
+    python3 benchmarks/bench_demos.py --degradation   # also the four-network degradation demo (about 4 more)
+
+Figures printed, each as estimate / measured wall time (the estimate is what the page shows:
+one ResNet-20 training step timed on this device, scaled to the demo's work):
+  * "Why normalization matters": the depth sweep 8..110, plain and residual, BatchNorm and none;
+  * the Shapes recipe (ResNet-20, what the Train page and the Grad-CAM demo train), with its
+    validation accuracy per epoch (target: >= 90% in about 3 minutes on a 2-core CPU);
+  * "Where does the network look?": Grad-CAM and Guided Grad-CAM localization on 64 held-out
+    Shapes images with that trained model, and its pointing-game score against chance;
+  * "The degradation problem" (--degradation): the four runs' final training loss and accuracy.
+Run it on a quiet machine: another process on the same cores slows the measured side only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from resnet_core.attribution import localization_scores
+from resnet_core.config import get_preset
+from resnet_core.data import load_dataset, make_shapes
+from resnet_core.demos import (
+    DEGRADATION_DATA,
+    DEGRADATION_DEPTHS,
+    DEGRADATION_TRAIN,
+    LOCALIZATION_IMAGES,
+    SHAPES_DATA,
+    SHAPES_TRAIN,
+    estimate_seconds,
+    seconds_per_image,
+    training_seconds,
+)
+from resnet_core.device import describe_device
+from resnet_core.gradients import SWEEP_DEPTHS, SideBySide, depth_sweep
+from resnet_core.images import Preprocess, prepare_uint8
+from resnet_core.train import Trainer, build_model_for
+
+
+def compare(name: str, estimate: float, measured: float) -> None:
+    print(f"{name}: estimate {estimate:.1f} s, measured {measured:.1f} s, ratio {estimate / measured:.2f}", flush=True)
+
+
+def normalization_demo() -> None:
+    estimate = estimate_seconds("normalization")
+    start = time.perf_counter()
+    result = depth_sweep(SWEEP_DEPTHS, ("batch", "none"), (0,), 32, 32)
+    compare("Why normalization matters (depth sweep)", estimate, time.perf_counter() - start)
+    for norm in ("batch", "none"):
+        for residual in (False, True):
+            ratios = ", ".join(f"{d}: {m:.3g}" for d, m, _, _ in result.series(residual, norm))
+            print(f"  {norm:5s} {'residual' if residual else 'plain   '} first/last ratio  {ratios}")
+
+
+def shapes_recipe() -> tuple[torch.nn.Module, object]:
+    data = load_dataset(SHAPES_DATA)
+    estimate = training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0, seconds_per_image())
+    model = build_model_for(get_preset("resnet20"), data.num_classes, SHAPES_TRAIN.seed)
+    trainer = Trainer(model, data, SHAPES_TRAIN)
+    start = time.perf_counter()
+    trainer.start()
+    trainer.join()
+    compare("Shapes recipe, ResNet-20 (Train page default, Grad-CAM demo model)", estimate,
+            time.perf_counter() - start)
+    snap = trainer.snapshot()
+    print(f"  {snap.status}; validation accuracy per epoch: "
+          + ", ".join(f"{100 * e['val_acc']:.1f}%" for e in snap.epochs if e.get("val_acc") is not None))
+    model.eval()
+    return model, data
+
+
+def gradcam_demo(model: torch.nn.Module, data) -> None:
+    check = make_shapes(LOCALIZATION_IMAGES, seed=90_210, size=SHAPES_DATA.image_size)
+    pre = Preprocess(mean=tuple(data.mean.tolist()), std=tuple(data.std.tolist()), image_size=SHAPES_DATA.image_size)
+    x = prepare_uint8(check.images, pre)
+    estimate = estimate_seconds("gradcam")
+    start = time.perf_counter()
+    rows = localization_scores(model, x, check.masks, ["gradcam", "guided_gradcam"], targets=check.labels.tolist())
+    compare("Where does the network look? (localization on 64 images)", estimate, time.perf_counter() - start)
+    for row in rows:
+        print(f"  {row['label']}: pointing game {100 * row['pointing_game']:.1f}%, "
+              f"energy inside the object {100 * row['energy_inside']:.1f}%")
+
+
+def degradation_demo() -> None:
+    data = load_dataset(DEGRADATION_DATA)
+    estimate = estimate_seconds("degradation")
+    start = time.perf_counter()
+    pair = SideBySide(data, DEGRADATION_TRAIN, depths=DEGRADATION_DEPTHS, seed=0, record_every=5).start()
+    pair.join()
+    compare("The degradation problem (four runs side by side)", estimate, time.perf_counter() - start)
+    for run in pair.runs:
+        last = run.trainer.snapshot().epochs[-1]
+        print(f"  {run.name:10s} final training loss {last['train_loss']:.3f}, "
+              f"validation accuracy {100 * last['val_acc']:.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--degradation", action="store_true", help="also run the four-network degradation demo")
+    args = parser.parse_args()
+    print(f"device: {describe_device().label}; ResNet-20 step: {1e3 * seconds_per_image():.2f} ms per image")
+    normalization_demo()
+    model, data = shapes_recipe()
+    gradcam_demo(model, data)
+    if args.degradation:
+        degradation_demo()
+
+
+if __name__ == "__main__":
+    main()
