@@ -14,8 +14,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from resnet_core import build_model, get_preset
-from resnet_core.checkpoint import save_checkpoint
 from resnet_core.attribution import COLORMAPS
+from resnet_core.checkpoint import save_checkpoint
 from resnet_core.data import SHAPES_CLASSES
 from resnet_core.runs import Run
 
