@@ -6,7 +6,7 @@ and uses colours that read on both light and dark themes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
@@ -262,29 +262,30 @@ def epoch_metrics_figure(events: "list[dict]", title: str = "Per epoch",
     return _base_layout(fig, title, revision)
 
 
+def _step_line(steps: "list[int]", values: "list[float]", name: str, color: str, y_title: str, title: str,
+               revision: str, **yaxis: Any) -> go.Figure:
+    """One small per-step line chart (the learning rate, the throughput)."""
+    xs, ys = _thin(list(steps), list(values))
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name=name, line=dict(color=color, width=2)))
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title=y_title, **yaxis)
+    fig.update_layout(height=260, showlegend=False)
+    return _base_layout(fig, title, revision)
+
+
 def lr_figure(steps: "list[int]", lrs: "list[float]", title: str = "Learning rate",
               revision: str = "lr") -> go.Figure:
     """The learning rate per step (live from events, or a schedule preview from lr_schedule)."""
-    xs, ys = _thin(list(steps), list(lrs))
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="learning rate",
-                               line=dict(color=TRAIN_COLORS["lr"], width=2)))
-    fig.update_xaxes(title="step")
-    fig.update_yaxes(title="learning rate", exponentformat="power")
-    fig.update_layout(height=260, showlegend=False)
-    return _base_layout(fig, title, revision)
+    return _step_line(steps, lrs, "learning rate", TRAIN_COLORS["lr"], "learning rate", title, revision,
+                      exponentformat="power")
 
 
 def throughput_figure(events: "list[dict]", smoothing: float = 0.6, title: str = "Throughput",
                       revision: str = "throughput") -> go.Figure:
     """Training images per second per step (smoothed like the loss)."""
     steps, rates = _series(events, "step", "samples_per_s")
-    xs, ys = _thin(steps, ema(rates, smoothing) if smoothing > 0 else rates)
-    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="images / s",
-                               line=dict(color=TRAIN_COLORS["speed"], width=2)))
-    fig.update_xaxes(title="step")
-    fig.update_yaxes(title="images per second", rangemode="tozero")
-    fig.update_layout(height=260, showlegend=False)
-    return _base_layout(fig, title, revision)
+    return _step_line(steps, ema(rates, smoothing) if smoothing > 0 else rates, "images / s",
+                      TRAIN_COLORS["speed"], "images per second", title, revision, rangemode="tozero")
 
 
 def runs_overlay_figure(runs: "dict[str, list[dict]]", metric: str = "train_loss", smoothing: float = 0.6,
