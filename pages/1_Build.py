@@ -35,6 +35,17 @@ st.markdown(
     "the input, and the shortcut carries $x$ (and its gradient) straight through. The **plain twin** has the same "
     "layers without the addition. Pick a preset or edit any field; every number below comes from a real forward pass."
 )
+with st.expander("How it works: blocks, shortcuts and where the numbers come from"):
+    st.markdown(
+        "- A **basic** block is two 3x3 convolutions; a **bottleneck** block is 1x1 (reduce the channels 4x), 3x3, "
+        "1x1 (expand again), which makes 50+ layer nets affordable.\n"
+        "- When a block changes the shape (stride 2, more channels), $x$ cannot be added as it is. Shortcut **A** "
+        "subsamples $x$ and pads the new channels with zeros (no parameters, He et al.'s CIFAR nets); **B** uses a "
+        "1x1 convolution only there (torchvision); **C** uses one in every block.\n"
+        "- **Pre-activation** (ResNet v2) moves BN and ReLU before each convolution, so the path from input to output "
+        "is a pure sum of the shortcuts: $x_L = x_l + \\sum_{i=l}^{L-1} \\mathcal{F}(x_i)$.\n"
+        "- Parameters are counted from the built model; MACs and shapes come from one real forward pass with hooks "
+        "on every layer; the activation memory counts every layer's output kept for the backward pass.")
 
 FIELDS = ("block", "stage_blocks", "stage_widths", "stem", "stem_width", "shortcut", "stride_placement",
           "avg_down", "residual", "preact", "norm", "zero_init_residual", "width_multiplier", "num_classes",

@@ -96,7 +96,8 @@ def test_the_lecture_flow(page, app_url):
 
     # Plain vs Residual: the gradient profile is there on arrival; then the normalization demo.
     go_to(page, "Plain vs Residual")
-    assert page.locator(".st-key-pvr_profile_convs .js-plotly-plot").count() == 1
+    page.locator(".st-key-pvr_profile_convs .js-plotly-plot").wait_for(timeout=120_000)  # measured on arrival
+    wait_until_idle(page)
     assert_page_healthy(page, min_charts=2)
     click_demo(page, "normalization")
     page.locator(".st-key-pvr_sweep_chart_nobn .js-plotly-plot").wait_for(timeout=180_000)
