@@ -247,7 +247,8 @@ if start_training or st.session_state.pop("pvr_autostart_train", False):
         st.rerun()
 
 
-@st.fragment(run_every=0.5 if training else None)
+# Once a second: four live curves and two heatmaps cost the browser and server real CPU on a laptop.
+@st.fragment(run_every=1.0 if training else None)
 def training_view() -> None:
     current: SideBySide | None = st.session_state.get(PAIR_KEY)
     if current is None:

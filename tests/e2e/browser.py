@@ -35,20 +35,26 @@ def assert_no_exception(page) -> None:
     assert boxes.count() == 0, f"exception box on the page: {boxes.first.inner_text()[:500]}"
 
 
-def screenshot(page, name: str, max_height: int = 2400) -> None:
-    """Save the whole page as SCREENSHOT_DIR/name.png (README pictures), when SCREENSHOT_DIR is set.
+def screenshot(page, name: str, start_at: str | None = None, height: int = 2400) -> None:
+    """Save SCREENSHOT_DIR/name.png (the README's pictures) when SCREENSHOT_DIR is set.
 
     Streamlit scrolls inside its main container, not the document, so the viewport is made as
-    tall as the content (up to `max_height`) for the picture.
+    tall as the content (up to `height`) for the picture; with `start_at` (a selector) the page
+    is scrolled so that element is at the top, and `height` pixels from there are taken.
     """
     if not SCREENSHOT_DIR:
         return
     Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
-    height = page.evaluate("() => Math.max(...[...document.querySelectorAll("
-                           "'[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"]')]"
-                           ".map(e => e.scrollHeight), document.body.scrollHeight)")
-    page.set_viewport_size({"width": size["width"], "height": min(int(height), max_height)})
+    if start_at is None:
+        content = page.evaluate("() => Math.max(...[...document.querySelectorAll("
+                                "'[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"]')]"
+                                ".map(e => e.scrollHeight), document.body.scrollHeight)")
+        height = min(int(content), height)
+    page.set_viewport_size({"width": size["width"], "height": height})
     time.sleep(1.5)  # plotly charts resize to the new viewport
+    if start_at is not None:
+        page.locator(start_at).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        time.sleep(0.5)
     page.screenshot(path=str(Path(SCREENSHOT_DIR) / f"{name}.png"))
     page.set_viewport_size(size)

@@ -104,11 +104,13 @@ def test_the_lecture_flow(page, app_url):
     wait_until_idle(page)
     expect(page.get_by_text("Image px")).to_be_visible()
     assert_page_healthy(page, min_charts=4)
+    screenshot(page, "depth_sweep", start_at="h2:has-text('2 · Depth sweep')", height=1300)
     if FULL:
         click_demo(page, "degradation")
         page.get_by_text("ResNet-56: finished").first.wait_for(timeout=900_000)
         wait_until_idle(page)
         assert_page_healthy(page, min_charts=8)
+        screenshot(page, "degradation", start_at="h2:has-text('3 · Training side by side')", height=1500)
     screenshot(page, "plain_vs_residual")
 
     # Grad-CAM: the Shapes run trained above is the demo model; the demo scores the maps.
@@ -120,3 +122,4 @@ def test_the_lecture_flow(page, app_url):
     assert page.get_by_text("pointing game %").count() >= 1 or page.locator('[data-testid="stDataFrame"]').count() >= 2
     assert_page_healthy(page, min_charts=2)
     screenshot(page, "gradcam")
+    screenshot(page, "gradcam_trust", start_at="h3:has-text('Can the map be trusted?')", height=1100)
