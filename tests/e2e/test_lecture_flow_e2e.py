@@ -101,6 +101,7 @@ def test_the_lecture_flow(page, app_url):
     assert_page_healthy(page, min_charts=2)
     click_demo(page, "normalization")
     page.locator(".st-key-pvr_sweep_chart_nobn .js-plotly-plot").wait_for(timeout=180_000)
+    expect(page.get_by_role("button", name="Run sweep")).to_be_enabled(timeout=180_000)  # the sweep is done
     wait_until_idle(page)
     expect(page.get_by_text("Image px")).to_be_visible()
     assert_page_healthy(page, min_charts=4)
