@@ -22,7 +22,14 @@ from resnet_core.charts import (
 )
 from resnet_core.config import default_image_size, get_preset
 from resnet_core.data import DatasetError, normalize
-from resnet_core.demos import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
+from resnet_core.demos import (
+    DEGRADATION_DATA,
+    DEGRADATION_DEPTHS,
+    DEGRADATION_TRAIN,
+    format_duration,
+    profile_seconds,
+)
+from resnet_core.device import describe_device
 from resnet_core.gradients import (
     CAPTIONS,
     MAX_DEPTH,
@@ -140,9 +147,19 @@ batch = cols[3].select_slider("Batch size", [8, 16, 32, 64], key="pvr_batch")
 size = st.select_slider("Image size (pixels)", [16, 32, 64, 128, 224], key="pvr_size",
                         help="ImageNet-stem models are measured at 64 px by default to keep it quick.")
 
-# Measured on the first visit too, so the page opens with its first chart drawn (about a second).
-if st.button("Measure gradient profile", type="primary", key="pvr_profile_run") or PROFILE_KEY not in st.session_state:
-    first, second = (residual_cfg, plain_cfg) if against == "twin" else (cfg, get_preset(other_name))
+first, second = (residual_cfg, plain_cfg) if against == "twin" else (cfg, get_preset(other_name))
+try:
+    profile_time = profile_seconds((first, second), size, batch, seeds)
+except (RuntimeError, ValueError):  # e.g. an image too small for the model: measuring will say so
+    profile_time = 0.0
+AUTO_PROFILE_SECONDS = 3.0  # measured on arrival when it is this quick, so the page opens with its chart drawn
+measure = st.button("Measure gradient profile", type="primary", key="pvr_profile_run",
+                    help=f"{format_duration(profile_time)} on this {describe_device().name}")
+first_visit = PROFILE_KEY not in st.session_state
+if first_visit and not measure and profile_time > AUTO_PROFILE_SECONDS:
+    st.info(f"Press **Measure gradient profile**: for this model it takes {format_duration(profile_time)} here.")
+    st.session_state[PROFILE_KEY] = None
+elif measure or first_visit:
     try:
         with st.spinner("Measuring both networks…"):
             st.session_state[PROFILE_KEY] = profile_pair(first, second, seeds=tuple(range(seeds)),

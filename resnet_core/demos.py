@@ -130,6 +130,14 @@ def run_seconds(cfg: ResNetConfig, image_size: int, n_train: int, n_val: int, co
     return training_seconds(n_train, n_val, config, relative, seconds_per_image(device))
 
 
+def profile_seconds(configs: tuple[ResNetConfig, ...], image_size: int, batch_size: int, seeds: int,
+                    device: str | None = None) -> float:
+    """A gradient profile: one forward and backward pass of each network per seed."""
+    reference = macs_per_image(get_preset("resnet20"), 32)
+    work = sum(macs_per_image(cfg, image_size) for cfg in configs) / reference
+    return work * batch_size * seeds * seconds_per_image(device)
+
+
 def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool = True) -> float:
     """How long demo `key` takes on `device`; for "gradcam", `model_ready` says whether its model is trained."""
     per_image = seconds_per_image(device)
@@ -170,6 +178,7 @@ __all__ = [
     "estimate_seconds",
     "format_duration",
     "macs_per_image",
+    "profile_seconds",
     "relative_cost",
     "run_seconds",
     "seconds_per_image",

@@ -209,3 +209,12 @@ def test_the_normalization_demo_runs_the_sweep_with_and_without_bn():
     job = at.session_state["pvr_sweep_job"]
     job.stop()  # the whole sweep is the demo; its start and settings are what is tested here
     assert job.join(120)
+
+
+def test_a_big_model_is_not_measured_on_arrival_but_says_how_long_it_takes():
+    at = _page()
+    at.session_state["model_config"] = get_preset("resnet152")
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["pvr_profile"] is None and "pvr_profile_convs" not in _chart_keys(at)
+    assert any("Press **Measure gradient profile**" in i.value and "it takes" in i.value for i in at.info)
