@@ -79,7 +79,7 @@ def shapes_recipe() -> tuple[torch.nn.Module, object]:
 
 def gradcam_demo(model: torch.nn.Module, data) -> None:
     check = make_shapes(LOCALIZATION_IMAGES, seed=90_210, size=SHAPES_DATA.image_size)
-    pre = Preprocess(mean=tuple(data.mean.tolist()), std=tuple(data.std.tolist()), image_size=SHAPES_DATA.image_size)
+    pre = Preprocess(mean=tuple(data.mean), std=tuple(data.std), image_size=SHAPES_DATA.image_size)
     x = prepare_uint8(check.images, pre)
     estimate = estimate_seconds("gradcam")
     start = time.perf_counter()

@@ -145,8 +145,8 @@ def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool =
         return 2 * sum(training_seconds(DEGRADATION_DATA.n_train, DEGRADATION_DATA.n_val, DEGRADATION_TRAIN,
                                         relative_cost(d), per_image) for d in DEGRADATION_DEPTHS)
     if key == "normalization":
-        # Two nets (plain, residual) by two normalizations per depth, one batch each, plus building them.
-        return sum(4 * SWEEP_BATCH * relative_cost(d) * per_image + 0.01 * d for d in SWEEP_DEPTHS)
+        # Two nets (plain, residual) by two normalizations per depth, one batch each.
+        return sum(4 * SWEEP_BATCH * relative_cost(d) * per_image for d in SWEEP_DEPTHS)
     if key == "gradcam":
         # Grad-CAM and Guided Grad-CAM: about three passes per image each.
         scoring = 2 * 3 * LOCALIZATION_IMAGES * per_image
