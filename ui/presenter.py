@@ -11,9 +11,22 @@ html { font-size: 21px; }
 """
 
 
+PRESENTER_KEY = "presenter_mode"
+_WIDGET_KEY = "presenter_mode_toggle"
+
+
+def _remember() -> None:
+    st.session_state[PRESENTER_KEY] = st.session_state[_WIDGET_KEY]
+
+
 def presenter_toggle() -> None:
-    """A sidebar switch shared by every page; it stays on across pages for the session."""
-    on = st.sidebar.toggle("Presenter mode (larger text)", key="presenter_mode",
-                           help="For a projector: larger text and numbers on every page.")
-    if on:
+    """A sidebar switch shared by every page; it stays on across pages for the session.
+
+    Streamlit drops a widget's state when another page runs, so the choice lives in a plain
+    session key and the toggle is set from it on every page.
+    """
+    st.session_state[_WIDGET_KEY] = st.session_state.get(PRESENTER_KEY, False)
+    st.sidebar.toggle("Presenter mode (larger text)", key=_WIDGET_KEY, on_change=_remember,
+                      help="For a projector: larger text and numbers on every page.")
+    if st.session_state.get(PRESENTER_KEY, False):
         st.html(_CSS)

@@ -73,3 +73,19 @@ def test_charts_follow_the_light_and_dark_theme(browser, app_url, scheme):
         assert abs(text - background) > 0.4, f"chart text {text:.2f} on background {background:.2f}"
     finally:
         context.close()
+
+
+ROOT_FONT_PX = "() => parseFloat(getComputedStyle(document.documentElement).fontSize)"
+
+
+def test_presenter_mode_enlarges_text_and_stays_on_across_pages(page, app_url):
+    page.goto(f"{app_url}/Build")
+    wait_until_idle(page)
+    normal = page.evaluate(ROOT_FONT_PX)
+    page.locator('[data-testid="stSidebar"]').get_by_text("Presenter mode (larger text)").click()
+    page.wait_for_function(f"({ROOT_FONT_PX})() > {normal * 1.2}", timeout=30_000)
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name=re.compile("Train")).first.click()
+    expect(page.locator("h1").filter(has_text="Train").first).to_be_visible(timeout=60_000)
+    wait_until_idle(page)
+    assert page.evaluate(ROOT_FONT_PX) > normal * 1.2, "presenter mode switched off on the next page"
+    assert_no_exception(page)
