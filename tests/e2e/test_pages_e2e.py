@@ -89,3 +89,19 @@ def test_presenter_mode_enlarges_text_and_stays_on_across_pages(page, app_url):
     wait_until_idle(page)
     assert page.evaluate(ROOT_FONT_PX) > normal * 1.2, "presenter mode switched off on the next page"
     assert_no_exception(page)
+
+
+def test_the_built_model_follows_the_presenter_to_the_other_pages(page, app_url):
+    page.goto(f"{app_url}/Build")
+    wait_until_idle(page)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
+    page.get_by_role("option", name="resnet32", exact=True).click()
+    page.get_by_text("464.15 k", exact=True).first.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_role("link", name=re.compile("Train")).first.click()
+    expect(page.get_by_text("resnet32 from the Build page", exact=False).first).to_be_visible(timeout=60_000)
+    assert "preset=resnet32" in page.url
+    sidebar.get_by_role("link", name=re.compile("Plain vs Residual")).first.click()
+    expect(page.get_by_text("ResNet-32: first / last conv gradient").first).to_be_visible(timeout=120_000)
+    assert_no_exception(page)
