@@ -38,7 +38,9 @@ def demo_links() -> None:
     """The landing page's list: every demo, its duration here, and a link to its page."""
     for demo in DEMOS.values():
         with st.container(border=True):
-            st.markdown(f"**{demo.title}** — {estimate_text(demo.key)}"
-                        + (" once its model is trained" if demo.key == "gradcam" else "") + f".  \n{demo.does}")
+            when = estimate_text(demo.key)
+            if demo.key == "gradcam":
+                when += f" ({estimate_text(demo.key, model_ready=False)} the first time, to train its model)"
+            st.markdown(f"**{demo.title}** — {when}.  \n{demo.does}")
             st.page_link(demo.page, label=f"Open the demo: {demo.title}", icon="🎓",
                          query_params={"demo": demo.key})
