@@ -102,7 +102,7 @@ with left:
     st.selectbox("Stem", STEM_TYPES, key="cfg_stem",
                  help="imagenet: 7x7/2 conv + max-pool; cifar: 3x3/1 conv; deep: three 3x3 convs (ResNet-C)")
     st.number_input("Stem width", 1, MAX_WIDTH, key="cfg_stem_width")
-    st.number_input("Width multiplier", 0.125, 16.0, key="cfg_width_multiplier", step=0.25)
+    st.number_input("Width multiplier", 0.01, 16.0, key="cfg_width_multiplier", step=0.25)
     st.number_input("Classes", 1, MAX_CLASSES, key="cfg_num_classes")
     st.number_input("Input channels", 1, MAX_IN_CHANNELS, key="cfg_in_channels")
 with right:

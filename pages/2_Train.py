@@ -217,8 +217,9 @@ def run_estimate(config: TrainConfig) -> str:
         cfg = current_config() if source == "build" else get_preset(st.session_state["train_preset"])
     size = 32 if kind in ("cifar10", "cifar100") else int(image_size)
     try:
-        seconds = run_seconds(cfg, size, int(n_train), int(n_val), config)
-    except (RuntimeError, ValueError):  # e.g. an image too small for the model: the run itself will say so
+        seconds = run_seconds(cfg, size, int(n_train), int(n_val), config,
+                              device=None if config.device == "auto" else config.device)
+    except (RuntimeError, ValueError, AssertionError):  # too small an image, a device not here: Start will say
         return ""
     return f" — {format_duration(seconds)} on this {describe_device().name}"
 

@@ -87,7 +87,7 @@ LINKED = (
     Linked("pvr_sweep_depths", "depths", list(SWEEP_DEPTHS), SWEEP_DEPTHS),
     Linked("pvr_sweep_extra", "more_depths", ""),
     Linked("pvr_sweep_seeds", "sweep_seeds", 1, (1, 5)),
-    Linked("pvr_sweep_size", "sweep_px", 32, (16, 32)),
+    Linked("pvr_sweep_size", "sweep_px", 32, [16, 32]),  # a list: choices, not a range
     Linked("pvr_sweep_nobn", "no_bn", False),
     Linked("pvr_depth_a", "shallow", DEGRADATION_DEPTHS[0], SWEEP_DEPTHS),
     Linked("pvr_depth_b", "deep", DEGRADATION_DEPTHS[1], SWEEP_DEPTHS),

@@ -49,12 +49,14 @@ from ui.model_sources import (
     PRETRAINED_ARCHS,
     SOURCES,
     cached_shapes_check,
+    forget_training_failure,
     load_run_subject,
     shapes_model_ready,
     shapes_training_text,
     show_training,
     start_training,
     train_button,
+    training_failed,
     training_running,
 )
 from ui.share import Linked, apply_link, share_link
@@ -92,7 +94,8 @@ LINKED = (
     Linked("gc_methods", "methods", ["gradcam", "guided_gradcam"], METHODS),
     Linked("gc_ig_steps", "ig_steps", 32, (8, 128)),
     Linked("gc_ig_smooth", "smoothgrad", 0, (0, 16)),
-    Linked("gc_rand_methods", "check_methods", ["gradcam", "guided_gradcam"], METHODS),
+    Linked("gc_rand_methods", "check_methods", ["gradcam", "guided_gradcam"],
+           tuple(m for m in METHODS if m != "occlusion")),  # occlusion is too slow to repeat per layer
 )
 apply_link(LINKED)
 share_link(LINKED)
@@ -103,6 +106,7 @@ def gradcam_demo() -> None:
     """Shapes model, Grad-CAM and Guided Grad-CAM, then the localization score (training the model first if needed)."""
     st.session_state.update(gc_source="shapes", gc_methods=["gradcam", "guided_gradcam"])
     st.session_state[DEMO_PENDING_KEY] = True
+    forget_training_failure()
 
 
 demo_panel("gradcam", gradcam_demo, model_ready=shapes_model_ready())
@@ -113,12 +117,14 @@ source = st.radio("Model to explain", list(SOURCES), format_func=lambda k: SOURC
 show_training()
 subject = SOURCES[source][1]()
 if st.session_state.get(DEMO_PENDING_KEY) and source == "shapes":
-    if subject is None and not training_running() and start_training(residual=True):
-        st.rerun()  # the demo continues when the model is trained
-    elif subject is not None:
+    if subject is not None:
         st.session_state.pop(DEMO_PENDING_KEY)
         st.session_state["gc_autoscore"] = True
         st.session_state.pop("gc_samples_True", None)  # back to the default: every Shapes sample
+    elif training_failed():
+        st.session_state.pop(DEMO_PENDING_KEY)  # show why; the demo button tries again
+    elif not training_running() and start_training(residual=True):
+        st.rerun()  # the demo continues when the model is trained
 if subject is None:
     st.stop()
 st.caption(f"Explaining **{subject.title}**: {len(subject.classes)} classes, input "
@@ -303,7 +309,6 @@ if subject.on_shapes and loc and loc[0] == subject.key:
 st.markdown("**Does it depend on the model?** Re-initialise the weights from the head down, block by block "
             "(Adebayo et al. 2018), and compare each map with the trained model's (Spearman rank correlation). "
             "An explanation of the model must change as the model is destroyed.")
-st.session_state["gc_rand_methods"] = [m for m in st.session_state["gc_rand_methods"] if m != "occlusion"]
 randomization_methods = st.multiselect("Methods to check", [m for m in METHODS if m != "occlusion"],
                                        format_func=METHOD_LABELS.get, key="gc_rand_methods")
 granularity, blocks = randomization_granularity(subject.model)

@@ -183,6 +183,7 @@ MAX_BLOCKS_PER_STAGE = 1000
 MAX_WIDTH = 8192
 MAX_CLASSES = 100_000
 MAX_IN_CHANNELS = 1024
+MAX_PARAMS = 500_000_000  # 2 GB of float32 weights: resnet152 has 60M, resnet1202 19M
 
 
 def validate(cfg: ResNetConfig) -> None:
@@ -216,6 +217,11 @@ def validate(cfg: ResNetConfig) -> None:
     wm = cfg.width_multiplier
     if isinstance(wm, bool) or not isinstance(wm, (int, float)) or not (0 < wm <= 16):
         raise ConfigError(f"width_multiplier: {wm!r} must be a number in (0, 16]")
+    params = approximate_params(cfg)
+    if params > MAX_PARAMS:
+        raise ConfigError(
+            f"stage_blocks/stage_widths: this model would have about {params / 1e6:,.0f}M parameters, more than "
+            f"the {MAX_PARAMS / 1e6:,.0f}M allowed (resnet152 has 60M); use fewer blocks or narrower stages")
     if cfg.zero_init_residual and cfg.norm == "none":
         raise ConfigError(
             "zero_init_residual: True needs norm='batch' (it zeroes the last BatchNorm gamma of each "
@@ -226,6 +232,12 @@ def validate(cfg: ResNetConfig) -> None:
             "zero_init_residual: True with residual=False would zero every block of the plain net "
             "(its output would not depend on the input); turn zero_init_residual off for a plain net"
         )
+
+
+def approximate_params(cfg: ResNetConfig) -> int:
+    """The blocks' convolution weights, counted without building anything (the guard against huge configs)."""
+    per_block = 18 if cfg.block == "basic" else 17  # 2 3x3 convs of w*w; or w*4w + 3x3 w*w + w*4w
+    return sum(n * per_block * w * w for n, w in zip(cfg.stage_blocks, cfg.scaled_widths))
 
 
 def parse_int_list(name: str, text: str) -> tuple[int, ...]:

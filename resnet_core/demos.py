@@ -79,11 +79,13 @@ def seconds_per_image(device: str | None = None) -> float:
     Made once per device and process (about a second on a laptop CPU); every estimate scales it.
     """
     device = device or best_device()
-    torch.manual_seed(0)
-    model = build_model(get_preset("resnet20")).to(device)
+    with torch.random.fork_rng(devices=[]):  # other sessions' seeded work must not see this draw
+        torch.manual_seed(0)
+        model = build_model(get_preset("resnet20")).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(64, 3, 32, 32, device=device)
-    y = torch.randint(0, 10, (64,), device=device)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, 32, 32, generator=generator).to(device)
+    y = torch.randint(0, 10, (64,), generator=generator).to(device)
     timed_steps = 3
     for step in range(timed_steps + 1):
         if step == 1:  # the first step pays for allocation and kernel selection

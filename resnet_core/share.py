@@ -7,6 +7,7 @@ falls back to its default with a notice instead of failing the page.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -46,12 +47,18 @@ def _decode(name: str, text: str, default: Any) -> Any:
         if not text:
             return []
         as_int = bool(default) and all(isinstance(v, int) for v in default)
-        return [int(p) if as_int else p for p in text.split(CHOICES_SEPARATOR)]
+        items = [int(p) if as_int else p for p in text.split(CHOICES_SEPARATOR)]
+        return list(dict.fromkeys(items))  # a repeated choice would draw the same widget twice
     if isinstance(default, int):
         return int(text)
     if isinstance(default, float):
         return float(text)
     return text
+
+
+def quoted(text: str) -> str:
+    """A URL value as shown in a notice: short, and without Markdown or HTML that the page would render."""
+    return repr(re.sub(r"[\[\]()!`*_<>#|~$:\\]", "", text[:40]))
 
 
 def config_to_params(cfg: ResNetConfig) -> dict[str, str]:
@@ -76,7 +83,7 @@ def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tupl
         if preset in PRESETS:
             base = PRESETS[preset]
         else:
-            notices.append(f"preset {preset[:40]!r} in the link is unknown; using {preset_name_of(default) or 'the default'}")
+            notices.append(f"preset {quoted(preset)} in the link is unknown; using {preset_name_of(default) or 'the default'}")
     changes: dict[str, Any] = {}
     for name, text in params.items():
         if name not in _CONFIG_FIELDS:
@@ -87,7 +94,7 @@ def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tupl
         try:
             changes[name] = _decode(name, text, getattr(base, name))
         except ValueError as exc:
-            notices.append(f"{name}={text[:40]!r} in the link is not valid ({exc}); ignored")
+            notices.append(f"{name}={quoted(text)} in the link is not valid ({exc}); ignored")
     if not changes:
         return base, notices
     try:
@@ -114,9 +121,9 @@ def option_from_params(params: Mapping[str, str], name: str, default: Any, allow
         elif allowed is not None:
             bad = [v for v in (value if isinstance(value, list) else [value]) if v not in allowed]
             if bad:
-                raise ValueError(f"{str(bad[0])[:40]!r} is not one of {list(allowed)[:12]}")
+                raise ValueError(f"{quoted(str(bad[0]))} is not one of {list(allowed)[:12]}")
     except ValueError as exc:
-        return default, f"{name}={text[:40]!r} in the link is not valid ({exc}); using {default!r}"
+        return default, f"{name}={quoted(text)} in the link is not valid ({exc}); using {default!r}"
     return value, None
 
 

@@ -248,3 +248,12 @@ def test_the_gradcam_demo_trains_the_shapes_model_when_there_is_none(runs_dir):
     assert trainer.total_steps > 100
     trainer.stop()
     assert trainer.join(120)
+
+
+def test_a_link_repeating_a_method_draws_it_once(runs_dir):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_config"] = SMALL
+    at.query_params.update({"source": "build", "methods": "gradcam,gradcam"})
+    at.run()
+    assert not at.exception and not at.error
+    assert at.multiselect(key="gc_methods").value == ["gradcam"]

@@ -218,3 +218,12 @@ def test_a_big_model_is_not_measured_on_arrival_but_says_how_long_it_takes():
     assert not at.exception and not at.error
     assert at.session_state["pvr_profile"] is None and "pvr_profile_convs" not in _chart_keys(at)
     assert any("Press **Measure gradient profile**" in i.value and "it takes" in i.value for i in at.info)
+
+
+def test_a_link_to_a_demo_points_at_its_panel():
+    at = _page()
+    at.query_params.update({"demo": "degradation"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert any("You followed a link to this demo" in c.value for c in at.caption)
+    assert at.button(key="demo_degradation").disabled is False

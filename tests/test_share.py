@@ -68,3 +68,14 @@ def test_list_options_round_trip_and_refuse_strangers():
     assert value == [20] and "not valid" in notice
     value, notice = option_from_params({"lr": "nan"}, "lr", 0.1, (1e-6, 10.0))
     assert value == 0.1 and "finite" in notice
+
+
+def test_repeated_choices_collapse_and_notices_do_not_render_markup():
+    assert option_from_params({"m": "gradcam,gradcam"}, "m", ["gradcam"], ("gradcam",)) == (["gradcam"], None)
+    _, notices = config_from_params({"preset": "[Log in](https://ev.il)"}, DEFAULT)
+    assert notices and not any(c in notices[0] for c in "[]()") and "https:" not in notices[0]
+
+
+def test_a_link_cannot_ask_for_a_model_too_big_to_build():
+    cfg, notices = config_from_params({"stage_blocks": "1000-1000-1000", "stage_widths": "8192-8192-8192"}, DEFAULT)
+    assert cfg == DEFAULT and "parameters" in notices[0]

@@ -8,6 +8,7 @@ import streamlit as st
 
 from resnet_core.demos import DEMOS, estimate_seconds, format_duration
 from resnet_core.device import describe_device
+from ui.share import LINKED_DEMO_KEY
 
 
 def estimate_text(key: str, *, model_ready: bool = True) -> str:
@@ -30,7 +31,7 @@ def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = Tr
         text.caption(f"**Look for:** {demo.look_for}")
         button.button("▶ Run demo", key=f"demo_{key}", type="primary", on_click=on_click, disabled=disabled,
                       width="stretch")
-        if st.query_params.get("demo") == key:
+        if st.session_state.get(LINKED_DEMO_KEY) == key:
             st.caption("You followed a link to this demo: press **Run demo** when you are ready.")
 
 

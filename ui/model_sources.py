@@ -118,6 +118,15 @@ def training_running() -> bool:
     return st.session_state.get(TRAINER_KEY) is not None
 
 
+def training_failed() -> bool:
+    """Whether the last demo training could not start or ended badly (its message is shown)."""
+    return TRAIN_ERROR_KEY in st.session_state
+
+
+def forget_training_failure() -> None:
+    st.session_state.pop(TRAIN_ERROR_KEY, None)
+
+
 def train_button(residual: bool, label: str) -> None:
     busy = training_running()
     if st.button(label, key=f"gc_train_{'res' if residual else 'plain'}", disabled=busy) and start_training(residual):

@@ -19,6 +19,7 @@ from resnet_core.share import config_from_params, config_to_params, encode_value
 from ui.state import current_config, set_config
 
 _APPLIED_KEY = "_link_applied_for"
+LINKED_DEMO_KEY = "_link_demo"  # the demo a followed link (?demo=…) points at
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def apply_link(options: Sequence[Linked] = ()) -> bool:
     new_link = bool(params) and st.session_state.get(_APPLIED_KEY) != signature
     if new_link:
         st.session_state[_APPLIED_KEY] = signature
+        st.session_state[LINKED_DEMO_KEY] = params.get("demo")  # publish() drops it from the URL
         cfg, notices = config_from_params(params, current_config())
         set_config(cfg)
         for option in options:

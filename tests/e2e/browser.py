@@ -10,24 +10,31 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR")  # set to save a PNG of each page (used for the README)
 
 
+# Streamlit marks its app element with the script runner's state; "notRunning" is idle. (The
+# "Running…" status widget is no signal: the minimal toolbar, .streamlit/config.toml, hides it.)
+SCRIPT_STATE = ("() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+                " return app ? app.getAttribute('data-test-script-state') : null; }")
+
+
 def wait_until_idle(page, timeout: float = 90) -> None:
-    """Wait for Streamlit to finish the current script run (the 'Running…' indicator goes away)."""
+    """Wait until Streamlit has finished running the page, and stays finished for a second.
+
+    The second covers what follows a run straight away: an st.rerun, a fragment noticing that its
+    background job ended. Do not call it while a live fragment (run_every) is redrawing a job.
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
-    # Every page starts with a title: once it is there the script is running or done.
-    page.locator("h1").first.wait_for(timeout=timeout * 1000)
-    # Idle means no 'Running…' indicator for a whole second: on a slow machine the indicator can
-    # appear late, or a rerun (st.rerun, a fragment ending its job) can follow straight after.
+    page.locator("h1").first.wait_for(timeout=timeout * 1000)  # every page starts with a title
     deadline = time.monotonic() + timeout
     idle_since = None
     while time.monotonic() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+        if page.evaluate(SCRIPT_STATE) == "notRunning":
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since >= 1.0:
                 return
         else:
             idle_since = None
-        time.sleep(0.2)
-    raise AssertionError("the page was still running after the timeout")
+        time.sleep(0.1)
+    raise AssertionError(f"the page was still running after {timeout} s (state {page.evaluate(SCRIPT_STATE)!r})")
 
 
 def assert_no_exception(page) -> None:
@@ -47,9 +54,9 @@ def screenshot(page, name: str, start_at: str | None = None, height: int = 2400)
     Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     if start_at is None:
-        content = page.evaluate("() => Math.max(...[...document.querySelectorAll("
-                                "'[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"]')]"
-                                ".map(e => e.scrollHeight), document.body.scrollHeight)")
+        # the tallest scrolling box: Streamlit's main container (which one depends on its version)
+        content = page.evaluate("() => Math.max(...[...document.querySelectorAll('body, body *')]"
+                                ".map(e => e.scrollHeight))")
         height = min(int(content), height)
     page.set_viewport_size({"width": size["width"], "height": height})
     time.sleep(1.5)  # plotly charts resize to the new viewport
