@@ -50,8 +50,8 @@ st.title("📉 Train")
 st.markdown(
     "Training lowers the cross-entropy loss $L = -\\log p_{\\text{true class}}$ by stepping every weight against "
     "its gradient, $w \\leftarrow w - \\eta\\, \\partial L / \\partial w$. Press **Start**: the model from the "
-    "Build page learns the built-in Shapes dataset while the loss falls live (about 90% validation accuracy with "
-    "these defaults). Runs go on in the background and are saved, so you can compare and download them below."
+    "Build page learns the built-in Shapes dataset while the loss falls live (a ResNet-20 reaches about 88% "
+    "validation accuracy with these defaults, in under a minute on a laptop CPU). Runs go on in the background and are saved, so you can compare and download them below."
 )
 with st.expander("How it works"):
     st.markdown(
