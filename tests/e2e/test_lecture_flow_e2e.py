@@ -74,7 +74,7 @@ def test_the_lecture_flow(page, app_url):
     go_to(page, "Build")
     choose_preset(page, "resnet56", "853.02 k")
     assert_page_healthy(page, min_charts=1)
-    assert "preset=resnet56" in page.url  # the setup is in the URL, ready to share
+    page.wait_for_url(re.compile(r"preset=resnet56"), timeout=30_000)  # the setup is in the URL, ready to share
     choose_preset(page, "resnet20", "269.72 k")  # the one this lecture trains
     assert_page_healthy(page, min_charts=1)
     screenshot(page, "build")

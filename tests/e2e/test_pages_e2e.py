@@ -101,7 +101,7 @@ def test_the_built_model_follows_the_presenter_to_the_other_pages(page, app_url)
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_role("link", name=re.compile("Train")).first.click()
     expect(page.get_by_text("resnet32 from the Build page", exact=False).first).to_be_visible(timeout=60_000)
-    assert "preset=resnet32" in page.url
+    page.wait_for_url(re.compile(r"preset=resnet32"), timeout=30_000)
     sidebar.get_by_role("link", name=re.compile("Plain vs Residual")).first.click()
     expect(page.get_by_text("ResNet-32: first / last conv gradient").first).to_be_visible(timeout=120_000)
     assert_no_exception(page)
