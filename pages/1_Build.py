@@ -53,8 +53,8 @@ FIELDS = ("block", "stage_blocks", "stage_widths", "stem", "stem_width", "shortc
 LIST_FIELDS = ("stage_blocks", "stage_widths")
 
 
-LINKED = (Linked("build_image_size", "size", default_image_size, (8, 1024)),
-          Linked("build_batch", "batch", 128, (1, 4096)))
+LINKED = (Linked("build_image_size", "size", default_image_size, bounds=(8, 1024)),
+          Linked("build_batch", "batch", 128, bounds=(1, 4096)))
 
 
 def load_into_widgets(cfg: ResNetConfig, reset_size: bool = True) -> None:

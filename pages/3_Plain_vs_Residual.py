@@ -81,24 +81,24 @@ AGAINST = {"twin": "its twin (same layers, shortcuts toggled)", "preset": "a pre
 LINKED = (
     Linked("pvr_against", "against", "twin", tuple(AGAINST)),
     Linked("pvr_other", "other", "plain20", tuple(list_presets())),
-    Linked("pvr_seeds", "seeds", 3, (1, 5)),
+    Linked("pvr_seeds", "seeds", 3, bounds=(1, 5)),
     Linked("pvr_batch", "batch", 32, (8, 16, 32, 64)),
     Linked("pvr_size", "px", lambda cfg: min(default_image_size(cfg), 64), (16, 32, 64, 128, 224)),
     Linked("pvr_sweep_depths", "depths", list(SWEEP_DEPTHS), SWEEP_DEPTHS),
     Linked("pvr_sweep_extra", "more_depths", ""),
-    Linked("pvr_sweep_seeds", "sweep_seeds", 1, (1, 5)),
-    Linked("pvr_sweep_size", "sweep_px", 32, [16, 32]),  # a list: choices, not a range
+    Linked("pvr_sweep_seeds", "sweep_seeds", 1, bounds=(1, 5)),
+    Linked("pvr_sweep_size", "sweep_px", 32, (16, 32)),
     Linked("pvr_sweep_nobn", "no_bn", False),
     Linked("pvr_depth_a", "shallow", DEGRADATION_DEPTHS[0], SWEEP_DEPTHS),
     Linked("pvr_depth_b", "deep", DEGRADATION_DEPTHS[1], SWEEP_DEPTHS),
-    Linked("pvr_n_train", "n", DEGRADATION_DATA.n_train, (256, 20_000)),
-    Linked("pvr_epochs", "epochs", DEGRADATION_TRAIN.epochs, (1, 100)),
-    Linked("pvr_lr", "lr", DEGRADATION_TRAIN.lr, (1e-4, 1.0)),
-    Linked("pvr_seed", "seed", 0, (0, 2**31 - 1)),
-    Linked("pvr_every", "every", 5, (1, 100)),
+    Linked("pvr_n_train", "n", DEGRADATION_DATA.n_train, bounds=(256, 20_000)),
+    Linked("pvr_epochs", "epochs", DEGRADATION_TRAIN.epochs, bounds=(1, 100)),
+    Linked("pvr_lr", "lr", DEGRADATION_TRAIN.lr, bounds=(1e-4, 1.0)),
+    Linked("pvr_seed", "seed", 0, bounds=(0, 2**31 - 1)),
+    Linked("pvr_every", "every", 5, bounds=(1, 100)),
     Linked("pvr_shatter_depths", "shatter_depths", [8, 20, 56], SWEEP_DEPTHS),
     Linked("pvr_shatter_points", "points", 64, (16, 32, 64, 128)),
-    Linked("pvr_shatter_seeds", "shatter_seeds", 1, (1, 5)),
+    Linked("pvr_shatter_seeds", "shatter_seeds", 1, bounds=(1, 5)),
 )
 LINKED_BY_KEY = {o.key: o for o in LINKED}
 apply_link(LINKED)

@@ -88,12 +88,12 @@ MAX_GALLERY = 12
 LINKED = (
     Linked("gc_source", "source", "shapes", tuple(SOURCES)),
     Linked("gc_arch", "arch", PRETRAINED_ARCHS[0], PRETRAINED_ARCHS),
-    Linked("gc_alpha", "alpha", 0.5, (0.0, 1.0)),
+    Linked("gc_alpha", "alpha", 0.5, bounds=(0.0, 1.0)),
     Linked("gc_colormap", "colormap", next(iter(COLORMAPS)), tuple(COLORMAPS)),
-    Linked("gc_topk", "topk", 5, (1, 10)),
+    Linked("gc_topk", "topk", 5, bounds=(1, 10)),
     Linked("gc_methods", "methods", ["gradcam", "guided_gradcam"], METHODS),
-    Linked("gc_ig_steps", "ig_steps", 32, (8, 128)),
-    Linked("gc_ig_smooth", "smoothgrad", 0, (0, 16)),
+    Linked("gc_ig_steps", "ig_steps", 32, bounds=(8, 128)),
+    Linked("gc_ig_smooth", "smoothgrad", 0, bounds=(0, 16)),
     Linked("gc_rand_methods", "check_methods", ["gradcam", "guided_gradcam"],
            tuple(m for m in METHODS if m != "occlusion")),  # occlusion is too slow to repeat per layer
 )

@@ -104,8 +104,14 @@ def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tupl
         return base, notices
 
 
-def option_from_params(params: Mapping[str, str], name: str, default: Any, allowed: Any = None) -> tuple[Any, str | None]:
-    """One page option from the URL: (value, notice or None). `allowed` is a collection or a (min, max) range."""
+def option_from_params(params: Mapping[str, str], name: str, default: Any, choices: Any = None,
+                       bounds: tuple[Any, Any] | None = None) -> tuple[Any, str | None]:
+    """One page option from the URL: (value, notice or None).
+
+    `choices`: the values allowed (for a list option, each of its items); `bounds`: an inclusive
+    (min, max) for a number. Two separate arguments, because a pair of choices such as (16, 32)
+    would otherwise read as a range.
+    """
     text = params.get(name)
     if text is None:
         return default, None
@@ -115,13 +121,12 @@ def option_from_params(params: Mapping[str, str], name: str, default: Any, allow
         value = _decode(name, text, default)
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("not a finite number")
-        if isinstance(allowed, tuple) and len(allowed) == 2 and not isinstance(value, (str, list)):
-            if not allowed[0] <= value <= allowed[1]:
-                raise ValueError(f"must be between {allowed[0]} and {allowed[1]}")
-        elif allowed is not None:
-            bad = [v for v in (value if isinstance(value, list) else [value]) if v not in allowed]
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            raise ValueError(f"must be between {bounds[0]} and {bounds[1]}")
+        if choices is not None:
+            bad = [v for v in (value if isinstance(value, list) else [value]) if v not in choices]
             if bad:
-                raise ValueError(f"{quoted(str(bad[0]))} is not one of {list(allowed)[:12]}")
+                raise ValueError(f"{quoted(str(bad[0]))} is not one of {list(choices)[:12]}")
     except ValueError as exc:
         return default, f"{name}={quoted(text)} in the link is not valid ({exc}); using {default!r}"
     return value, None

@@ -48,8 +48,8 @@ def test_good_fields_survive_beside_a_bad_one():
 
 
 def test_page_options_are_range_checked():
-    assert option_from_params({"seed": "7"}, "seed", 0, (0, 2**31)) == (7, None)
-    value, notice = option_from_params({"seed": "-5"}, "seed", 0, (0, 2**31))
+    assert option_from_params({"seed": "7"}, "seed", 0, bounds=(0, 2**31)) == (7, None)
+    value, notice = option_from_params({"seed": "-5"}, "seed", 0, bounds=(0, 2**31))
     assert value == 0 and "between" in notice
     value, notice = option_from_params({"method": "evil"}, "method", "gradcam", ("gradcam", "saliency"))
     assert value == "gradcam" and "is not one of" in notice
@@ -66,7 +66,7 @@ def test_list_options_round_trip_and_refuse_strangers():
     assert value == ["gradcam"] and "'rm -rf' is not one of" in notice
     value, notice = option_from_params({"depths": "20,x"}, "depths", [20], range(8, 2000))
     assert value == [20] and "not valid" in notice
-    value, notice = option_from_params({"lr": "nan"}, "lr", 0.1, (1e-6, 10.0))
+    value, notice = option_from_params({"lr": "nan"}, "lr", 0.1, bounds=(1e-6, 10.0))
     assert value == 0.1 and "finite" in notice
 
 
@@ -79,3 +79,9 @@ def test_repeated_choices_collapse_and_notices_do_not_render_markup():
 def test_a_link_cannot_ask_for_a_model_too_big_to_build():
     cfg, notices = config_from_params({"stage_blocks": "1000-1000-1000", "stage_widths": "8192-8192-8192"}, DEFAULT)
     assert cfg == DEFAULT and "parameters" in notices[0]
+
+
+def test_a_pair_of_choices_is_not_a_range():
+    value, notice = option_from_params({"px": "20"}, "px", 32, (16, 32))
+    assert value == 32 and "is not one of [16, 32]" in notice
+    assert option_from_params({"px": "20"}, "px", 32, bounds=(16, 32)) == (20, None)

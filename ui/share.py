@@ -29,13 +29,15 @@ class Linked:
     key: the widget's session-state key. param: its name in the URL.
     default: its value when the URL does not name it (defaults are left out of links, so links
     stay short), or a function of the model config giving it (the image size follows the stem).
-    allowed: the values a URL may set, a collection or a (min, max) range.
+    choices: the values a URL may set (each item, for a list option); bounds: an inclusive
+    (min, max) for a number.
     """
 
     key: str
     param: str
     default: Any
-    allowed: Any = None
+    choices: Any = None
+    bounds: tuple[Any, Any] | None = None
 
     def default_value(self) -> Any:
         return self.default(current_config()) if callable(self.default) else self.default
@@ -56,7 +58,8 @@ def apply_link(options: Sequence[Linked] = ()) -> bool:
         cfg, notices = config_from_params(params, current_config())
         set_config(cfg)
         for option in options:
-            value, notice = option_from_params(params, option.param, option.default_value(), option.allowed)
+            value, notice = option_from_params(params, option.param, option.default_value(),
+                                               option.choices, option.bounds)
             st.session_state[option.key] = value
             if notice:
                 notices.append(notice)
