@@ -21,8 +21,7 @@ from resnet_core.charts import (
 )
 from resnet_core.config import get_preset
 from resnet_core.data import DatasetError, DatasetSpec
-from resnet_core.demos import SHAPES_DATA, SHAPES_TRAIN, format_duration, run_seconds
-from resnet_core.device import describe_device
+from resnet_core.demos import SHAPES_DATA, SHAPES_TRAIN, run_seconds
 from resnet_core.runs import RunError, arch_name, default_runs_dir, list_runs, load_metrics, metrics_csv
 from resnet_core.train import (
     DEVICES,
@@ -39,6 +38,7 @@ from resnet_core.train import (
     with_pretrained_stats,
 )
 from resnet_core.weights import WeightsUnavailableError, finetune_model
+from ui.demos import on_this_device
 from ui.frame import page_setup
 from ui.jobs import start_stop
 from ui.memo import cached_dataset
@@ -221,7 +221,7 @@ def run_estimate(config: TrainConfig) -> str:
                               device=None if config.device == "auto" else config.device)
     except (RuntimeError, ValueError, AssertionError):  # too small an image, a device not here: Start will say
         return ""
-    return f" — {format_duration(seconds)} on this {describe_device().name}"
+    return f" — {on_this_device(seconds)}"
 
 
 def dataset_spec() -> DatasetSpec:

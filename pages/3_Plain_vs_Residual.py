@@ -26,10 +26,8 @@ from resnet_core.demos import (
     DEGRADATION_DATA,
     DEGRADATION_DEPTHS,
     DEGRADATION_TRAIN,
-    format_duration,
     profile_seconds,
 )
-from resnet_core.device import describe_device
 from resnet_core.gradients import (
     CAPTIONS,
     MAX_DEPTH,
@@ -46,7 +44,7 @@ from resnet_core.gradients import (
     zero_init_warning,
 )
 from resnet_core.train import TrainConfigError, TrainerError
-from ui.demos import demo_panel
+from ui.demos import demo_panel, on_this_device
 from ui.frame import page_setup
 from ui.jobs import job_running, job_view, start_stop
 from ui.memo import cached_dataset
@@ -154,10 +152,10 @@ except (RuntimeError, ValueError):  # e.g. an image too small for the model: mea
     profile_time = 0.0
 AUTO_PROFILE_SECONDS = 3.0  # measured on arrival when it is this quick, so the page opens with its chart drawn
 measure = st.button("Measure gradient profile", type="primary", key="pvr_profile_run",
-                    help=f"{format_duration(profile_time)} on this {describe_device().name}")
+                    help=on_this_device(profile_time))
 first_visit = PROFILE_KEY not in st.session_state
 if first_visit and not measure and profile_time > AUTO_PROFILE_SECONDS:
-    st.info(f"Press **Measure gradient profile**: for this model it takes {format_duration(profile_time)} here.")
+    st.info(f"Press **Measure gradient profile**: for this model it takes {on_this_device(profile_time)}.")
     st.session_state[PROFILE_KEY] = None
 elif measure or first_visit:
     try:

@@ -128,19 +128,27 @@ def macs_per_image(cfg: ResNetConfig, image_size: int) -> int:
     return summarize(build_model(cfg), (cfg.in_channels, image_size, image_size)).total_macs
 
 
+def relative_macs(cfg: ResNetConfig, image_size: int) -> float:
+    """`cfg`'s compute per image at `image_size` px, in ResNet-20s at 32 px (the measured unit)."""
+    return macs_per_image(cfg, image_size) / macs_per_image(get_preset("resnet20"), 32)
+
+
 def run_seconds(cfg: ResNetConfig, image_size: int, n_train: int, n_val: int, config: TrainConfig,
                 device: str | None = None) -> float:
     """How long training `cfg` on `n_train` images of `image_size` px takes here, scaled by MACs from
     the ResNet-20 measurement."""
-    relative = macs_per_image(cfg, image_size) / macs_per_image(get_preset("resnet20"), 32)
-    return training_seconds(n_train, n_val, config, relative, seconds_per_image(device))
+    return training_seconds(n_train, n_val, config, relative_macs(cfg, image_size), seconds_per_image(device))
+
+
+def shapes_recipe_seconds(device: str | None = None) -> float:
+    """Training the Shapes demo model (ResNet-20, SHAPES_DATA with SHAPES_TRAIN) here."""
+    return training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0, seconds_per_image(device))
 
 
 def profile_seconds(configs: tuple[ResNetConfig, ...], image_size: int, batch_size: int, seeds: int,
                     device: str | None = None) -> float:
     """A gradient profile: one forward and backward pass of each network per seed."""
-    reference = macs_per_image(get_preset("resnet20"), 32)
-    work = sum(macs_per_image(cfg, image_size) for cfg in configs) / reference
+    work = sum(relative_macs(cfg, image_size) for cfg in configs)
     return work * batch_size * seeds * seconds_per_image(device)
 
 
@@ -156,9 +164,7 @@ def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool =
     if key == "gradcam":
         # Grad-CAM and Guided Grad-CAM: about three passes per image each.
         scoring = 2 * 3 * LOCALIZATION_IMAGES * per_image
-        if model_ready:
-            return scoring
-        return scoring + training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0, per_image)
+        return scoring if model_ready else scoring + shapes_recipe_seconds(device)
     raise KeyError(f"unknown demo {key!r}; choose one of {list(DEMOS)}")
 
 
@@ -188,6 +194,8 @@ __all__ = [
     "profile_seconds",
     "relative_cost",
     "run_seconds",
+    "relative_macs",
     "seconds_per_image",
+    "shapes_recipe_seconds",
     "training_seconds",
 ]

@@ -11,10 +11,14 @@ from resnet_core.device import describe_device
 from ui.share import LINKED_DEMO_KEY
 
 
-def estimate_text(key: str, *, model_ready: bool = True) -> str:
-    """ "about 2 min on this CPU": measured once per process on this device, then scaled."""
-    seconds = estimate_seconds(key, model_ready=model_ready)
+def on_this_device(seconds: float) -> str:
+    """ "about 2 min on this CPU": how every time estimate in the app reads."""
     return f"{format_duration(seconds)} on this {describe_device().name}"
+
+
+def estimate_text(key: str, *, model_ready: bool = True) -> str:
+    """How long demo `key` takes here: measured once per process on this device, then scaled."""
+    return on_this_device(estimate_seconds(key, model_ready=model_ready))
 
 
 def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = True, disabled: bool = False) -> None:

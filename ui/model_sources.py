@@ -24,8 +24,7 @@ from resnet_core.attribution import (
 )
 from resnet_core.checkpoint import CheckpointError, load_checkpoint
 from resnet_core.data import ImageSet, make_shapes
-from resnet_core.demos import SHAPES_DATA, SHAPES_TRAIN, format_duration, seconds_per_image, training_seconds
-from resnet_core.device import describe_device
+from resnet_core.demos import SHAPES_DATA, shapes_recipe_seconds
 from resnet_core.runs import RunError, RunInfo, default_runs_dir, load_run_model
 from resnet_core.train import TrainerError, check_idle
 from resnet_core.weights import (
@@ -40,6 +39,7 @@ from resnet_core.weights import (
     preset_for_checkpoint,
     weights_file_path,
 )
+from ui.demos import on_this_device
 from ui.memo import cached_dataset, memo_get
 from ui.state import current_model
 
@@ -109,9 +109,8 @@ def training_status() -> None:
 
 
 def shapes_training_text() -> str:
-    """ "about 2 min on this CPU": the Shapes recipe for ResNet-20, timed on this device."""
-    seconds = training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0, seconds_per_image())
-    return f"{format_duration(seconds)} on this {describe_device().name}"
+    """ "about 1 min on this CPU": the Shapes demo model's training, timed on this device."""
+    return on_this_device(shapes_recipe_seconds())
 
 
 def training_running() -> bool:
@@ -145,7 +144,7 @@ def show_training() -> None:
 
 
 def shapes_source() -> Subject | None:
-    runs = [r for r in usable_runs(default_runs_dir()) if r.dataset == "shapes" and run_is_residual(r)]
+    runs = residual_shapes_runs()
     if not runs:
         took = shapes_training_text()
         st.info("No model trained on Shapes yet. Shapes is the built-in dataset (10 kinds of shapes, with exact "
@@ -248,6 +247,11 @@ SOURCES: dict[str, tuple[str, Callable[[], Subject | None]]] = {
 }
 
 
+def residual_shapes_runs() -> list[RunInfo]:
+    """Finished residual runs on Shapes, newest first: the Shapes demo model is the first of them."""
+    return [r for r in usable_runs(default_runs_dir()) if r.dataset == "shapes" and run_is_residual(r)]
+
+
 def shapes_model_ready() -> bool:
-    """Whether a residual Shapes run exists (the Shapes demo model needs no training then)."""
-    return any(r.dataset == "shapes" and run_is_residual(r) for r in usable_runs(default_runs_dir()))
+    """Whether the Shapes demo model exists (it needs no training then)."""
+    return bool(residual_shapes_runs())
