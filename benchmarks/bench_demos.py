@@ -73,7 +73,7 @@ def shapes_recipe(spec=SHAPES_DATA) -> tuple[torch.nn.Module, object]:
     compare(f"Shapes recipe, ResNet-20, {spec.n_train:,} images", estimate, time.perf_counter() - start)
     snap = trainer.snapshot()
     print(f"  {snap.status}; validation accuracy per epoch: "
-          + ", ".join(f"{100 * e['val_acc']:.1f}%" for e in snap.epochs if e.get("val_acc") is not None))
+          + ", ".join(f"{100 * e['val_acc']:.1f}%" for e in snap.validated_epochs))
     model.eval()
     return model, data
 

@@ -4,13 +4,9 @@ Training runs in a background thread (resnet_core.train.Trainer) owned by this b
 session; the charts redraw from its snapshot in a fragment twice a second.
 """
 
-import hashlib
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
-from resnet_core import ConfigError, list_presets
+from resnet_core import ConfigError, ResNetConfig, list_presets
 from resnet_core.charts import (
     OVERLAY_METRICS,
     epoch_metrics_figure,
@@ -20,13 +16,14 @@ from resnet_core.charts import (
     training_loss_figure,
 )
 from resnet_core.config import get_preset
-from resnet_core.data import DatasetError, DatasetSpec
+from resnet_core.data import DatasetError, DatasetSpec, save_upload
 from resnet_core.demos import SHAPES_DATA, SHAPES_TRAIN, run_seconds
 from resnet_core.runs import RunError, arch_name, default_runs_dir, list_runs, load_metrics, metrics_csv
 from resnet_core.train import (
     DEVICES,
     OPTIMIZERS,
     SCHEDULES,
+    USUAL_LR,
     TrainConfig,
     TrainConfigError,
     Trainer,
@@ -34,7 +31,7 @@ from resnet_core.train import (
     build_model_for,
     check_idle,
     create_trainer,
-    lr_schedule,
+    schedule_preview,
     with_pretrained_stats,
 )
 from resnet_core.weights import WeightsUnavailableError, finetune_model
@@ -51,7 +48,8 @@ st.markdown(
     "Training lowers the cross-entropy loss $L = -\\log p_{\\text{true class}}$ by stepping every weight against "
     "its gradient, $w \\leftarrow w - \\eta\\, \\partial L / \\partial w$. Press **Start**: the model from the "
     "Build page learns the built-in Shapes dataset while the loss falls live (a ResNet-20 reaches about 88% "
-    "validation accuracy with these defaults, in under a minute on a laptop CPU). Runs go on in the background and are saved, so you can compare and download them below."
+    "validation accuracy with these defaults, in under a minute on a laptop CPU). Runs go on in the background "
+    "and are saved, so you can compare and download them below."
 )
 with st.expander("How it works"):
     st.markdown(
@@ -78,7 +76,6 @@ DATASETS = {
     "upload": "ImageFolder (upload a .zip)",
 }
 PRETRAINED = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-DEFAULT_LR = {"sgd": SHAPES_TRAIN.lr, "adam": 2e-3, "adamw": 2e-3}
 STATUS_BOX = {"finished": st.success, "stopped": st.info, "diverged": st.error, "failed": st.error}
 T = SHAPES_TRAIN
 LINKED = (
@@ -114,20 +111,8 @@ trainer: Trainer | None = st.session_state.get(TRAINER_KEY)
 running = trainer is not None and trainer.is_running
 
 
-def saved_upload(upload) -> str:
-    """The uploaded .zip written once to a temporary file named by its content."""
-    data = upload.getvalue()
-    folder = Path(tempfile.gettempdir()) / "resnet-explorer-uploads"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}.zip"
-    if not path.exists():
-        path.write_bytes(data)
-    return str(path)
-
-
 def on_optimizer_change() -> None:
-    """Adam wants a learning rate ~50x smaller than SGD's: switch to the new optimizer's usual one."""
-    st.session_state["train_lr"] = DEFAULT_LR[st.session_state["train_optimizer"]]
+    st.session_state["train_lr"] = USUAL_LR[st.session_state["train_optimizer"]]
 
 
 # ---- setup ---------------------------------------------------------------------------------
@@ -163,7 +148,7 @@ with data_col:
     elif kind == "upload":
         upload = st.file_uploader("A .zip with one folder of images per class", type=["zip"], key="train_zip",
                                   disabled=running)
-        root = saved_upload(upload) if upload is not None else None
+        root = str(save_upload(upload.getvalue())) if upload is not None else None
     n_cols = st.columns(3)
     n_train = n_cols[0].number_input("Training images", 10, 1_000_000, step=500, key="train_n_train",
                                      disabled=running)
@@ -209,12 +194,16 @@ def read_config() -> TrainConfig:
         seed=int(seed), device=device, max_steps=int(max_steps) or None)
 
 
+def chosen_architecture() -> ResNetConfig:
+    """The model the Start button will train: the Build page's, a preset, or the pretrained one's."""
+    if source == "pretrained":
+        return get_preset(st.session_state["train_pretrained"])
+    return current_config() if source == "build" else get_preset(st.session_state["train_preset"])
+
+
 def run_estimate(config: TrainConfig) -> str:
     """ " — about 2 min on this CPU", from a measurement on this device scaled by the model's MACs."""
-    if source == "pretrained":
-        cfg = get_preset(st.session_state["train_pretrained"])
-    else:
-        cfg = current_config() if source == "build" else get_preset(st.session_state["train_preset"])
+    cfg = chosen_architecture()
     size = 32 if kind in ("cifar10", "cifar100") else int(image_size)
     try:
         seconds = run_seconds(cfg, size, int(n_train), int(n_val), config,
@@ -242,9 +231,7 @@ def start_training() -> None:
                                    freeze_backbone=st.session_state["train_freeze"])
         data = with_pretrained_stats(data)
     else:
-        cfg = current_config() if source == "build" else get_preset(
-            st.session_state["train_preset"])
-        model = build_model_for(cfg, len(data.classes), config.seed)
+        model = build_model_for(chosen_architecture(), len(data.classes), config.seed)
     new = create_trainer(model, data, config, runs_dir=RUNS_DIR)
     new.start()
     st.session_state[TRAINER_KEY] = new
@@ -303,12 +290,11 @@ def live_view() -> None:
     smoothing = controls[0].slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="train_ema")
     log_y = controls[1].toggle("Log scale", key="train_log_y")
 
-    steps, epochs_done = snap.steps, snap.epochs
+    steps, validated = snap.steps, snap.validated_epochs
     metric_cols = st.columns(4)
     metric_cols[0].metric("Step", f"{snap.step} / {snap.total_steps}")
     metric_cols[1].metric("Training loss", f"{steps[-1]['train_loss']:.4f}" if steps else "–")
-    last_val = next((e for e in reversed(epochs_done) if e.get("val_acc") is not None), None)
-    metric_cols[2].metric("Validation accuracy", f"{100 * last_val['val_acc']:.2f}%" if last_val else "–")
+    metric_cols[2].metric("Validation accuracy", f"{100 * validated[-1]['val_acc']:.2f}%" if validated else "–")
     metric_cols[3].metric("Images / s", f"{steps[-1]['samples_per_s']:.0f}" if steps else "–")
 
     left, right = st.columns(2)
@@ -322,14 +308,9 @@ live_view()
 
 if not running and trainer is None:
     try:
-        cfg_preview = read_config()
-        preview_steps = cfg_preview.epochs * max(1, int(n_train) // cfg_preview.batch_size)
-        if cfg_preview.max_steps:
-            preview_steps = min(preview_steps, cfg_preview.max_steps)
-        preview_steps = min(preview_steps, 20_000)
-        st.plotly_chart(lr_figure(list(range(1, preview_steps + 1)), lr_schedule(
-            cfg_preview, preview_steps, max(1, int(n_train) // cfg_preview.batch_size)),
-            title="Learning-rate schedule (preview)", revision="lr-preview"), key="train_lr_preview")
+        lrs = schedule_preview(read_config(), int(n_train))
+        st.plotly_chart(lr_figure(list(range(1, len(lrs) + 1)), lrs, title="Learning-rate schedule (preview)",
+                                  revision="lr-preview"), key="train_lr_preview")
     except TrainConfigError:
         pass
 

@@ -856,6 +856,17 @@ def load_dataset(spec: DatasetSpec, progress: Progress | None = None) -> DataBun
     return _capped(bundle, spec)
 
 
+def save_upload(data: bytes, suffix: str = ".zip") -> Path:
+    """An uploaded file written once to the temporary folder, named by its content, so a rerun or a
+    second upload of the same file reuses it (and the dataset cache keyed by its path)."""
+    folder = Path(tempfile.gettempdir()) / "resnet-explorer-uploads"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    if not path.exists():
+        path.write_bytes(data)
+    return path
+
+
 def _load_folder_or_zip(root: Path, spec: DatasetSpec, progress: Progress | None) -> DataBundle:
     if root.is_file() and root.suffix.lower() == ".zip":
         import shutil
@@ -905,6 +916,7 @@ __all__ = [
     "load_shapes",
     "make_shapes",
     "normalize",
+    "save_upload",
     "stratified_cap",
     "stratified_split",
 ]

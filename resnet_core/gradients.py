@@ -783,7 +783,7 @@ class SideBySide:
         for run in self.runs:
             snap = run.trainer.snapshot()
             steps = snap.steps
-            epochs = [e for e in snap.epochs if e.get("val_acc") is not None]
+            epochs = snap.validated_epochs
             out[run.name] = {
                 "step": [e["step"] for e in steps], "train_loss": [e["train_loss"] for e in steps],
                 "val_step": [e["step"] for e in epochs], "val_acc": [e["val_acc"] for e in epochs],

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Where each optimizer's learning rate usually starts: Adam takes steps ~50x smaller than SGD's.
+USUAL_LR = {"sgd": 0.1, "adam": 2e-3, "adamw": 2e-3}
 STATUSES = ("idle", "running", "stopped", "finished", "diverged", "failed")
 
 # OneCycle's shape, as in torch.optim.lr_scheduler.OneCycleLR's defaults.
@@ -261,6 +263,15 @@ def lr_schedule(config: TrainConfig, total_steps: int, steps_per_epoch: int) -> 
     return [lr_at(config, s, total_steps, steps_per_epoch) for s in range(total_steps)]
 
 
+def schedule_preview(config: TrainConfig, n_train: int, max_points: int = 20_000) -> list[float]:
+    """The learning rate at every step of a run on `n_train` images (up to `max_points` steps), before it starts."""
+    steps_per_epoch = max(1, n_train // config.batch_size)
+    total = config.epochs * steps_per_epoch
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    return lr_schedule(config, min(total, max_points), steps_per_epoch)
+
+
 def augment_batch(images: Tensor, padding: int, flip: bool, generator: torch.Generator | None = None) -> Tensor:
     """Random crop (after zero padding) and horizontal flip of a uint8 N x C x H x W batch, on its device."""
     n, _, h, w = images.shape
@@ -350,6 +361,11 @@ class TrainerSnapshot:
     @property
     def epochs(self) -> list[dict[str, Any]]:
         return self.of_type("epoch")
+
+    @property
+    def validated_epochs(self) -> list[dict[str, Any]]:
+        """The epochs that ended with a validation pass (val_acc, val_loss)."""
+        return [e for e in self.epochs if e.get("val_acc") is not None]
 
     @property
     def running(self) -> bool:
@@ -832,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {snap.message}", file=sys.stderr)
         return 1
     print(snap.message, file=sys.stderr)
-    epochs = [e for e in snap.epochs if e.get("val_acc") is not None]
+    epochs = snap.validated_epochs
     if epochs:
         print(f"final validation accuracy: {100 * epochs[-1]['val_acc']:.2f}%")
     else:
@@ -847,6 +863,7 @@ __all__ = [
     "TrainerBusyError",
     "TrainerError",
     "TrainerSnapshot",
+    "USUAL_LR",
     "augment_batch",
     "build_model_for",
     "check_idle",
@@ -858,6 +875,7 @@ __all__ = [
     "make_optimizer",
     "preprocess_of",
     "resolve_device",
+    "schedule_preview",
     "validate_train_config",
     "with_pretrained_stats",
 ]

@@ -372,3 +372,13 @@ def test_cli_bad_arguments_exit_with_a_message_and_no_traceback(tmp_path, args, 
     result = _cli(*args, "--n-train", "20", "--n-val", "10", "--runs-dir", str(tmp_path / "runs"), tmp_path=tmp_path)
     assert result.returncode == 2
     assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_schedule_preview_covers_the_run_and_respects_max_steps():
+    from resnet_core.train import schedule_preview
+
+    config = TrainConfig(epochs=2, batch_size=10, lr=0.1, schedule="cosine", warmup_epochs=0.5)
+    lrs = schedule_preview(config, n_train=100)
+    assert len(lrs) == 20 and max(lrs) == pytest.approx(0.1, rel=0.05) and lrs[0] < lrs[5] and lrs[-1] < 0.01
+    assert len(schedule_preview(config.replace(max_steps=7), n_train=100)) == 7
+    assert len(schedule_preview(config, n_train=10**9, max_points=50)) == 50
