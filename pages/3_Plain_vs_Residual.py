@@ -2,11 +2,10 @@
 
 Every number comes from resnet_core.gradients on real networks. Long work (depth sweep,
 side-by-side training, lesion study, shattering sweep) runs in background threads owned by
-this browser session; fragments redraw from their snapshots twice a second.
+this browser session; fragments redraw from their snapshots while the work goes on.
 """
 
 import dataclasses
-import math
 
 import streamlit as st
 
@@ -21,7 +20,7 @@ from resnet_core.charts import (
     shattering_figure,
 )
 from resnet_core.config import default_image_size, get_preset
-from resnet_core.data import DatasetError, normalize
+from resnet_core.data import DatasetError
 from resnet_core.demos import (
     DEGRADATION_DATA,
     DEGRADATION_DEPTHS,
@@ -35,7 +34,6 @@ from resnet_core.gradients import (
     GradientError,
     SideBySide,
     config_label,
-    lesion_job,
     parse_depths,
     profile_pair,
     shattering_job,
@@ -74,7 +72,6 @@ with st.expander("How it works: why the shortcut carries the gradient"):
 PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
     "pvr_profile", "pvr_sweep_job", "pvr_pair", "pvr_lesion_job", "pvr_shatter_job")
 BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError)
-LESION_IMAGES = 500  # validation images per lesion evaluation: enough for percent-level differences
 AGAINST = {"twin": "its twin (same layers, shortcuts toggled)", "preset": "a preset"}
 LINKED = (
     Linked("pvr_against", "against", "twin", tuple(AGAINST)),
@@ -257,7 +254,6 @@ if start_training or st.session_state.pop("pvr_autostart_train", False):
         st.error(f"Cannot start training: {exc}")
     else:
         st.session_state[PAIR_KEY] = new_pair.start()
-        st.session_state["pvr_pair_data"] = data
         st.session_state.pop(LESION_KEY, None)
         st.rerun()
 
@@ -283,12 +279,10 @@ def training_view() -> None:
     right.plotly_chart(plain_vs_residual_training_figure(curves, "val_acc"), key="pvr_train_acc")
     st.caption(CAPTIONS["training"])
     depth = st.selectbox("Heatmaps for depth", current.depths, len(current.depths) - 1, key="pvr_heat_depth")
-    snaps = {run.name: run.recorder.snapshot() for run in current.runs if run.config.depth == depth}
-    values = [v for _, _, m in snaps.values() for row in m for v in row if v > 0]
-    if not values:
+    snaps, zrange = current.heatmaps(depth)
+    if zrange is None:
         st.caption("The heatmaps appear after the first recorded step.")
         return
-    zrange = (math.log10(min(values)), math.log10(max(values)))
     cols = st.columns(len(snaps))
     for col, (name, (paths, steps, matrix)) in zip(cols, snaps.items()):
         col.plotly_chart(grad_heatmap_figure(paths, steps, matrix, title=name, zrange=zrange,
@@ -315,11 +309,8 @@ else:
     start_lesion = start_stop(cols[1], cols[2], "▶ Run lesion study", "pvr_lesion", lesion_running,
                               st.session_state.get(LESION_KEY))
     if start_lesion:
-        data = st.session_state["pvr_pair_data"]
-        images = normalize(data.val.images[:LESION_IMAGES], data.mean, data.std)
-        models = [run.model for run in pair.runs if run.config.depth == lesion_depth]
         try:
-            st.session_state[LESION_KEY] = lesion_job(models, images, data.val.labels[:LESION_IMAGES]).start()
+            st.session_state[LESION_KEY] = pair.lesion_job(lesion_depth).start()
         except BAD_INPUT as exc:
             st.error(f"Cannot run the lesion study: {exc}")
         else:
@@ -334,7 +325,7 @@ def lesion_view() -> None:
     results = snap.result or []
     if not results:
         return
-    if snap.status == "finished" and all(r.baseline < r.chance + 0.1 for r in results):
+    if snap.status == "finished" and all(r.near_chance for r in results):
         st.warning("Both networks are close to chance accuracy, so deleting blocks has little left to destroy: "
                    "train longer (more epochs or images) in section 3, then run the lesion study again.")
     cols = st.columns(len(results))

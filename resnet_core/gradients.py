@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from .blocks import PreActBasicBlock, PreActBottleneck
 from .config import ConfigError, ResNetConfig, get_preset
+from .data import normalize
 from .model import build_model
 from .worker import OneShotWorker
 
@@ -745,6 +746,7 @@ class SideBySide:
                                 "(e.g. 20 and 56)")
         depths = check_depths(depths)
         num_classes = len(data.classes)
+        self.data = data
         self.depths = depths
         self.runs: list[ComparisonRun] = []
         for depth in depths:
@@ -791,6 +793,23 @@ class SideBySide:
                 "status": snap.status, "message": snap.message, "progress": snap.progress,
             }
         return out
+
+    def heatmaps(self, depth: int) -> tuple[dict[str, tuple], tuple[float, float] | None]:
+        """Per run of `depth`: its recorder's (block paths, steps, gradient-norm matrix), and one log10
+        colour range shared by them (None until a step was recorded), so the maps compare at a glance."""
+        snaps = {run.name: run.recorder.snapshot() for run in self.runs if run.config.depth == depth}
+        values = [v for _, _, matrix in snaps.values() for row in matrix for v in row if v > 0]
+        if not values:
+            return snaps, None
+        return snaps, (math.log10(min(values)), math.log10(max(values)))
+
+    def lesion_job(self, depth: int, n_images: int = 500) -> BackgroundJob:
+        """The lesion study of the trained plain and residual nets of `depth`, on the first `n_images`
+        validation images (500 resolve percent-level differences)."""
+        val = self.data.val
+        images = normalize(val.images[:n_images], self.data.mean, self.data.std)
+        return lesion_job([run.model for run in self.runs if run.config.depth == depth], images,
+                          val.labels[:n_images])
 
     def run(self, name: str) -> ComparisonRun:
         for run in self.runs:
@@ -849,6 +868,11 @@ class LesionResult:
 
     def rows(self) -> list[tuple[str, float | None]]:
         return [(e.path, e.accuracy) for e in self.entries]
+
+    @property
+    def near_chance(self) -> bool:
+        """Intact accuracy within 10 points of chance: too little learned for deletions to mean much."""
+        return self.baseline < self.chance + 0.1
 
     @property
     def mean_drop(self) -> float:
