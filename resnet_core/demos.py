@@ -26,8 +26,8 @@ from .summary import summarize
 from .train import TrainConfig
 
 # The Train page's defaults and the Grad-CAM demo model: ResNet-20 finishes in under a minute on a
-# 2-core CPU at about 88% validation accuracy (87.7%, 58 s measured). With SHAPES_FULL_DATA's 10,000
-# images the same recipe reaches 94% in about 80 s (benchmarks/bench_demos.py prints both).
+# 2-core CPU at about 88% validation accuracy (87.7% in 56 s measured). With SHAPES_FULL_DATA's 10,000
+# images the same recipe reaches 96.9% in 90 s (benchmarks/bench_demos.py prints both).
 SHAPES_DATA = DatasetSpec(kind="shapes", n_train=6_000, n_val=1_000, seed=0, image_size=32)
 SHAPES_FULL_DATA = DatasetSpec(kind="shapes", n_train=10_000, n_val=1_000, seed=0, image_size=32)
 SHAPES_TRAIN = TrainConfig(epochs=4, batch_size=64, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True,

@@ -83,7 +83,8 @@ def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tupl
         if preset in PRESETS:
             base = PRESETS[preset]
         else:
-            notices.append(f"preset {quoted(preset)} in the link is unknown; using {preset_name_of(default) or 'the default'}")
+            fallback = preset_name_of(default) or "the default"
+            notices.append(f"preset {quoted(preset)} in the link is unknown; using {fallback}")
     changes: dict[str, Any] = {}
     for name, text in params.items():
         if name not in _CONFIG_FIELDS:
@@ -100,7 +101,8 @@ def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tupl
     try:
         return base.replace(**changes), notices
     except (ConfigError, TypeError) as exc:
-        notices.append(f"the link's model settings do not fit together ({exc}); using {preset_name_of(base) or 'defaults'}")
+        fallback = preset_name_of(base) or "defaults"
+        notices.append(f"the link's model settings do not fit together ({exc}); using {fallback}")
         return base, notices
 
 

@@ -2,8 +2,10 @@
 
 A page lists its linked widgets as `Linked` options, calls `apply_link(options)` before drawing
 any widget, creates those widgets with `key=` and no default value, and calls
-`share_link(options)` once they are drawn: that writes the current setup into the URL and
-offers it in a "copy link" popover.
+`share_link(options)`: that writes the current setup into the URL and offers it in a "copy
+link" popover. Widget values are in the session before the script runs, so it may be called
+before the widgets are drawn (the model config must be current, which is why the Build page
+calls it after its editor).
 """
 
 from __future__ import annotations
@@ -70,16 +72,14 @@ def apply_link(options: Sequence[Linked] = ()) -> bool:
     return new_link
 
 
-def publish(options: Sequence[Linked] = (), **extra: Any) -> str:
-    """Write the model config, the options that differ from their defaults and `extra` into the URL;
-    return the full link."""
+def publish(options: Sequence[Linked] = ()) -> str:
+    """Write the model config and the options that differ from their defaults into the URL; return the link."""
     params = config_to_params(current_config())
     for option in options:
         default = option.default_value()
         value = st.session_state.get(option.key, default)
         if value != default:
             params[option.param] = encode_value(value)
-    params.update({k: encode_value(v) for k, v in extra.items() if v is not None})
     st.session_state[_APPLIED_KEY] = tuple(sorted(params.items()))  # our own writes are not a new link
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
@@ -93,8 +93,6 @@ def copy_link(link: str) -> None:
         st.code(link, language=None)
 
 
-def share_link(options: Sequence[Linked] = (), container: Any = None, **extra: Any) -> None:
-    """Publish the setup to the URL and draw the "copy link" control (in `container`, default: here)."""
-    link = publish(options, **extra)
-    with container if container is not None else st.container():
-        copy_link(link)
+def share_link(options: Sequence[Linked] = ()) -> None:
+    """Publish the setup to the URL and draw the "copy link" control."""
+    copy_link(publish(options))
