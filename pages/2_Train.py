@@ -34,7 +34,7 @@ from resnet_core.train import (
     schedule_preview,
     with_pretrained_stats,
 )
-from resnet_core.weights import WeightsUnavailableError, finetune_model
+from resnet_core.weights import TORCHVISION_ARCHS, WeightsUnavailableError, finetune_model
 from ui.demos import on_this_device
 from ui.frame import page_setup
 from ui.jobs import start_stop
@@ -75,13 +75,12 @@ DATASETS = {
     "imagefolder": "ImageFolder (a folder on this machine)",
     "upload": "ImageFolder (upload a .zip)",
 }
-PRETRAINED = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 STATUS_BOX = {"finished": st.success, "stopped": st.info, "diverged": st.error, "failed": st.error}
 T = SHAPES_TRAIN
 LINKED = (
     Linked("train_source", "source", "build", tuple(SOURCES)),
     Linked("train_preset", "train_preset", "resnet20", tuple(list_presets())),
-    Linked("train_pretrained", "pretrained", "resnet18", PRETRAINED),
+    Linked("train_pretrained", "pretrained", "resnet18", TORCHVISION_ARCHS),
     Linked("train_freeze", "freeze", False),
     Linked("train_dataset", "data", SHAPES_DATA.kind, tuple(DATASETS)),
     Linked("train_n_train", "n", SHAPES_DATA.n_train, bounds=(10, 1_000_000)),
@@ -130,7 +129,8 @@ with model_col:
     elif source == "preset":
         st.selectbox("Preset", list_presets(), key="train_preset", disabled=running)
     else:
-        st.selectbox("Pretrained architecture (torchvision)", PRETRAINED, key="train_pretrained", disabled=running)
+        st.selectbox("Pretrained architecture (torchvision)", TORCHVISION_ARCHS, key="train_pretrained",
+                     disabled=running)
         st.checkbox("Freeze the backbone (train only the new final layer)", key="train_freeze", disabled=running)
         st.caption("The final layer is replaced to fit the dataset's classes; images are normalised with "
                    "ImageNet's statistics. Larger images (64–224 px) suit these models better than 32 px.")

@@ -42,11 +42,11 @@ from resnet_core.images import (
     tensor_digest,
 )
 from resnet_core.runs import RunInfo, default_runs_dir
+from resnet_core.weights import TORCHVISION_ARCHS
 from ui.demos import demo_panel
 from ui.frame import page_setup
 from ui.memo import memo_get
 from ui.model_sources import (
-    PRETRAINED_ARCHS,
     SOURCES,
     cached_shapes_check,
     forget_training_failure,
@@ -87,7 +87,7 @@ SHAPES_CHECK_IMAGES = 64
 MAX_GALLERY = 12
 LINKED = (
     Linked("gc_source", "source", "shapes", tuple(SOURCES)),
-    Linked("gc_arch", "arch", PRETRAINED_ARCHS[0], PRETRAINED_ARCHS),
+    Linked("gc_arch", "arch", TORCHVISION_ARCHS[0], TORCHVISION_ARCHS),
     Linked("gc_alpha", "alpha", 0.5, bounds=(0.0, 1.0)),
     Linked("gc_colormap", "colormap", next(iter(COLORMAPS)), tuple(COLORMAPS)),
     Linked("gc_topk", "topk", 5, bounds=(1, 10)),

@@ -28,6 +28,7 @@ from resnet_core.demos import SHAPES_DATA, shapes_recipe_seconds
 from resnet_core.runs import RunError, RunInfo, default_runs_dir, load_run_model
 from resnet_core.train import TrainerError, check_idle
 from resnet_core.weights import (
+    TORCHVISION_ARCHS,
     PretrainedModel,
     WeightsUnavailableError,
     available_weights,
@@ -45,7 +46,6 @@ from ui.state import current_model
 
 TRAINER_KEY = "gc_trainer"
 TRAIN_ERROR_KEY = "gc_train_error"
-PRETRAINED_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 # The runs folder is read on every call, not at import: this module outlives a page's reruns,
 # and the folder comes from the environment (RESNET_EXPLORER_RUNS_DIR).
 
@@ -176,7 +176,7 @@ def build_source() -> Subject:
 
 def pretrained_source() -> Subject | None:
     cols = st.columns(2)
-    arch = cols[0].selectbox("Architecture", PRETRAINED_ARCHS, key="gc_arch")
+    arch = cols[0].selectbox("Architecture", TORCHVISION_ARCHS, key="gc_arch")
     versions = available_weights(arch)
     name = cols[1].selectbox("Weights", versions, key="gc_weights")
     failures = st.session_state.setdefault("gc_weights_failed", {})
