@@ -715,12 +715,6 @@ def randomization_check(model: nn.Module, image: Tensor, methods: Sequence[str] 
 
 # ---- what is explained: a model with its classes and preprocessing ----------------------------------
 
-# The one-click demo: ResNet-20 on 6,000 Shapes images, 48k samples seen. AdamW with one-cycle and
-# small batches learns Shapes far faster in a fixed budget than SGD at lr 0.1 (measured on 2 shared
-# CPU cores: 72% validation accuracy after 8 epochs, against 22% for SGD after 6); random crops are
-# off because they push objects off the 32 px canvas.
-
-
 @dataclass
 class Subject:
     """The model being explained, with what is needed to feed it and to name its classes.
@@ -751,11 +745,14 @@ def run_is_residual(run: RunInfo) -> bool:
     return bool(model.get("residual", True))
 
 
+def shapes_runs(runs: Sequence[RunInfo], residual: bool) -> list[RunInfo]:
+    """The residual (or plain) runs trained on Shapes, in the order given (newest first from list_runs)."""
+    return [r for r in runs if r.dataset == "shapes" and run_is_residual(r) == residual]
+
+
 def shapes_pair(runs: Sequence[RunInfo]) -> dict[bool, RunInfo | None]:
     """The newest residual (True) and plain (False) runs trained on Shapes, None where there is none."""
-    shapes_runs = [r for r in runs if r.dataset == "shapes"]
-    return {True: next((r for r in shapes_runs if run_is_residual(r)), None),
-            False: next((r for r in shapes_runs if not run_is_residual(r)), None)}
+    return {residual: next(iter(shapes_runs(runs, residual)), None) for residual in (True, False)}
 
 
 def run_subject(run: RunInfo, model: nn.Module, classes: Sequence[str] | None, preprocess: dict | None,
@@ -794,7 +791,6 @@ def checkpoint_subject(model: nn.Module, ckpt: Checkpoint, cfg: Any, key: str, f
 def demo_trainer(residual: bool, data: DataBundle, runs_dir: Any) -> Trainer:
     """The one-click demo run (not started): ResNet-20, or its plain twin, on `data` (demos.SHAPES_DATA),
     with the app's one Shapes recipe (demos.SHAPES_TRAIN)."""
-
     preset = "resnet20" if residual else "plain20"
     model = build_model_for(get_preset(preset), data.num_classes, seed=0)
     return create_trainer(model, data, SHAPES_TRAIN, runs_dir=runs_dir, name=f"gradcam-demo-{preset}-shapes")
@@ -843,6 +839,7 @@ __all__ = [
     "run_is_residual",
     "run_subject",
     "shapes_pair",
+    "shapes_runs",
     "spearman",
     "target_layers",
     "topk",

@@ -18,8 +18,8 @@ from resnet_core.attribution import (
     checkpoint_subject,
     demo_trainer,
     pretrained_subject,
-    run_is_residual,
     run_subject,
+    shapes_runs,
     usable_runs,
 )
 from resnet_core.checkpoint import CheckpointError, load_checkpoint
@@ -249,7 +249,7 @@ SOURCES: dict[str, tuple[str, Callable[[], Subject | None]]] = {
 
 def residual_shapes_runs() -> list[RunInfo]:
     """Finished residual runs on Shapes, newest first: the Shapes demo model is the first of them."""
-    return [r for r in usable_runs(default_runs_dir()) if r.dataset == "shapes" and run_is_residual(r)]
+    return shapes_runs(usable_runs(default_runs_dir()), residual=True)
 
 
 def shapes_model_ready() -> bool:
