@@ -26,10 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resnet_core.attribution import localization_scores
-from resnet_core.config import get_preset
-from resnet_core.data import load_dataset, make_shapes
-from resnet_core.demos import (
+from resnet_core.analysis import SWEEP_DEPTHS, SideBySide, depth_sweep
+from resnet_core.data import Preprocess, load_dataset, make_shapes, prepare_uint8
+from resnet_core.device import describe_device
+from resnet_core.estimates import estimate_seconds, seconds_per_image, training_seconds
+from resnet_core.explain import localization_scores
+from resnet_core.model import build_seeded, get_preset
+from resnet_core.recipes import (
     DEGRADATION_DATA,
     DEGRADATION_DEPTHS,
     DEGRADATION_TRAIN,
@@ -37,14 +40,8 @@ from resnet_core.demos import (
     SHAPES_DATA,
     SHAPES_FULL_DATA,
     SHAPES_TRAIN,
-    estimate_seconds,
-    seconds_per_image,
-    training_seconds,
 )
-from resnet_core.device import describe_device
-from resnet_core.gradients import SWEEP_DEPTHS, SideBySide, depth_sweep
-from resnet_core.images import Preprocess, prepare_uint8
-from resnet_core.train import Trainer, build_model_for
+from resnet_core.train import Trainer
 
 
 def compare(name: str, estimate: float, measured: float) -> None:
@@ -65,7 +62,7 @@ def normalization_demo() -> None:
 def shapes_recipe(spec=SHAPES_DATA) -> tuple[torch.nn.Module, object]:
     data = load_dataset(spec)
     estimate = training_seconds(spec.n_train, spec.n_val, SHAPES_TRAIN, 1.0, seconds_per_image())
-    model = build_model_for(get_preset("resnet20"), data.num_classes, SHAPES_TRAIN.seed)
+    model = build_seeded(get_preset("resnet20"), SHAPES_TRAIN.seed, data.num_classes)
     trainer = Trainer(model, data, SHAPES_TRAIN)
     start = time.perf_counter()
     trainer.start()

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from captum.attr import LayerGradCam
 
 from resnet_core import build_model, get_preset
-from resnet_core.attribution import explain, explain_batch, normalize_map, spearman
-from resnet_core.images import Preprocess, prepare, sample_images
+from resnet_core.data import Preprocess, prepare, sample_images
+from resnet_core.explain import explain, explain_batch, normalize_map, spearman
 
 try:
     from pytorch_grad_cam import GradCAM

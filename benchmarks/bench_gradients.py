@@ -33,7 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resnet_core import build_model, get_preset
-from resnet_core.gradients import (
+from resnet_core.analysis import (
     SWEEP_DEPTHS,
     BlockGradRecorder,
     depth_sweep,

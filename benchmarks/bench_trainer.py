@@ -38,10 +38,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resnet_core.config import get_preset
 from resnet_core.data import DataBundle, ImageSet
-from resnet_core.runs import Run
-from resnet_core.train import TrainConfig, Trainer, build_model_for, preprocess_of
+from resnet_core.model import build_seeded, get_preset
+from resnet_core.train import Run, TrainConfig, Trainer, preprocess_of
 
 
 def random_bundle(n_train: int, n_val: int, size: int, classes: int, seed: int = 0) -> DataBundle:
@@ -106,7 +105,7 @@ def overhead(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     cfg_model = get_preset(args.arch)
     data = random_bundle(args.batch_size * (args.steps + 2), 64, 32, 10)
-    base = build_model_for(cfg_model, 10, seed=0)
+    base = build_seeded(cfg_model, 0, 10)
     bare_model, trainer_model = copy.deepcopy(base), copy.deepcopy(base)
     cfg = TrainConfig(epochs=1, batch_size=args.batch_size, lr=0.01, schedule="constant", augment_crop=False,
                       augment_flip=False, device="cpu", eval_batch_size=64)
@@ -132,7 +131,7 @@ def time_to_90(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     data = load_shapes(args.n_train, args.n_val, seed=0, size=32)
     print(f"time to 90%: Shapes {args.n_train}+{args.n_val} images generated in {time.perf_counter() - t0:.1f} s")
-    model = build_model_for(get_preset("resnet20"), len(data.classes), seed=0)
+    model = build_seeded(get_preset("resnet20"), 0, len(data.classes))
     cfg = TrainConfig(epochs=args.max_epochs, batch_size=128, lr=args.lr, schedule="onecycle", device="cpu")
     trainer = Trainer(model, data, cfg)
     trainer.start()
@@ -203,7 +202,7 @@ def gpu(args: argparse.Namespace) -> None:
     cfg = get_preset("resnet18").replace(stem="cifar", num_classes=10)
     batch, steps = 512, 80
     data = random_bundle(batch * (steps + 20), 1024, 32, 10)
-    base = build_model_for(cfg, 10, seed=0)
+    base = build_seeded(cfg, 0, 10)
     plain, ours = [], []
     for _ in range(2):
         plain.append(dataloader_round(copy.deepcopy(base).cuda(), data, steps, batch))

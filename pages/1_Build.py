@@ -4,7 +4,7 @@ import streamlit as st
 
 from resnet_core import ConfigError, ResNetConfig, list_presets
 from resnet_core.charts import architecture_figure, stage_table
-from resnet_core.config import (
+from resnet_core.model import (
     BLOCK_TYPES,
     MAX_CLASSES,
     MAX_IN_CHANNELS,
@@ -14,15 +14,18 @@ from resnet_core.config import (
     SHORTCUT_TYPES,
     STEM_TYPES,
     STRIDE_PLACEMENTS,
+    ExportError,
     config_to_python,
+    conv_output_size,
     default_image_size,
+    export_onnx,
+    format_bytes,
+    format_count,
     get_preset,
     parse_int_list,
     preset_name_of,
     preset_note,
 )
-from resnet_core.export import ExportError, export_onnx
-from resnet_core.summary import conv_output_size, format_bytes, format_count
 from ui.frame import page_setup
 from ui.share import Linked, apply_link, share_link
 from ui.state import current_config, current_model, set_config

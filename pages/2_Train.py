@@ -15,26 +15,33 @@ from resnet_core.charts import (
     throughput_figure,
     training_loss_figure,
 )
-from resnet_core.config import get_preset
 from resnet_core.data import DatasetError, DatasetSpec, save_upload
-from resnet_core.demos import SHAPES_DATA, SHAPES_TRAIN, run_seconds
-from resnet_core.runs import RunError, arch_name, default_runs_dir, list_runs, load_metrics, metrics_csv
+from resnet_core.estimates import run_seconds
+from resnet_core.model import build_seeded, get_preset
+from resnet_core.recipes import SHAPES_DATA, SHAPES_TRAIN
 from resnet_core.train import (
     DEVICES,
     OPTIMIZERS,
     SCHEDULES,
+    TORCHVISION_ARCHS,
     USUAL_LR,
+    RunError,
     TrainConfig,
     TrainConfigError,
     Trainer,
     TrainerError,
-    build_model_for,
+    WeightsUnavailableError,
+    arch_name,
     check_idle,
     create_trainer,
+    default_runs_dir,
+    finetune_model,
+    list_runs,
+    load_metrics,
+    metrics_csv,
     schedule_preview,
     with_pretrained_stats,
 )
-from resnet_core.weights import TORCHVISION_ARCHS, WeightsUnavailableError, finetune_model
 from ui.demos import on_this_device
 from ui.frame import page_setup
 from ui.jobs import start_stop
@@ -231,7 +238,7 @@ def start_training() -> None:
                                    freeze_backbone=st.session_state["train_freeze"])
         data = with_pretrained_stats(data)
     else:
-        model = build_model_for(chosen_architecture(), len(data.classes), config.seed)
+        model = build_seeded(chosen_architecture(), config.seed, len(data.classes))
     new = create_trainer(model, data, config, runs_dir=RUNS_DIR)
     new.start()
     st.session_state[TRAINER_KEY] = new

@@ -10,25 +10,7 @@ import dataclasses
 import streamlit as st
 
 from resnet_core import ConfigError, list_presets
-from resnet_core.charts import (
-    autocorrelation_figure,
-    depth_sweep_figure,
-    grad_heatmap_figure,
-    gradient_profile_figure,
-    lesion_figure,
-    plain_vs_residual_training_figure,
-    shattering_figure,
-)
-from resnet_core.config import default_image_size, get_preset
-from resnet_core.data import DatasetError
-from resnet_core.demos import (
-    DEGRADATION_DATA,
-    DEGRADATION_DEPTHS,
-    DEGRADATION_TRAIN,
-    profile_seconds,
-)
-from resnet_core.gradients import (
-    CAPTIONS,
+from resnet_core.analysis import (
     MAX_DEPTH,
     SWEEP_DEPTHS,
     GradientError,
@@ -41,7 +23,21 @@ from resnet_core.gradients import (
     twin_configs,
     zero_init_warning,
 )
+from resnet_core.charts import (
+    autocorrelation_figure,
+    depth_sweep_figure,
+    grad_heatmap_figure,
+    gradient_profile_figure,
+    lesion_figure,
+    plain_vs_residual_training_figure,
+    shattering_figure,
+)
+from resnet_core.data import DatasetError
+from resnet_core.estimates import profile_seconds
+from resnet_core.model import default_image_size, get_preset
+from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
 from resnet_core.train import TrainConfigError, TrainerError
+from ui.captions import CAPTIONS
 from ui.demos import demo_panel, on_this_device
 from ui.frame import page_setup
 from ui.jobs import job_running, job_view, start_stop

@@ -11,7 +11,19 @@ from typing import Any
 import streamlit as st
 import torch
 
-from resnet_core.attribution import (
+from resnet_core.charts import localization_figure, probability_figure, randomization_figure
+from resnet_core.data import (
+    SHAPES_CLASSES,
+    GalleryItem,
+    decode_images,
+    for_display,
+    prepare,
+    prepare_uint8,
+    sample_images,
+    shapes_items,
+    tensor_digest,
+)
+from resnet_core.explain import (
     COLORMAPS,
     LAYER_METHODS,
     METHOD_LABELS,
@@ -29,20 +41,7 @@ from resnet_core.attribution import (
     topk,
     usable_runs,
 )
-from resnet_core.charts import localization_figure, probability_figure, randomization_figure
-from resnet_core.data import SHAPES_CLASSES
-from resnet_core.images import (
-    GalleryItem,
-    decode_images,
-    for_display,
-    prepare,
-    prepare_uint8,
-    sample_images,
-    shapes_items,
-    tensor_digest,
-)
-from resnet_core.runs import RunInfo, default_runs_dir
-from resnet_core.weights import TORCHVISION_ARCHS
+from resnet_core.train import TORCHVISION_ARCHS, RunInfo, default_runs_dir
 from ui.demos import demo_panel
 from ui.frame import page_setup
 from ui.memo import memo_get

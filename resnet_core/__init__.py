@@ -1,6 +1,14 @@
-"""ResNet Explorer's engine: models, summaries, data, training, gradients, attributions.
+"""ResNet Explorer's engine: models, data, training, analyses, explanations; no Streamlit anywhere.
 
-No Streamlit here: everything is usable from Python and the command line.
+Packages (imports flow one way, model <- data <- train <- analysis / explain):
+    model     config + presets, blocks, the ResNet, summaries, checkpoints, export
+    data      Shapes, CIFAR, folders and zips, image decoding, the one transforms module
+    train     TrainConfig, schedules, the Trainer and its events, run folders, pretrained weights, the CLI
+    analysis  gradient profiles, depth sweep, recorder, twin training, lesions, shattering
+    explain   captum methods, maps, trust checks, what is explained
+    charts    plotly figure builders
+and the modules recipes (the one recipe), estimates (time estimates), jobs (background work),
+share (link parsing), status (the one status type), validation (the one way to check values), device.
 """
 
 import os
@@ -10,9 +18,17 @@ import os
 # spinning on a loaded 2-core machine. Must be set before torch is first imported; users may override.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .config import ConfigError, ResNetConfig, get_preset, list_presets  # noqa: E402
-from .model import ResNet, build_model, count_parameters  # noqa: E402
-from .summary import ModelSummary, summarize  # noqa: E402
+from .model import (  # noqa: E402  # noqa: E402
+    ConfigError,
+    ModelSummary,
+    ResNet,
+    ResNetConfig,
+    build_model,
+    count_parameters,
+    get_preset,
+    list_presets,
+    summarize,
+)
 
 __all__ = [
     "ConfigError", "ResNetConfig", "get_preset", "list_presets",

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError, ResNetConfig, default_image_size, get_preset, list_presets, preset_note
-from .model import build_model
-from .summary import format_count, summarize
+from .model.config import ConfigError, ResNetConfig, default_image_size, get_preset, list_presets, preset_note
+from .model.model import build_model
+from .model.summary import format_count, summarize
 
 
 def _load_config(spec: str) -> ResNetConfig:
@@ -59,15 +59,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_demos() -> int:
-    from .demos import DEMOS, estimate_seconds, format_duration  # lazy: it measures the device
     from .device import describe_device
+    from .estimates import DEMO_KEYS, estimate_seconds, format_duration  # lazy: it measures the device
 
     print(f"device: {describe_device().label}")
-    for demo in DEMOS.values():
+    for key in DEMO_KEYS:
         extra = ""
-        if demo.key == "gradcam":
+        if key == "gradcam":
             extra = f" (plus {format_duration(estimate_seconds('gradcam', model_ready=False))} to train its model once)"
-        print(f"{demo.title}: {format_duration(estimate_seconds(demo.key))}{extra}\n  {demo.does}")
+        print(f"{key}: {format_duration(estimate_seconds(key))}{extra}")
     return 0
 
 

@@ -29,6 +29,12 @@ def best_device() -> str:
     return "cpu"
 
 
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters live (the CPU for a model without any)."""
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 def describe_device() -> DeviceInfo:
     kind = best_device()
     if kind == "cuda":

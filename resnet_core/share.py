@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from .config import PRESETS, ConfigError, ResNetConfig, get_preset, preset_name_of
+from .model.config import PRESETS, ConfigError, ResNetConfig, get_preset, preset_name_of
 
 MAX_PARAM_LENGTH = 200  # longer values are not a setting anyone typed; refuse them
 LIST_SEPARATOR = "-"  # tuples of ints (stage_blocks=3-4-6-3)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from resnet_core import ResNetConfig, build_model
-from resnet_core.attribution import (
+from resnet_core.explain import (
     METHODS,
     AttributionError,
     colorize,

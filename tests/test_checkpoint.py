@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from resnet_core import build_model, get_preset
-from resnet_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from resnet_core.model import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def test_round_trip_keeps_weights_config_classes_and_preprocessing(tmp_path):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from resnet_core import ConfigError, ResNetConfig, get_preset, list_presets
-from resnet_core.config import config_to_python
+from resnet_core.model import config_to_python
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,7 @@ import math
 import pytest
 
 from resnet_core import get_preset
-from resnet_core.demos import (
-    DEGRADATION_DATA,
-    DEGRADATION_TRAIN,
-    DEMOS,
-    SHAPES_DATA,
-    SHAPES_TRAIN,
+from resnet_core.estimates import (
     estimate_seconds,
     format_duration,
     macs_per_image,
@@ -18,6 +13,8 @@ from resnet_core.demos import (
     run_seconds,
     seconds_per_image,
 )
+from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_TRAIN, SHAPES_DATA, SHAPES_TRAIN
+from ui.demos import DEMOS
 
 
 def test_the_shapes_recipe_is_the_train_page_default_and_valid():

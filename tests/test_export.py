@@ -4,7 +4,7 @@ import onnxruntime
 import torch
 
 from resnet_core import build_model, get_preset
-from resnet_core.export import export_onnx
+from resnet_core.model import export_onnx
 
 
 def test_onnx_export_runs_in_onnxruntime_with_the_same_outputs(tmp_path):

@@ -14,10 +14,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from resnet_core import build_model, get_preset
-from resnet_core.attribution import COLORMAPS
-from resnet_core.checkpoint import save_checkpoint
 from resnet_core.data import SHAPES_CLASSES
-from resnet_core.runs import Run
+from resnet_core.explain import COLORMAPS
+from resnet_core.model import save_checkpoint
+from resnet_core.train import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "4_Grad-CAM.py")

@@ -12,18 +12,7 @@ import pytest
 import torch
 
 from resnet_core import build_model, get_preset
-from resnet_core.charts import (
-    autocorrelation_figure,
-    depth_sweep_figure,
-    grad_heatmap_figure,
-    gradient_profile_figure,
-    lesion_figure,
-    plain_vs_residual_training_figure,
-    shattering_figure,
-)
-from resnet_core.data import DataBundle, ImageSet, channel_stats, normalize
-from resnet_core.gradients import (
-    CAPTIONS,
+from resnet_core.analysis import (
     SWEEP_DEPTHS,
     BlockGradRecorder,
     GradientError,
@@ -41,7 +30,19 @@ from resnet_core.gradients import (
     sweep_job,
     twin_configs,
 )
-from resnet_core.train import TrainConfig, Trainer, build_model_for
+from resnet_core.charts import (
+    autocorrelation_figure,
+    depth_sweep_figure,
+    grad_heatmap_figure,
+    gradient_profile_figure,
+    lesion_figure,
+    plain_vs_residual_training_figure,
+    shattering_figure,
+)
+from resnet_core.data import DataBundle, ImageSet, channel_stats, normalize
+from resnet_core.model import build_seeded
+from resnet_core.train import TrainConfig, Trainer
+from ui.captions import CAPTIONS
 
 
 @pytest.fixture(autouse=True)
@@ -351,7 +352,7 @@ def test_lesion_residual_net_survives_single_deletions_far_better_than_plain():
     x, y = normalize(data.val.images, data.mean, data.std), data.val.labels
     results = {}
     for residual in (True, False):
-        model = build_model_for(cifar_config(20, residual), 4, seed=0)
+        model = build_seeded(cifar_config(20, residual), 0, 4)
         trainer = Trainer(model, data, config).start()
         assert trainer.join(120) and trainer.status == "finished"
         results[residual] = lesion_study(model, x, y)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from resnet_core.config import get_preset
-from resnet_core.gradients import CAPTIONS
+from resnet_core.model import get_preset
+from ui.captions import CAPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")

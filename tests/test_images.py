@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_core.images import (
+from resnet_core.data import (
     MAX_PIXELS,
     ImageError,
     decode_image,
@@ -252,7 +252,7 @@ def test_bundled_samples_are_small_credited_photos():
 
 
 def test_prepare_crops_the_centre_square_and_normalises():
-    from resnet_core.images import Preprocess, prepare
+    from resnet_core.data import Preprocess, prepare
 
     wide = _halves((300, 100), left=(255, 0, 0), right=(0, 0, 255))
     pre = Preprocess(image_size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))

@@ -3,7 +3,7 @@ import torch
 import torchvision
 
 from resnet_core import build_model, count_parameters, get_preset
-from resnet_core.blocks import PadShortcut
+from resnet_core.model import PadShortcut
 
 TORCHVISION_PARAMS = {
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,

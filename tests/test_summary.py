@@ -1,7 +1,7 @@
 import pytest
 
 from resnet_core import build_model, get_preset, summarize
-from resnet_core.summary import conv_output_size
+from resnet_core.model import conv_output_size
 
 
 @pytest.mark.parametrize("name, gmacs", [("resnet18", 1.814), ("resnet50", 4.089)])

@@ -17,30 +17,26 @@ import torch
 import torch.nn.functional as F
 
 from resnet_core import charts
-from resnet_core.config import get_preset
-from resnet_core.data import DataBundle, ImageSet
-from resnet_core.runs import (
+from resnet_core.data import DataBundle, ImageSet, augment_batch
+from resnet_core.model import build_seeded, get_preset
+from resnet_core.train import (
     METRICS_FILE,
     MODEL_FILE,
     Run,
     RunError,
-    list_runs,
-    load_metrics,
-    load_run_model,
-    metrics_csv,
-)
-from resnet_core.train import (
     TrainConfig,
     TrainConfigError,
     Trainer,
     TrainerBusyError,
     TrainerError,
-    augment_batch,
-    build_model_for,
     create_trainer,
     global_grad_norm,
+    list_runs,
+    load_metrics,
+    load_run_model,
     lr_at,
     lr_schedule,
+    metrics_csv,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +61,7 @@ def bundle(n_train: int = 512, n_val: int = 64) -> DataBundle:
 
 
 def tiny_trainer(config: TrainConfig, data: DataBundle | None = None, seed: int = 0, **kw) -> Trainer:
-    return Trainer(build_model_for(TINY, 4, seed), data or bundle(), config, **kw)
+    return Trainer(build_seeded(TINY, seed, 4), data or bundle(), config, **kw)
 
 
 def finished(trainer: Trainer, timeout: float = 120) -> Trainer:
@@ -117,7 +113,7 @@ def test_same_seed_gives_the_same_losses_and_another_seed_does_not():
 
 
 def test_stop_takes_effect_within_one_step_and_keeps_a_usable_run(tmp_path):
-    model = build_model_for(TINY, 4, 0)
+    model = build_seeded(TINY, 0, 4)
     trainer = create_trainer(model, bundle(), fast(epochs=500), runs_dir=tmp_path)
     trainer.start()
     wait_for_step(trainer, 3)
@@ -169,7 +165,7 @@ def test_second_start_is_refused_while_running_and_after_the_end():
 
 def test_model_and_dataset_class_counts_must_agree():
     with pytest.raises(TrainerError, match="10 outputs but the dataset has 4 classes"):
-        Trainer(build_model_for(TINY, 10), bundle(), fast())
+        Trainer(build_seeded(TINY, 0, 10), bundle(), fast())
 
 
 def test_max_steps_caps_training_and_still_validates():
@@ -246,7 +242,7 @@ def test_augment_batch_crops_a_shifted_window_of_the_padded_image_and_flips():
 
 
 def test_global_grad_norm_equals_torch_total_norm():
-    model = build_model_for(TINY, 4)
+    model = build_seeded(TINY, 0, 4)
     F.cross_entropy(model(torch.randn(8, 3, 16, 16)), torch.arange(8) % 4).backward()
     params = list(model.parameters())
     expected = torch.nn.utils.get_total_norm([p.grad for p in params])
@@ -258,7 +254,7 @@ def test_global_grad_norm_equals_torch_total_norm():
 
 def test_saved_run_loads_and_gives_identical_outputs(tmp_path):
     data = bundle()
-    trainer = create_trainer(build_model_for(TINY, 4), data, fast(), runs_dir=tmp_path)
+    trainer = create_trainer(build_seeded(TINY, 0, 4), data, fast(), runs_dir=tmp_path)
     finished(trainer)
     assert trainer.status == "finished"
     run_dir = trainer.run.path

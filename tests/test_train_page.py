@@ -16,10 +16,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from resnet_core import build_model
-from resnet_core.config import get_preset
 from resnet_core.data import IMAGENET_MEAN
-from resnet_core.runs import list_runs, load_run_model
-from resnet_core.weights import weights_file_path
+from resnet_core.model import get_preset
+from resnet_core.train import list_runs, load_run_model, weights_file_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "2_Train.py")

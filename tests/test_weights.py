@@ -16,16 +16,19 @@ import torchvision
 from torch import nn
 
 from resnet_core import build_model, get_preset
-from resnet_core.checkpoint import CheckpointError, save_checkpoint
-from resnet_core.weights import (
+from resnet_core.model import (
+    CheckpointError,
+    infer_config_from_state_dict,
+    load_model_file,
+    load_state_dict_report,
+    save_checkpoint,
+)
+from resnet_core.train import (
     WeightsUnavailableError,
     available_weights,
     finetune_model,
-    infer_config_from_state_dict,
     is_cached,
-    load_model_file,
     load_pretrained,
-    load_state_dict_report,
     prepare_finetune,
     weights_file_path,
 )

@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
 
-from resnet_core.demos import DEMOS, estimate_seconds, format_duration
 from resnet_core.device import describe_device
+from resnet_core.estimates import estimate_seconds, format_duration
+from ui.frame import GRADCAM_PAGE, PLAIN_VS_RESIDUAL_PAGE
 from ui.share import LINKED_DEMO_KEY
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A one-click lecture demo: which page runs it, what it does and what to look for."""
+
+    key: str
+    title: str
+    page: str
+    does: str
+    look_for: str
+
+
+DEMOS: dict[str, Demo] = {d.key: d for d in (
+    Demo("degradation", "The degradation problem", PLAIN_VS_RESIDUAL_PAGE,
+         "Trains plain-20, plain-56, ResNet-20 and ResNet-56 side by side on Shapes: same data, seed and recipe.",
+         "Training loss: plain-56 stays far above plain-20 — more layers, worse fit, on the training set itself, so "
+         "not overfitting. With shortcuts, ResNet-56 keeps up with ResNet-20."),
+    Demo("normalization", "Why normalization matters", PLAIN_VS_RESIDUAL_PAGE,
+         "Measures, at initialization, how much larger the gradient is at the first conv than at the last, for "
+         "depths 8 to 110, plain and residual, with BatchNorm and without.",
+         "With BatchNorm the plain net's ratio grows exponentially with depth (about 10^6 at 110 layers) while the "
+         "residual net's stays within about 10^2. Without normalization neither explodes at initialization: in a "
+         "plain net the explosion is BatchNorm's doing (Yang et al. 2019), and the shortcut keeps it in check."),
+    Demo("gradcam", "Where does the network look?", GRADCAM_PAGE,
+         "Explains a ResNet-20 trained on Shapes with Grad-CAM on held-out images, and scores the maps against each "
+         "object's true mask.",
+         "The map's peak falls on the object in most images — far above chance, which is the object's share of "
+         "the image."),
+)}
 
 
 def on_this_device(seconds: float) -> str:

@@ -11,13 +11,18 @@ from streamlit.errors import StreamlitAPIException
 
 from ui.presenter import presenter_toggle
 
+BUILD_PAGE = "pages/1_Build.py"
+TRAIN_PAGE = "pages/2_Train.py"
+PLAIN_VS_RESIDUAL_PAGE = "pages/3_Plain_vs_Residual.py"
+GRADCAM_PAGE = "pages/4_Grad-CAM.py"
+
 # (file, title, icon, one-line description for the landing page)
 PAGES = [
-    ("pages/1_Build.py", "Build", "🧱", "assemble a ResNet, see its shapes, parameters and shortcuts"),
-    ("pages/2_Train.py", "Train", "📉", "brief training with live loss curves"),
-    ("pages/3_Plain_vs_Residual.py", "Plain vs Residual", "⚖️",
+    (BUILD_PAGE, "Build", "🧱", "assemble a ResNet, see its shapes, parameters and shortcuts"),
+    (TRAIN_PAGE, "Train", "📉", "brief training with live loss curves"),
+    (PLAIN_VS_RESIDUAL_PAGE, "Plain vs Residual", "⚖️",
      "gradient norms, depth sweep, side-by-side training, lesions"),
-    ("pages/4_Grad-CAM.py", "Grad-CAM", "🔍", "classify an image and see where the network looks"),
+    (GRADCAM_PAGE, "Grad-CAM", "🔍", "classify an image and see where the network looks"),
 ]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from resnet_core.gradients import BackgroundJob, JobSnapshot
+from resnet_core.jobs import BackgroundJob, JobSnapshot
 
 
 def job_running(key: str) -> bool:

@@ -12,32 +12,39 @@ from collections.abc import Callable
 import streamlit as st
 
 from resnet_core import ConfigError, list_presets
-from resnet_core.attribution import (
+from resnet_core.data import ImageSet, make_shapes
+from resnet_core.estimates import shapes_recipe_seconds
+from resnet_core.explain import (
     Subject,
     built_subject,
     checkpoint_subject,
-    demo_trainer,
     pretrained_subject,
     run_subject,
     shapes_runs,
     usable_runs,
 )
-from resnet_core.checkpoint import CheckpointError, load_checkpoint
-from resnet_core.data import ImageSet, make_shapes
-from resnet_core.demos import SHAPES_DATA, shapes_recipe_seconds
-from resnet_core.runs import RunError, RunInfo, default_runs_dir, load_run_model
-from resnet_core.train import TrainerError, check_idle
-from resnet_core.weights import (
-    TORCHVISION_ARCHS,
-    PretrainedModel,
-    WeightsUnavailableError,
-    available_weights,
+from resnet_core.model import (
+    CheckpointError,
     checkpoint_config,
     fitted_model,
-    is_cached,
-    load_pretrained,
+    load_checkpoint,
     misfit_message,
     preset_for_checkpoint,
+)
+from resnet_core.recipes import SHAPES_DATA, demo_trainer
+from resnet_core.train import (
+    TORCHVISION_ARCHS,
+    PretrainedModel,
+    RunError,
+    RunInfo,
+    TrainerError,
+    WeightsUnavailableError,
+    available_weights,
+    check_idle,
+    default_runs_dir,
+    is_cached,
+    load_pretrained,
+    load_run_model,
     weights_file_path,
 )
 from ui.demos import on_this_device

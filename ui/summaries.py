@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from resnet_core import ResNetConfig, build_model, summarize
-from resnet_core.summary import ModelSummary
+from resnet_core.model import ModelSummary
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring the model with a forward pass…")

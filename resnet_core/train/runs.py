@@ -26,9 +26,9 @@ from typing import Any
 
 from torch import nn
 
-from .checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
-from .config import PRESETS, ResNetConfig
-from .model import build_model
+from ..model.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..model.config import PRESETS, ResNetConfig
+from ..model.model import build_model
 
 RUNS_DIR_ENV = "RESNET_EXPLORER_RUNS_DIR"
 CONFIG_FILE = "config.json"

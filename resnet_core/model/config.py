@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from ..validation import dataclass_from_dict, need, need_bool, need_choice, need_int
+
 BlockType = Literal["basic", "bottleneck"]
 StemType = Literal["imagenet", "cifar", "deep"]
 ShortcutType = Literal["A", "B", "C"]
@@ -143,39 +145,11 @@ class ResNetConfig:
         return cls.from_dict(data)
 
 
-def dataclass_from_dict(cls: type, data: Any, error: type[Exception], label: str) -> Any:
-    """Build dataclass `cls` from a JSON object, naming unknown fields in an `error` instead of a TypeError."""
-    if not isinstance(data, dict):
-        raise error(f"{label}: expected a JSON object of fields, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise error(f"{label}: unknown field(s) {unknown}; allowed fields are {sorted(known)}")
-    return cls(**data)
-
-
-def _check_choice(name: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name}: {value!r} is not allowed; choose one of {list(allowed)}")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}: {value!r} must be a whole number >= {minimum}")
-    if value < minimum:
-        raise ConfigError(f"{name}: {value!r} must be >= {minimum}")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name}: {value!r} must be true or false")
-
-
-def _check_int_tuple(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, tuple) or not value:
-        raise ConfigError(f"{name}: {value!r} must be a non-empty list of whole numbers (one per stage)")
+def _check_int_tuple(name: str, value: Any, maximum: int) -> None:
+    need(isinstance(value, tuple) and bool(value), ConfigError, name, value,
+         "must be a non-empty list of whole numbers (one per stage)")
     for i, item in enumerate(value):
-        _check_int(f"{name}[{i}]", item, minimum)
+        need_int(ConfigError, f"{name}[{i}]", item, 1, maximum)
 
 
 # Bounds that keep a config buildable on a laptop; they are far above any published ResNet.
@@ -188,32 +162,21 @@ MAX_PARAMS = 500_000_000  # 2 GB of float32 weights: resnet152 has 60M, resnet12
 
 def validate(cfg: ResNetConfig) -> None:
     """Raise ConfigError for the first field that cannot be built."""
-    _check_choice("block", cfg.block, BLOCK_TYPES)
-    _check_choice("stem", cfg.stem, STEM_TYPES)
-    _check_choice("shortcut", cfg.shortcut, SHORTCUT_TYPES)
-    _check_choice("stride_placement", cfg.stride_placement, STRIDE_PLACEMENTS)
-    _check_choice("norm", cfg.norm, NORM_TYPES)
-    _check_int_tuple("stage_blocks", cfg.stage_blocks, 1)
-    _check_int_tuple("stage_widths", cfg.stage_widths, 1)
+    for name, allowed in (("block", BLOCK_TYPES), ("stem", STEM_TYPES), ("shortcut", SHORTCUT_TYPES),
+                          ("stride_placement", STRIDE_PLACEMENTS), ("norm", NORM_TYPES)):
+        need_choice(ConfigError, name, getattr(cfg, name), allowed)
+    _check_int_tuple("stage_blocks", cfg.stage_blocks, MAX_BLOCKS_PER_STAGE)
+    _check_int_tuple("stage_widths", cfg.stage_widths, MAX_WIDTH)
     if len(cfg.stage_blocks) != len(cfg.stage_widths):
         raise ConfigError(
             f"stage_widths: has {len(cfg.stage_widths)} entries but stage_blocks has "
             f"{len(cfg.stage_blocks)}; give one width per stage"
         )
-    for i, n in enumerate(cfg.stage_blocks):
-        if n > MAX_BLOCKS_PER_STAGE:
-            raise ConfigError(f"stage_blocks[{i}]: {n} is more than the {MAX_BLOCKS_PER_STAGE} allowed per stage")
-    for i, w in enumerate(cfg.stage_widths):
-        if w > MAX_WIDTH:
-            raise ConfigError(f"stage_widths[{i}]: {w} is more than the {MAX_WIDTH} channels allowed")
-    _check_int("stem_width", cfg.stem_width, 2 if cfg.stem == "deep" else 1)
-    _check_int("num_classes", cfg.num_classes, 1)
-    _check_int("in_channels", cfg.in_channels, 1)
-    for name, limit in (("stem_width", MAX_WIDTH), ("num_classes", MAX_CLASSES), ("in_channels", MAX_IN_CHANNELS)):
-        if getattr(cfg, name) > limit:
-            raise ConfigError(f"{name}: {getattr(cfg, name)} is more than the {limit} allowed")
+    need_int(ConfigError, "stem_width", cfg.stem_width, 2 if cfg.stem == "deep" else 1, MAX_WIDTH)
+    need_int(ConfigError, "num_classes", cfg.num_classes, 1, MAX_CLASSES)
+    need_int(ConfigError, "in_channels", cfg.in_channels, 1, MAX_IN_CHANNELS)
     for name in ("avg_down", "residual", "preact", "zero_init_residual"):
-        _check_bool(name, getattr(cfg, name))
+        need_bool(ConfigError, name, getattr(cfg, name))
     wm = cfg.width_multiplier
     if isinstance(wm, bool) or not isinstance(wm, (int, float)) or not (0 < wm <= 16):
         raise ConfigError(f"width_multiplier: {wm!r} must be a number in (0, 16]")

@@ -120,8 +120,20 @@ def build_model(config: ResNetConfig) -> ResNet:
     return ResNet(config)
 
 
+def build_seeded(config: ResNetConfig, seed: int = 0, num_classes: int | None = None) -> ResNet:
+    """A fresh model whose initial weights depend only on `seed` (and `num_classes` outputs, when given).
+
+    The global random state is left as it was, so one session's seeded build never changes another's draws.
+    """
+    if num_classes is not None and config.num_classes != num_classes:
+        config = config.replace(num_classes=num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(config)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ResNet", "build_model", "count_parameters", "is_block"]
+__all__ = ["ResNet", "build_model", "build_seeded", "count_parameters", "is_block"]

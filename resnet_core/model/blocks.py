@@ -219,11 +219,11 @@ def block_class(cfg: ResNetConfig) -> type[nn.Module]:
     return Bottleneck if cfg.block == "bottleneck" else BasicBlock
 
 
-BLOCK_TYPES = (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck)
+BLOCK_CLASSES = (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck)
 
 
 def is_block(module: nn.Module) -> bool:
-    return isinstance(module, BLOCK_TYPES)
+    return isinstance(module, BLOCK_CLASSES)
 
 
 __all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "PadShortcut",

@@ -1,36 +1,14 @@
-"""Safe decoding of uploaded images into RGB PIL images.
-
-Everything a person can upload goes through `decode_image`: the bytes are identified by
-their content (never by the file name), checked against a pixel limit before any pixel is
-decoded, fully decoded inside a guard, rotated by their EXIF orientation and converted to
-8-bit RGB. Whatever goes wrong becomes an `ImageError` whose message names the file, says
-what is wrong and what to do, e.g. "cat.jpg: truncated JPEG — the file is incomplete;
-re-export or re-download it".
-
-Wrong extensions: the content decides. A valid PNG named `photo.jpg` is accepted (people
-rename files, messaging apps re-encode them) and a note says the extension lies; a file whose
-content is not a supported image is rejected whatever its name.
-
-Colour handling:
-    * alpha (RGBA, LA, P with transparency) is composited on white, as a viewer shows it;
-    * CMYK goes through its embedded ICC profile when there is one, else Pillow's conversion;
-    * 16-bit grey (I;16) is scaled by 255/65535, not clipped (clipping turns most of it white);
-      32-bit integer (I) and float (F) data are scaled by their actual range.
-Animated GIF / WebP and multi-page TIFF: the first frame is used, with a note.
-"""
+"""Safe decoding of uploaded images into RGB PIL images."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 # Pillow's own bomb guard warns above 89 MP and refuses above 179 MP. We refuse earlier and
@@ -44,7 +22,7 @@ SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 SUPPORTED_TEXT = "JPEG, PNG, WebP, BMP, GIF or TIFF"
 
 # Extensions people use for each format (MPO is the multi-picture JPEG some cameras write).
-_EXTENSIONS = {
+IMAGE_EXTENSIONS = {
     ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".png": "PNG",
     ".webp": "WEBP", ".bmp": "BMP", ".dib": "BMP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF",
 }
@@ -52,7 +30,6 @@ _SAME_FAMILY = {"MPO": "JPEG"}
 
 _WARNINGS_LOCK = threading.Lock()
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 
 
 class ImageError(ValueError):
@@ -228,7 +205,7 @@ def _extension_notes(name: str, fmt: str) -> tuple[str, ...]:
     suffix = Path(name).suffix.lower()
     if not suffix:
         return ()
-    claimed = _EXTENSIONS.get(suffix)
+    claimed = IMAGE_EXTENSIONS.get(suffix)
     actual = _SAME_FAMILY.get(fmt, fmt)
     if claimed == actual:
         return ()
@@ -315,151 +292,3 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
             scaled = (values - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(values)
     grey = np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
     return Image.fromarray(grey, mode="L").convert("RGB")
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How a model wants its images: size, normalisation, and the resize before the centre crop.
-
-    `resize` is the shorter side before cropping `image_size` x `image_size` from the centre
-    (torchvision's ImageNet recipe: 256 then 224); None means the shorter side goes straight to
-    `image_size` (models trained on whole small images, like Shapes or CIFAR at 32 px).
-    """
-
-    image_size: int = 224
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    resize: int | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict | None, default_size: int = 224) -> Preprocess:
-        """From a checkpoint's/run's "preprocess" entry (mean, std, image_size); gaps use ImageNet's."""
-        data = data or {}
-        size = int(data.get("image_size") or default_size)
-        resize = data.get("resize")
-        return cls(image_size=size, mean=tuple(float(v) for v in data.get("mean", cls.mean)),
-                   std=tuple(float(v) for v in data.get("std", cls.std)),
-                   resize=int(resize) if resize else None)
-
-
-def model_view(image: Image.Image, pre: Preprocess) -> Image.Image:
-    """The RGB image exactly as the network sees it: shorter side resized, centre-cropped square."""
-    side = pre.resize or pre.image_size
-    w, h = image.size
-    scale = side / min(w, h)
-    resized = image.convert("RGB").resize((max(side, round(w * scale)), max(side, round(h * scale))),
-                                          Image.Resampling.BILINEAR)
-    left = (resized.width - pre.image_size) // 2
-    top = (resized.height - pre.image_size) // 2
-    return resized.crop((left, top, left + pre.image_size, top + pre.image_size))
-
-
-def to_tensor(view: Image.Image, pre: Preprocess) -> torch.Tensor:
-    """A model_view image as a normalised float 3 x H x W tensor."""
-    array = np.asarray(view.convert("RGB"), dtype=np.float32) / 255.0
-    x = torch.from_numpy(array).permute(2, 0, 1)
-    mean = torch.tensor(pre.mean, dtype=torch.float32).view(-1, 1, 1)
-    std = torch.tensor(pre.std, dtype=torch.float32).view(-1, 1, 1)
-    return (x - mean) / std
-
-
-def prepare(image: Image.Image, pre: Preprocess) -> tuple[Image.Image, torch.Tensor]:
-    """(what the network sees as a picture, the normalised tensor it gets)."""
-    view = model_view(image, pre)
-    return view, to_tensor(view, pre)
-
-
-def default_resize(image_size: int) -> int | None:
-    """The resize before the centre crop for a model with no recorded one: ImageNet's 256/224 ratio
-    for large inputs, none for small whole-image inputs (32 px CIFAR or Shapes)."""
-    return None if image_size < 64 else round(image_size * 256 / 224)
-
-
-def for_display(view: Image.Image) -> Image.Image:
-    """Small network inputs (32 px) are enlarged with visible pixels, so an overlay is readable."""
-    return view.resize((256, 256), Image.Resampling.NEAREST) if view.width < 128 else view
-
-
-def tensor_digest(x: torch.Tensor) -> str:
-    """A short content hash of an input tensor: the same pixels give the same key in caches."""
-    return hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16]
-
-
-def prepare_uint8(images: torch.Tensor, pre: Preprocess) -> torch.Tensor:
-    """A batch of uint8 N x 3 x H x W images (e.g. Shapes) prepared for a model, as one tensor."""
-    return torch.stack([prepare(Image.fromarray(im.permute(1, 2, 0).numpy()), pre)[1] for im in images])
-
-
-@dataclass
-class GalleryItem:
-    """An image to explain, with its object mask when one is known (Shapes)."""
-
-    name: str
-    image: Image.Image
-    mask: torch.Tensor | None = None
-
-
-def shapes_items(images: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor, class_names: Sequence[str],
-                 count: int = 4) -> list[GalleryItem]:
-    """The first `count` Shapes images (uint8 N x 3 x H x W) as named gallery items with their masks."""
-    items = []
-    for i in range(count):
-        array = images[i].permute(1, 2, 0).numpy()
-        label = class_names[int(labels[i])]
-        items.append(GalleryItem(f"Shapes sample {i + 1} ({label})", Image.fromarray(array), masks[i]))
-    return items
-
-
-@dataclass(frozen=True)
-class SampleImage:
-    """A bundled photo: a file under assets/samples and what it shows."""
-
-    name: str
-    path: Path
-    caption: str
-
-    def read_bytes(self) -> bytes:
-        return self.path.read_bytes()
-
-    def load(self) -> Image.Image:
-        return load_image(self.read_bytes(), self.path.name)
-
-
-_SAMPLE_CAPTIONS = {
-    "cat_chelsea.jpg": "Chelsea the cat (CC0, Stefan van der Walt, via scikit-image)",
-    "coffee.jpg": "Coffee cup (CC0, Rachel Michetti, via scikit-image)",
-    "astronaut.jpg": "Astronaut Eileen Collins (public domain, NASA, via scikit-image)",
-}
-
-
-def sample_images() -> list[SampleImage]:
-    """The bundled public-domain / CC0 photos (see assets/samples/CREDITS.md), sorted by name."""
-    if not SAMPLES_DIR.is_dir():
-        return []
-    files = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in _EXTENSIONS)
-    return [SampleImage(p.stem, p, _SAMPLE_CAPTIONS.get(p.name, p.stem)) for p in files]
-
-
-__all__ = [
-    "MAX_PIXELS",
-    "SUPPORTED_FORMATS",
-    "DecodedImage",
-    "GalleryItem",
-    "ImageError",
-    "Preprocess",
-    "SampleImage",
-    "decode_image",
-    "decode_images",
-    "default_resize",
-    "for_display",
-    "load_image",
-    "load_images",
-    "model_view",
-    "prepare",
-    "prepare_uint8",
-    "sample_images",
-    "shapes_items",
-    "sniff_format",
-    "tensor_digest",
-    "to_tensor",
-]

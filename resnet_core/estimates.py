@@ -1,78 +1,32 @@
-"""Lecture demos, and the Shapes recipes every one-click training in the app uses.
-
-Configuration lives here in one place (as in airbench): the Train page's defaults, the Grad-CAM
-page's demo model and the side-by-side training all read these, and the time estimates each
-demo shows come from a measurement made on the device the app runs on.
-
-    python -m resnet_core demos     # each demo and how long it takes here
-"""
+"""Time estimates: one ResNet-20 training step measured on this device, scaled to each job's work."""
 
 from __future__ import annotations
 
 import functools
 import statistics
 import time
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .config import ResNetConfig, get_preset
-from .data import DatasetSpec
+from .analysis.common import SWEEP_DEPTHS
 from .device import best_device
-from .gradients import SWEEP_DEPTHS
-from .model import build_model
-from .summary import summarize
-from .train import TrainConfig
+from .model.config import ResNetConfig, get_preset
+from .model.model import build_model
+from .model.summary import summarize
+from .recipes import (
+    DEGRADATION_DATA,
+    DEGRADATION_DEPTHS,
+    DEGRADATION_TRAIN,
+    LOCALIZATION_IMAGES,
+    SHAPES_DATA,
+    SHAPES_TRAIN,
+    SWEEP_BATCH,
+)
+from .train.config import TrainConfig
 
-# The Train page's defaults and the Grad-CAM demo model: ResNet-20 finishes in under a minute on a
-# 2-core CPU at about 88% validation accuracy (87.7% in 56 s measured). With SHAPES_FULL_DATA's 10,000
-# images the same recipe reaches 96.9% in 90 s (benchmarks/bench_demos.py prints both).
-SHAPES_DATA = DatasetSpec(kind="shapes", n_train=6_000, n_val=1_000, seed=0, image_size=32)
-SHAPES_FULL_DATA = DatasetSpec(kind="shapes", n_train=10_000, n_val=1_000, seed=0, image_size=32)
-SHAPES_TRAIN = TrainConfig(epochs=4, batch_size=64, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True,
-                           weight_decay=5e-4, schedule="cosine", warmup_epochs=0.5, crop_padding=2)
-
-# The degradation demo trains four nets, two of them 56 layers deep, so it gets a smaller budget:
-# enough for the deep plain net to fall visibly behind, short enough for a lecture. Measured on a
-# 2-core CPU (188 s): plain-20 53.6%, plain-56 12.0% (loss stuck near ln 10), ResNet-20 57.8%,
-# ResNet-56 53.2% validation accuracy.
-DEGRADATION_DEPTHS = (20, 56)
-DEGRADATION_DATA = DatasetSpec(kind="shapes", n_train=3_000, n_val=500, seed=0, image_size=32)
-DEGRADATION_TRAIN = SHAPES_TRAIN
-
-SWEEP_BATCH = 32  # images per gradient measurement in the depth sweep
-LOCALIZATION_IMAGES = 64  # held-out Shapes images the Grad-CAM demo scores
-
-
-@dataclass(frozen=True)
-class Demo:
-    """A one-click lecture demo: which page runs it, what it does and what to look for."""
-
-    key: str
-    title: str
-    page: str
-    does: str
-    look_for: str
-
-
-DEMOS: dict[str, Demo] = {d.key: d for d in (
-    Demo("degradation", "The degradation problem", "pages/3_Plain_vs_Residual.py",
-         "Trains plain-20, plain-56, ResNet-20 and ResNet-56 side by side on Shapes: same data, seed and recipe.",
-         "Training loss: plain-56 stays far above plain-20 — more layers, worse fit, on the training set itself, so "
-         "not overfitting. With shortcuts, ResNet-56 keeps up with ResNet-20."),
-    Demo("normalization", "Why normalization matters", "pages/3_Plain_vs_Residual.py",
-         "Measures, at initialization, how much larger the gradient is at the first conv than at the last, for "
-         "depths 8 to 110, plain and residual, with BatchNorm and without.",
-         "With BatchNorm the plain net's ratio grows exponentially with depth (about 10^6 at 110 layers) while the "
-         "residual net's stays within about 10^2. Without normalization neither explodes at initialization: in a "
-         "plain net the explosion is BatchNorm's doing (Yang et al. 2019), and the shortcut keeps it in check."),
-    Demo("gradcam", "Where does the network look?", "pages/4_Grad-CAM.py",
-         "Explains a ResNet-20 trained on Shapes with Grad-CAM on held-out images, and scores the maps against each "
-         "object's true mask.",
-         "The map's peak falls on the object in most images — far above chance, which is the object's share of "
-         "the image."),
-)}
+# The demos estimate_seconds knows (their texts live with the pages, in ui/demos.py).
+DEMO_KEYS = ("degradation", "normalization", "gradcam")
 
 
 @functools.lru_cache(maxsize=4)
@@ -165,7 +119,7 @@ def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool =
         # Grad-CAM and Guided Grad-CAM: about three passes per image each.
         scoring = 2 * 3 * LOCALIZATION_IMAGES * per_image
         return scoring if model_ready else scoring + shapes_recipe_seconds(device)
-    raise KeyError(f"unknown demo {key!r}; choose one of {list(DEMOS)}")
+    raise KeyError(f"unknown demo {key!r}; choose one of {list(DEMO_KEYS)}")
 
 
 def format_duration(seconds: float) -> str:
@@ -177,25 +131,3 @@ def format_duration(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"about {round(seconds / 60)} min"
     return f"about {seconds / 3600:.1f} h"
-
-
-__all__ = [
-    "DEGRADATION_DATA",
-    "DEGRADATION_DEPTHS",
-    "DEGRADATION_TRAIN",
-    "DEMOS",
-    "Demo",
-    "SHAPES_DATA",
-    "SHAPES_FULL_DATA",
-    "SHAPES_TRAIN",
-    "estimate_seconds",
-    "format_duration",
-    "macs_per_image",
-    "profile_seconds",
-    "relative_cost",
-    "run_seconds",
-    "relative_macs",
-    "seconds_per_image",
-    "shapes_recipe_seconds",
-    "training_seconds",
-]

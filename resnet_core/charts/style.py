@@ -1,0 +1,26 @@
+"""Shared look of every figure: colour-blind-safe colours, transparent background, kept zoom."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+# Colour-blind-safe (Okabe-Ito) colours that stay legible on light and dark backgrounds.
+COLORS = {
+    "residual": "#0072B2",
+    "plain": "#D55E00",
+    "identity": "#009E73",
+    "zero-pad": "#E69F00",
+    "projection": "#CC79A7",
+    "block": "#56B4E9",
+    "stem": "#999999",
+    "neutral": "#7F7F7F",
+}
+
+
+def base_layout(fig: go.Figure, title: str, revision: str) -> go.Figure:
+    fig.update_layout(
+        # No template: Streamlit's own chart theme follows the app's light or dark theme.
+        title=title, uirevision=revision, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        margin=dict(l=10, r=10, t=50, b=10),
+    )
+    return fig

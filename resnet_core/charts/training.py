@@ -1,0 +1,156 @@
+"""Training curves from metric events: loss, per-epoch metrics, learning rate, throughput, run overlays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from .style import base_layout
+
+TRAIN_COLORS = {
+    "train": "#0072B2",
+    "val": "#D55E00",
+    "acc": "#009E73",
+    "lr": "#CC79A7",
+    "speed": "#E69F00",
+}
+# More points than this per trace are thinned for drawing (the smoothing uses every point).
+MAX_POINTS_DRAWN = 2000
+OVERLAY_METRICS = {
+    "train_loss": ("step", "training loss"),
+    "val_loss": ("epoch", "validation loss"),
+    "val_acc": ("epoch", "validation accuracy (%)"),
+    "train_acc": ("epoch", "training accuracy (%)"),
+    "lr": ("step", "learning rate"),
+    "grad_norm": ("step", "gradient norm (global L2)"),
+    "samples_per_s": ("step", "images per second"),
+}
+
+
+def ema(values: "list[float]", smoothing: float = 0.6) -> list[float]:
+    """TensorBoard-style smoothing: a debiased exponential moving average with weight `smoothing`.
+
+    s_t = w s_(t-1) + (1 - w) x_t, divided by 1 - w^t so the curve starts at the first value
+    instead of at zero. A non-finite value (a diverged step) is returned as is and not averaged in.
+    """
+    if not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing: {smoothing!r} must be in [0, 1)")
+    out: list[float] = []
+    avg, weight = 0.0, 0.0
+    for x in values:
+        x = float(x)
+        if x != x or x in (float("inf"), float("-inf")):
+            out.append(x)
+            continue
+        avg = smoothing * avg + (1 - smoothing) * x
+        weight = smoothing * weight + (1 - smoothing)
+        out.append(avg / weight)
+    return out
+
+
+def thin(xs: list, *columns: list) -> tuple[list, ...]:
+    stride = max(1, -(-len(xs) // MAX_POINTS_DRAWN))
+    if stride == 1:
+        return (xs, *columns)
+    keep = list(range(0, len(xs), stride))
+    if keep[-1] != len(xs) - 1:
+        keep.append(len(xs) - 1)  # always draw the newest point
+    return tuple([c[i] for i in keep] for c in (xs, *columns))
+
+
+def _series(events: "list[dict]", kind: str, key: str, x: str = "step") -> tuple[list, list]:
+    rows = [e for e in events if e.get("type") == kind and e.get(key) is not None and e.get(x) is not None]
+    return [e[x] for e in rows], [e[key] for e in rows]
+
+
+def training_loss_figure(events: "list[dict]", smoothing: float = 0.6, log_y: bool = False,
+                         title: str = "Training loss", revision: str = "train-loss") -> go.Figure:
+    """Per-step training loss, raw (faint) and EMA-smoothed, with per-epoch validation loss as markers."""
+    steps, losses = _series(events, "step", "train_loss")
+    smooth = ema(losses, smoothing) if smoothing > 0 else list(losses)
+    xs, raw, sm = thin(steps, losses, smooth)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=xs, y=raw, mode="lines", name="training loss (raw)",
+                             line=dict(color=TRAIN_COLORS["train"], width=1), opacity=0.3))
+    fig.add_trace(go.Scatter(x=xs, y=sm, mode="lines", name=f"training loss (EMA {smoothing:g})",
+                             line=dict(color=TRAIN_COLORS["train"], width=2.5)))
+    vx, vy = _series(events, "epoch", "val_loss")
+    if vx:
+        fig.add_trace(go.Scatter(x=vx, y=vy, mode="lines+markers", name="validation loss (end of epoch)",
+                                 line=dict(color=TRAIN_COLORS["val"], width=2), marker=dict(size=8)))
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="cross-entropy loss", type="log" if log_y else "linear")
+    fig.update_layout(height=360, legend=dict(orientation="h", y=-0.2))
+    return base_layout(fig, title, revision)
+
+
+def epoch_metrics_figure(events: "list[dict]", title: str = "Per epoch",
+                         revision: str = "epoch-metrics") -> go.Figure:
+    """Validation (and training) accuracy per epoch on the left axis, validation loss on the right."""
+    fig = go.Figure()
+    ex, val_acc = _series(events, "epoch", "val_acc", x="epoch")
+    tx, train_acc = _series(events, "epoch", "train_acc", x="epoch")
+    lx, val_loss = _series(events, "epoch", "val_loss", x="epoch")
+    fig.add_trace(go.Scatter(x=ex, y=[100 * a for a in val_acc], mode="lines+markers", name="validation accuracy",
+                             line=dict(color=TRAIN_COLORS["acc"], width=2.5)))
+    fig.add_trace(go.Scatter(x=tx, y=[100 * a for a in train_acc], mode="lines+markers",
+                             name="training accuracy (augmented batches)",
+                             line=dict(color=TRAIN_COLORS["acc"], width=1.5, dash="dot")))
+    fig.add_trace(go.Scatter(x=lx, y=val_loss, mode="lines+markers", name="validation loss", yaxis="y2",
+                             line=dict(color=TRAIN_COLORS["val"], width=2)))
+    fig.update_layout(
+        height=360, legend=dict(orientation="h", y=-0.2),
+        xaxis=dict(title="epoch", dtick=1),
+        yaxis=dict(title="accuracy (%)", range=[0, 100]),
+        yaxis2=dict(title="validation loss", overlaying="y", side="right", showgrid=False),
+    )
+    return base_layout(fig, title, revision)
+
+
+def _step_line(steps: "list[int]", values: "list[float]", name: str, color: str, y_title: str, title: str,
+               revision: str, **yaxis: Any) -> go.Figure:
+    """One small per-step line chart (the learning rate, the throughput)."""
+    xs, ys = thin(list(steps), list(values))
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name=name, line=dict(color=color, width=2)))
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title=y_title, **yaxis)
+    fig.update_layout(height=260, showlegend=False)
+    return base_layout(fig, title, revision)
+
+
+def lr_figure(steps: "list[int]", lrs: "list[float]", title: str = "Learning rate",
+              revision: str = "lr") -> go.Figure:
+    """The learning rate per step (live from events, or a schedule preview from lr_schedule)."""
+    return _step_line(steps, lrs, "learning rate", TRAIN_COLORS["lr"], "learning rate", title, revision,
+                      exponentformat="power")
+
+
+def throughput_figure(events: "list[dict]", smoothing: float = 0.6, title: str = "Throughput",
+                      revision: str = "throughput") -> go.Figure:
+    """Training images per second per step (smoothed like the loss)."""
+    steps, rates = _series(events, "step", "samples_per_s")
+    return _step_line(steps, ema(rates, smoothing) if smoothing > 0 else rates, "images / s",
+                      TRAIN_COLORS["speed"], "images per second", title, revision, rangemode="tozero")
+
+
+def runs_overlay_figure(runs: "dict[str, list[dict]]", metric: str = "train_loss", smoothing: float = 0.6,
+                        log_y: bool = False, revision: str = "runs-overlay") -> go.Figure:
+    """One line per run for `metric` (a key of OVERLAY_METRICS), to compare runs on one chart."""
+    if metric not in OVERLAY_METRICS:
+        raise ValueError(f"metric: {metric!r} is not one of {list(OVERLAY_METRICS)}")
+    x_key, label = OVERLAY_METRICS[metric]
+    kind = "step" if x_key == "step" else "epoch"
+    fig = go.Figure()
+    for name, events in runs.items():
+        xs, ys = _series(events, kind, metric, x=x_key)
+        if metric.endswith("_acc"):
+            ys = [100 * y for y in ys]
+        if kind == "step" and smoothing > 0:
+            ys = ema(ys, smoothing)
+        xs, ys = thin(xs, ys)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines" if kind == "step" else "lines+markers", name=name))
+    fig.update_xaxes(title=x_key)
+    fig.update_yaxes(title=label, type="log" if log_y else "linear")
+    fig.update_layout(height=400, legend=dict(orientation="h", y=-0.2))
+    return base_layout(fig, f"Runs compared: {label}", revision)

@@ -1,0 +1,104 @@
+"""DatasetSpec: which dataset to load, as plain data, and load_dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cifar import load_cifar
+from .containers import DATASET_KINDS, DataBundle, DatasetError, Progress, stratified_cap
+from .folders import extract_zip, load_image_folder
+from .shapes import load_shapes
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Which dataset to load, as plain JSON-able data.
+
+    n_train / n_val: the generated set sizes for Shapes; for CIFAR and ImageFolder an upper
+    limit (a stratified, seeded subset is taken when the data has more).
+    root: the CIFAR data folder, or the ImageFolder folder (or a .zip of one).
+    image_size: Shapes and ImageFolder images are made this size; CIFAR is always 32.
+    val_fraction: the ImageFolder share held out for validation (stratified).
+    download / verify_checksums: CIFAR only (see load_cifar).
+    """
+
+    kind: str = "shapes"
+    root: str | None = None
+    n_train: int = 10000
+    n_val: int = 2000
+    seed: int = 0
+    image_size: int = 32
+    val_fraction: float = 0.2
+    download: bool = True
+    verify_checksums: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATASET_KINDS:
+            raise DatasetError(f"dataset kind {self.kind!r} is unknown; choose one of {list(DATASET_KINDS)}")
+        for name, low in (("n_train", 1), ("n_val", 1), ("image_size", 8), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DatasetError(f"dataset {name}: {value!r} must be a whole number >= {low}")
+        if not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
+            raise DatasetError(f"dataset val_fraction: {self.val_fraction!r} must be between 0 and 1")
+        if self.kind in ("cifar10", "cifar100", "imagefolder") and not self.root:
+            where = "the folder for the CIFAR files" if self.kind != "imagefolder" else "the image folder (or .zip)"
+            raise DatasetError(f"dataset {self.kind} needs a root: {where}")
+        if self.root is not None and not isinstance(self.root, str):
+            object.__setattr__(self, "root", str(self.root))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetSpec:
+        if not isinstance(data, dict):
+            raise DatasetError(f"dataset spec: expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DatasetError(f"dataset spec: unknown field(s) {unknown}; allowed are {sorted(known)}")
+        return cls(**data)
+
+
+def load_dataset(spec: DatasetSpec, progress: Progress | None = None) -> DataBundle:
+    """Load what `spec` describes; raises DatasetError with a message for a person."""
+    if spec.kind == "shapes":
+        if progress is not None:
+            progress(0.0, f"generating {spec.n_train + spec.n_val:,} Shapes images")
+        return load_shapes(spec.n_train, spec.n_val, spec.seed, spec.image_size)
+    if spec.kind in ("cifar10", "cifar100"):
+        bundle = load_cifar(spec.root, spec.kind, download=spec.download, progress=progress,
+                            verify_checksums=spec.verify_checksums)
+    else:
+        bundle = _load_folder_or_zip(Path(spec.root).expanduser(), spec, progress)
+    return _capped(bundle, spec)
+
+
+def _load_folder_or_zip(root: Path, spec: DatasetSpec, progress: Progress | None) -> DataBundle:
+    if root.is_file() and root.suffix.lower() == ".zip":
+        import shutil
+
+        tmp = Path(tempfile.mkdtemp(prefix="resnet_explorer_zip_"))
+        try:
+            folder = extract_zip(root, tmp)
+            bundle = load_image_folder(folder, spec.image_size, spec.val_fraction, spec.seed, progress)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        bundle.description["root"] = str(root)
+        return bundle
+    return load_image_folder(root, spec.image_size, spec.val_fraction, spec.seed, progress)
+
+
+def _capped(bundle: DataBundle, spec: DatasetSpec) -> DataBundle:
+    train = stratified_cap(bundle.train, spec.n_train, spec.seed)
+    val = stratified_cap(bundle.val, spec.n_val, spec.seed)
+    if train is bundle.train and val is bundle.val:
+        return bundle
+    description = {**bundle.description, "n_train": len(train), "n_val": len(val),
+                   "full_n_train": len(bundle.train), "full_n_val": len(bundle.val), "seed": spec.seed}
+    return dataclasses.replace(bundle, train=train, val=val, description=description)

@@ -1,0 +1,139 @@
+"""The one preprocessing path: resize and crop, normalise, augment; training and inference share it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+
+def resize_crop(image: Any, size: int) -> np.ndarray:
+    """Shorter side to `size`, centre crop `size` x `size`, as an H x W x 3 uint8 array."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = size / min(w, h)
+    new = (max(size, round(w * scale)), max(size, round(h * scale)))
+    resized = image.resize(new, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    left, top = (new[0] - size) // 2, (new[1] - size) // 2
+    return np.asarray(resized.crop((left, top, left + size, top + size)).convert("RGB"), dtype=np.uint8)
+
+
+def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """uint8 (N x) 3 x H x W on any device -> float32 (x / 255 - mean) / std on that device."""
+    m = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
+    return (images.float().div_(255.0) - m) / s
+
+
+class Normalizer:
+    """uint8 -> float (x/255 - mean)/std in one fused multiply-add, in the training memory format."""
+
+    def __init__(self, mean: Any, std: Any, device: torch.device, memory_format: torch.memory_format):
+        mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        self.scale = 1.0 / (255.0 * std_t)
+        self.shift = -mean_t / std_t
+        self.memory_format = memory_format
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.shift, x.float(), self.scale).contiguous(memory_format=self.memory_format)
+
+
+def augment_batch(images: Tensor, padding: int, flip: bool, generator: torch.Generator | None = None) -> Tensor:
+    """Random crop (after zero padding) and horizontal flip of a uint8 N x C x H x W batch, on its device."""
+    n, _, h, w = images.shape
+    device = images.device
+    if padding > 0:
+        padded = F.pad(images, (padding, padding, padding, padding))
+        oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device)
+        ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=device)
+        rows = (oy[:, None] + torch.arange(h, device=device))[:, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=device))[:, None, :]
+        batch = torch.arange(n, device=device)[:, None, None]
+        # One gather for the whole batch: advanced indices give N x H x W x C.
+        images = padded[batch, :, rows, cols].permute(0, 3, 1, 2)
+    if flip:
+        mask = torch.rand(n, generator=generator, device=device) < 0.5
+        images = torch.where(mask[:, None, None, None], images.flip(3), images)
+    return images
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model wants its images: size, normalisation, and the resize before the centre crop.
+
+    `resize` is the shorter side before cropping `image_size` x `image_size` from the centre
+    (torchvision's ImageNet recipe: 256 then 224); None means the shorter side goes straight to
+    `image_size` (models trained on whole small images, like Shapes or CIFAR at 32 px).
+    """
+
+    image_size: int = 224
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    resize: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict | None, default_size: int = 224) -> Preprocess:
+        """From a checkpoint's/run's "preprocess" entry (mean, std, image_size); gaps use ImageNet's."""
+        data = data or {}
+        size = int(data.get("image_size") or default_size)
+        resize = data.get("resize")
+        return cls(image_size=size, mean=tuple(float(v) for v in data.get("mean", cls.mean)),
+                   std=tuple(float(v) for v in data.get("std", cls.std)),
+                   resize=int(resize) if resize else None)
+
+
+def model_view(image: Image.Image, pre: Preprocess) -> Image.Image:
+    """The RGB image exactly as the network sees it: shorter side resized, centre-cropped square."""
+    side = pre.resize or pre.image_size
+    w, h = image.size
+    scale = side / min(w, h)
+    resized = image.convert("RGB").resize((max(side, round(w * scale)), max(side, round(h * scale))),
+                                          Image.Resampling.BILINEAR)
+    left = (resized.width - pre.image_size) // 2
+    top = (resized.height - pre.image_size) // 2
+    return resized.crop((left, top, left + pre.image_size, top + pre.image_size))
+
+
+def to_tensor(view: Image.Image, pre: Preprocess) -> torch.Tensor:
+    """A model_view image as a normalised float 3 x H x W tensor."""
+    array = np.asarray(view.convert("RGB"), dtype=np.float32) / 255.0
+    x = torch.from_numpy(array).permute(2, 0, 1)
+    mean = torch.tensor(pre.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.tensor(pre.std, dtype=torch.float32).view(-1, 1, 1)
+    return (x - mean) / std
+
+
+def prepare(image: Image.Image, pre: Preprocess) -> tuple[Image.Image, torch.Tensor]:
+    """(what the network sees as a picture, the normalised tensor it gets)."""
+    view = model_view(image, pre)
+    return view, to_tensor(view, pre)
+
+
+def default_resize(image_size: int) -> int | None:
+    """The resize before the centre crop for a model with no recorded one: ImageNet's 256/224 ratio
+    for large inputs, none for small whole-image inputs (32 px CIFAR or Shapes)."""
+    return None if image_size < 64 else round(image_size * 256 / 224)
+
+
+def for_display(view: Image.Image) -> Image.Image:
+    """Small network inputs (32 px) are enlarged with visible pixels, so an overlay is readable."""
+    return view.resize((256, 256), Image.Resampling.NEAREST) if view.width < 128 else view
+
+
+def tensor_digest(x: torch.Tensor) -> str:
+    """A short content hash of an input tensor: the same pixels give the same key in caches."""
+    return hashlib.sha256(x.numpy().tobytes()).hexdigest()[:16]
+
+
+def prepare_uint8(images: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """A batch of uint8 N x 3 x H x W images (e.g. Shapes) prepared for a model, as one tensor."""
+    return torch.stack([prepare(Image.fromarray(im.permute(1, 2, 0).numpy()), pre)[1] for im in images])

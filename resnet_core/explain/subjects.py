@@ -1,0 +1,88 @@
+"""What is explained: a model with its classes, preprocessing and a cache key, from each model source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..data.shapes import SHAPES_CLASSES
+from ..data.transforms import Preprocess, default_resize
+from ..model.checkpoint import Checkpoint
+from ..train.pretrained import PretrainedModel, checkpoint_classes, checkpoint_preprocess
+from ..train.runs import RunInfo, list_runs
+
+
+@dataclass
+class Subject:
+    """The model being explained, with what is needed to feed it and to name its classes.
+
+    `key` identifies the weights (not just the architecture), so cached maps never outlive them.
+    """
+
+    model: nn.Module
+    classes: list[str]
+    pre: Preprocess
+    key: str
+    title: str
+    on_shapes: bool = False
+
+
+def numbered_classes(n: int) -> list[str]:
+    """Names for a model whose classes were never named."""
+    return [f"class {i}" for i in range(n)]
+
+
+def usable_runs(runs_dir: Any) -> list[RunInfo]:
+    """Runs that ended and saved their weights, newest first: the ones worth explaining."""
+    return [r for r in list_runs(runs_dir) if r.has_model and r.status in ("finished", "stopped")]
+
+
+def run_is_residual(run: RunInfo) -> bool:
+    model = run.config.get("model") if isinstance(run.config.get("model"), dict) else {}
+    return bool(model.get("residual", True))
+
+
+def shapes_runs(runs: Sequence[RunInfo], residual: bool) -> list[RunInfo]:
+    """The residual (or plain) runs trained on Shapes, in the order given (newest first from list_runs)."""
+    return [r for r in runs if r.dataset == "shapes" and run_is_residual(r) == residual]
+
+
+def shapes_pair(runs: Sequence[RunInfo]) -> dict[bool, RunInfo | None]:
+    """The newest residual (True) and plain (False) runs trained on Shapes, None where there is none."""
+    return {residual: next(iter(shapes_runs(runs, residual)), None) for residual in (True, False)}
+
+
+def run_subject(run: RunInfo, model: nn.Module, classes: Sequence[str] | None, preprocess: dict | None,
+                mtime: float) -> Subject:
+    """A saved run's model (as `runs.load_run_model` returns it); `mtime` of its weights file keys it."""
+    pre = Preprocess.from_dict(preprocess, default_size=32)
+    classes = classes or numbered_classes(model.fc.out_features)
+    on_shapes = run.dataset == "shapes" and list(classes) == list(SHAPES_CLASSES)
+    acc = "" if run.val_acc is None else f", validation accuracy {100 * run.val_acc:.1f}%"
+    return Subject(model, list(classes), pre, f"run:{run.path}:{mtime}", f"run {run.name} ({run.arch}{acc})", on_shapes)
+
+
+def built_subject(model: nn.Module) -> Subject:
+    """A model built from a config (random weights), fed like its stem expects: 32 px CIFAR, 224 px ImageNet."""
+    cfg = model.config
+    size = 32 if cfg.stem == "cifar" else 224
+    pre = Preprocess(image_size=size, resize=default_resize(size))
+    return Subject(model, numbered_classes(cfg.num_classes), pre, f"build:{id(model)}:{hash(cfg)}",
+                   "the Build page's model (untrained)")
+
+
+def pretrained_subject(loaded: PretrainedModel, arch: str, weights_name: str) -> Subject:
+    pre = Preprocess.from_dict(loaded.preprocess)
+    return Subject(loaded.model, list(loaded.categories), pre, f"tv:{arch}:{weights_name}",
+                   f"torchvision {arch} ({weights_name})")
+
+
+def checkpoint_subject(model: nn.Module, ckpt: Checkpoint, cfg: Any, key: str, file_name: str) -> Subject:
+    """An uploaded checkpoint's model whose weights fit `cfg`; puts it in eval mode."""
+    model.eval()
+    classes = checkpoint_classes(ckpt, cfg)
+    return Subject(model, classes, checkpoint_preprocess(ckpt, cfg), f"upload:{key}", f"uploaded {file_name}",
+                   classes == list(SHAPES_CLASSES))

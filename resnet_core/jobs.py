@@ -1,0 +1,109 @@
+"""Background work in threads: a one-shot worker with a Stop event, and the analysis job a page polls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Progress callback of long analyses: (done, total, message, partial result so far).
+Progress = Callable[[int, int, str, Any], None]
+
+
+class OneShotWorker:
+    """Runs `self._main()` once in a daemon thread; `stop()` sets `self._stop` for `_main` to watch."""
+
+    def __init__(self, thread_name: str):
+        self._thread_name = thread_name
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _start_once(self, already_started: Callable[[bool], Exception], mark_running: Callable[[], None]) -> None:
+        """Start the thread, or raise `already_started(still_alive)` if it was ever started.
+
+        `mark_running` runs under the lock, so no reader sees a started worker that is still "idle".
+        """
+        with self._lock:
+            if self._thread is not None:
+                raise already_started(self._thread.is_alive())
+            mark_running()
+            self._thread = threading.Thread(target=self._main, name=self._thread_name, daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Ask the work to stop; it ends at its next check of the Stop event."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True once it has ended (or never started)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    status: str  # "idle", "running", "finished", "stopped", "failed"
+    done: int
+    total: int
+    message: str
+    result: Any
+    error: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+class BackgroundJob(OneShotWorker):
+    """Runs `work(progress, stop)` in a daemon thread; a page polls `snapshot()` and may `stop()`.
+
+    `work` must call `progress(done, total, message, partial_result)` now and then and return its
+    result; it makes no Streamlit calls. A ValueError (each analysis raises its own subclass) becomes the
+    snapshot's `error` message; anything else too, prefixed with its type, never a traceback.
+    """
+
+    def __init__(self, work: Callable[[Progress, threading.Event], Any], name: str = "analysis"):
+        super().__init__(f"resnet-{name}")
+        self._work, self.name = work, name
+        self._state: dict[str, Any] = {"status": "idle", "done": 0, "total": 0, "message": "", "result": None,
+                                       "error": None}
+
+    def start(self) -> BackgroundJob:
+        self._start_once(lambda _alive: RuntimeError(f"this {self.name} has already been started; make a new one"),
+                         lambda: self._state.update(status="running"))
+        return self
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return JobSnapshot(**self._state)
+
+    def _progress(self, done: int, total: int, message: str, partial: Any = None) -> None:
+        with self._lock:
+            self._state.update(done=done, total=total, message=message)
+            if partial is not None:
+                self._state["result"] = partial
+
+    def _main(self) -> None:
+        try:
+            result = self._work(self._progress, self._stop)
+            status = "stopped" if self._stop.is_set() else "finished"
+            error = None
+        except ValueError as exc:  # the analyses' own errors (GradientError, ConfigError, ...) say what to do
+            result, status, error = None, "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a failed analysis must not take the server down
+            result, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            if result is not None:
+                self._state["result"] = result
+            self._state.update(status=status, error=error)

@@ -1,0 +1,48 @@
+"""The one status type: how a training run or a background job stands, from start to end."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Status(str, Enum):
+    """A run's or a job's state. A `str` subclass, so it compares equal to its value and is written to
+    JSON as plain text ("finished"); `Status.of` reads it back from outside text."""
+
+    IDLE = "idle"  # made, not started
+    RUNNING = "running"
+    FINISHED = "finished"  # ran to its planned end
+    STOPPED = "stopped"  # Stop was pressed; what was trained is kept
+    DIVERGED = "diverged"  # the loss became NaN or infinite
+    FAILED = "failed"  # an error (out of memory, a file that could not be written, ...)
+    INTERRUPTED = "interrupted"  # the process that ran it ended before writing a final status
+    DAMAGED = "damaged"  # its folder on disk cannot be read
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def ended(self) -> bool:
+        """Past running: nothing will change it any more."""
+        return self not in (Status.IDLE, Status.RUNNING)
+
+    @property
+    def kept_weights(self) -> bool:
+        """Ended with weights worth keeping (a finished or stopped run saves its model)."""
+        return self in (Status.FINISHED, Status.STOPPED)
+
+    @property
+    def bad(self) -> bool:
+        """Ended in a way a person must be told about."""
+        return self in (Status.DIVERGED, Status.FAILED, Status.INTERRUPTED, Status.DAMAGED)
+
+    @classmethod
+    def of(cls, value: object) -> Status | None:
+        """The status named by `value` (a Status or its text), None for anything else."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
+__all__ = ["Status"]

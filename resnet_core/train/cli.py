@@ -1,0 +1,157 @@
+"""The command line: python -m resnet_core.train trains one run with the app's recipe and saves its folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..data.containers import DatasetError
+from ..data.spec import DatasetSpec, load_dataset
+from ..model.config import ConfigError, ResNetConfig, get_preset
+from ..model.model import build_seeded
+from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, TrainerError, resolve_device
+from .pretrained import WeightsUnavailableError, finetune_model
+from .trainer import Trainer, TrainerSnapshot, create_trainer, with_pretrained_stats
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m resnet_core.train",
+        description="Train a ResNet from resnet_core and save the run (config.json, metrics.jsonl, model.pt).")
+    d = TrainConfig()
+    model = p.add_argument_group("model")
+    model.add_argument("--preset", default="resnet20", help="a preset name, e.g. resnet20, plain20, resnet18")
+    model.add_argument("--model-config", type=Path, help="a ResNetConfig JSON file (overrides --preset)")
+    model.add_argument("--finetune", action="store_true",
+                       help="start from torchvision ImageNet weights of --preset (resnet18/34/50/101/152)")
+    model.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train only the new head")
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", default="shapes", choices=["shapes", "cifar10", "cifar100", "imagefolder"])
+    data.add_argument("--data-root", help="folder of CIFAR files or an ImageFolder (folder or .zip)")
+    data.add_argument("--n-train", type=int, default=5000, help="training images (Shapes; cap for others)")
+    data.add_argument("--n-val", type=int, default=1000, help="validation images")
+    data.add_argument("--image-size", type=int, default=32)
+    data.add_argument("--data-seed", type=int, default=0, help="seed of the generated/sampled dataset")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--momentum", type=float, default=d.momentum)
+    t.add_argument("--nesterov", action="store_true")
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    t.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
+    t.add_argument("--milestones", type=float, nargs="+", default=list(d.milestones))
+    t.add_argument("--gamma", type=float, default=d.gamma)
+    t.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    t.add_argument("--no-crop", action="store_true", help="no random crop")
+    t.add_argument("--no-flip", action="store_true", help="no random flip")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--device", choices=DEVICES, default=d.device)
+    t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="default: on for CUDA")
+    t.add_argument("--compile", action="store_true")
+    t.add_argument("--max-steps", type=int)
+    out = p.add_argument_group("output")
+    out.add_argument("--runs-dir", type=Path, help="default: $RESNET_EXPLORER_RUNS_DIR or ./runs")
+    out.add_argument("--name", help="run folder name (default: time-arch-dataset)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, schedule=args.schedule,
+        milestones=tuple(args.milestones), gamma=args.gamma, warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing, augment_crop=not args.no_crop, augment_flip=not args.no_flip,
+        seed=args.seed, device=args.device, bf16=args.bf16, channels_last=args.channels_last,
+        compile=args.compile, max_steps=args.max_steps)
+
+
+def _model_config_from_args(args: argparse.Namespace) -> ResNetConfig:
+    """Checked before the data is loaded, so a typo fails at once."""
+    if args.model_config is None:
+        return get_preset(args.preset)
+    try:
+        return ResNetConfig.from_json(args.model_config.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--model-config: cannot read {args.model_config} ({exc.strerror})") from None
+
+
+def _model_from_args(args: argparse.Namespace, cfg: ResNetConfig, num_classes: int, seed: int) -> nn.Module:
+    if args.finetune:
+        return finetune_model(args.preset, num_classes, freeze_backbone=args.freeze_backbone)
+    return build_seeded(cfg, seed, num_classes)
+
+
+def _watch(trainer: Trainer, show_progress: bool) -> None:
+    """Follow the trainer from the main thread with a progress bar; Ctrl-C stops it cleanly."""
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=trainer.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    try:
+        while not trainer.join(0.25):
+            if bar is not None:
+                _update_bar(bar, trainer.snapshot())
+    except KeyboardInterrupt:
+        print("\nstopping (finishing the current step)...", file=sys.stderr)
+        trainer.stop()
+        trainer.join()
+    if bar is not None:
+        _update_bar(bar, trainer.snapshot())
+        bar.close()
+
+
+def _update_bar(bar: Any, snap: TrainerSnapshot) -> None:
+    bar.update(snap.step - bar.n)
+    steps, epochs = snap.steps, snap.epochs
+    post = {}
+    if steps:
+        post["loss"] = f"{steps[-1]['train_loss']:.3f}"
+        post["img/s"] = f"{steps[-1]['samples_per_s']:.0f}"
+    if epochs and epochs[-1].get("val_acc") is not None:
+        post["val_acc"] = f"{100 * epochs[-1]['val_acc']:.1f}%"
+    bar.set_postfix(post, refresh=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    try:
+        config = _config_from_args(args)
+        spec = DatasetSpec(kind=args.dataset, root=args.data_root, n_train=args.n_train, n_val=args.n_val,
+                           seed=args.data_seed, image_size=args.image_size)
+        resolve_device(config.device)
+        model_cfg = _model_config_from_args(args)
+        data = load_dataset(spec)
+        if args.finetune:
+            data = with_pretrained_stats(data)
+        model = _model_from_args(args, model_cfg, len(data.classes), config.seed)
+        trainer = create_trainer(model, data, config, runs_dir=args.runs_dir, name=args.name)
+    except (TrainConfigError, ConfigError, DatasetError, TrainerError, WeightsUnavailableError, ValueError,
+            OSError) as exc:
+        parser.error(str(exc))
+    print(f"run folder: {trainer.run.path}", file=sys.stderr)
+    trainer.start()
+    _watch(trainer, not args.no_progress)
+    snap = trainer.snapshot()
+    if snap.status in ("diverged", "failed"):
+        print(f"error: {snap.message}", file=sys.stderr)
+        return 1
+    print(snap.message, file=sys.stderr)
+    epochs = snap.validated_epochs
+    if epochs:
+        print(f"final validation accuracy: {100 * epochs[-1]['val_acc']:.2f}%")
+    else:
+        print("final validation accuracy: n/a (stopped before the first validation)")
+    return 0

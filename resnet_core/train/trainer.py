@@ -1,0 +1,413 @@
+"""The Trainer: trains a model on in-memory data in a background thread and reports typed events."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.containers import IMAGENET_MEAN, IMAGENET_STD, DataBundle, ImageSet
+from ..data.transforms import Normalizer, augment_batch
+from ..jobs import OneShotWorker
+from ..model.config import ResNetConfig
+from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
+from .runs import Run
+from .schedule import lr_at
+
+
+def global_grad_norm(params: list[nn.Parameter]) -> Tensor:
+    """L2 norm of all gradients together, as one tensor (no per-parameter host sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=config.weight_decay)
+    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+
+
+def with_pretrained_stats(data: DataBundle) -> DataBundle:
+    """The same data normalised with ImageNet's mean/std, as torchvision's pretrained weights expect."""
+    return dataclasses.replace(data, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+def check_idle(trainer: Trainer | None) -> None:
+    """TrainerBusyError when `trainer` (e.g. the one a browser session holds) is still training."""
+    if trainer is not None and trainer.is_running:
+        raise TrainerBusyError(f"a training run is already in progress (step {trainer.step} of "
+                               f"{trainer.total_steps}); press Stop or wait for it to finish before starting another")
+
+
+def preprocess_of(data: DataBundle) -> dict[str, Any]:
+    """What an inference page needs to feed images to the trained model."""
+    return {"mean": list(data.mean), "std": list(data.std), "image_size": int(data.train.images.shape[-1])}
+
+
+@dataclass(frozen=True)
+class TrainerSnapshot:
+    """A consistent copy of a trainer's state: every event so far plus status and progress."""
+
+    events: list[dict[str, Any]]
+    status: str
+    message: str
+    step: int
+    total_steps: int
+    progress: float
+    eta_s: float | None
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("type") == kind]
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return self.of_type("step")
+
+    @property
+    def epochs(self) -> list[dict[str, Any]]:
+        return self.of_type("epoch")
+
+    @property
+    def validated_epochs(self) -> list[dict[str, Any]]:
+        """The epochs that ended with a validation pass (val_acc, val_loss)."""
+        return [e for e in self.epochs if e.get("val_acc") is not None]
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+class _Diverged(Exception):
+    def __init__(self, step: int, value: float, lr: float):
+        kind = "NaN" if math.isnan(value) else "infinite"
+        super().__init__(f"diverged at step {step}: the training loss became {kind} (learning rate {lr:.3g}) "
+                         "— lower the learning rate or add warm-up")
+
+
+class Trainer(OneShotWorker):
+    """Trains `model` on `data` in a background thread; see the module docstring."""
+
+    def __init__(self, model: nn.Module, data: DataBundle, config: TrainConfig, run: Run | None = None):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        super().__init__("resnet-trainer")
+        self.model, self.data, self.config, self.run = model, data, config, run
+        n = len(data.train.labels)
+        if n == 0:
+            raise TrainerError("the training set is empty: give the dataset at least one image per class")
+        self._check_classes(model, data)
+        self.batch_size = min(config.batch_size, n)
+        self.steps_per_epoch = n // self.batch_size  # the last partial batch is dropped each epoch
+        planned = config.epochs * self.steps_per_epoch
+        self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.device: torch.device | None = None
+        self._events: list[dict[str, Any]] = []
+        self._status = "idle"
+        self._message = ""
+        self._step = 0
+        self._t0 = 0.0
+        self._last_val: dict[str, Any] = {}
+
+    @staticmethod
+    def _check_classes(model: nn.Module, data: DataBundle) -> None:
+        cfg = getattr(model, "config", None)
+        outputs = cfg.num_classes if isinstance(cfg, ResNetConfig) else None
+        if outputs is not None and outputs != len(data.classes):
+            raise TrainerError(f"the model has {outputs} outputs but the dataset has {len(data.classes)} classes; "
+                               f"build it with num_classes={len(data.classes)}")
+        top = int(data.train.labels.max()) if len(data.train.labels) else -1
+        if outputs is not None and top >= outputs:
+            raise TrainerError(f"a training label is {top} but the model has only {outputs} outputs")
+
+    # ---- public API -----------------------------------------------------------------------
+
+    def start(self) -> Trainer:
+        """Start training in a background thread; TrainerBusyError if it is running or has run."""
+        def busy(alive: bool) -> TrainerBusyError:
+            what = "is still running" if alive else f"has already run (status {self._status})"
+            return TrainerBusyError(f"this training {what}; press Stop and wait, or start a new run")
+
+        def mark_running() -> None:
+            self._status, self._message = "running", "starting"
+
+        self._start_once(busy, mark_running)
+        return self
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @property
+    def is_running(self) -> bool:
+        """True from start() until the final status is set (files are written by then)."""
+        return self._status == "running"
+
+    @property
+    def step(self) -> int:
+        return self._step
+
+    @property
+    def progress(self) -> tuple[float, float | None]:
+        """(fraction of the planned steps done, seconds left or None before the first step)."""
+        with self._lock:
+            return self._progress_locked()
+
+    def _progress_locked(self) -> tuple[float, float | None]:
+        frac = self._step / self.total_steps if self.total_steps else 1.0
+        if self._status != "running":
+            return frac, 0.0 if self._status != "idle" else None
+        if self._step == 0:
+            return frac, None
+        elapsed = time.perf_counter() - self._t0
+        return frac, elapsed / self._step * (self.total_steps - self._step)
+
+    def snapshot(self) -> TrainerSnapshot:
+        with self._lock:
+            frac, eta = self._progress_locked()
+            return TrainerSnapshot(list(self._events), self._status, self._message, self._step,
+                                   self.total_steps, frac, eta)
+
+    # ---- thread body ----------------------------------------------------------------------
+
+    def _emit(self, event: dict[str, Any], status: str | None = None, message: str | None = None) -> None:
+        if self.run is not None:
+            self.run.log(event)
+        with self._lock:
+            self._events.append(event)
+            if "step" in event and event.get("type") == "step":
+                self._step = event["step"]
+            if status is not None:
+                self._status = status
+            if message is not None:
+                self._message = message
+
+    def _now(self) -> float:
+        return round(time.perf_counter() - self._t0, 4)
+
+    def _main(self) -> None:
+        self._t0 = time.perf_counter()
+        try:
+            status, message = self._train()
+        except _Diverged as exc:
+            status, message = "diverged", str(exc)
+        except torch.OutOfMemoryError:
+            status, message = "failed", self._oom_message()
+        except Exception as exc:  # noqa: BLE001 - a training bug must never take the server down
+            if "out of memory" in str(exc).lower():
+                status, message = "failed", self._oom_message()
+            else:
+                status, message = "failed", f"training failed: {type(exc).__name__}: {exc}"
+        self._free_memory()
+        status, message = self._finish_run(status, message)
+        self._emit({"type": "status", "status": status, "message": message, "step": self._step,
+                    "time": self._now()}, status=status, message=message)
+
+    def _oom_message(self) -> str:
+        return (f"out of memory on {self.device} with batch size {self.batch_size}: lower the batch size, "
+                "pick a smaller model or a smaller image size, or train on the CPU")
+
+    def _free_memory(self) -> None:
+        """Model back to the host and the device cache emptied, whatever the outcome (an OOM included)."""
+        try:
+            self.model.to("cpu")
+        except Exception:  # noqa: BLE001, S110 - a model that cannot move stays where it is
+            pass
+        # The exception's frames held the batch until now; collect them before emptying the cache.
+        gc.collect()
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _finish_run(self, status: str, message: str) -> tuple[str, str]:
+        """Save the model (finished or stopped runs) and the final status; file errors fail the run."""
+        if self.run is None:
+            return status, message
+        final = {"steps": self._step, "epochs": self._last_val.get("epoch"),
+                 "val_acc": self._last_val.get("val_acc"), "val_loss": self._last_val.get("val_loss")}
+        try:
+            if status in ("finished", "stopped"):
+                self.run.save_model(self.model, self.data.classes, preprocess_of(self.data),
+                                    extra={"train": self.config.to_dict(), "status": status})
+        except Exception as exc:  # noqa: BLE001
+            status, message = "failed", f"could not save the model to {self.run.path}: {exc}"
+        try:
+            self.run.finish(status, message, final)
+        except Exception as exc:  # noqa: BLE001
+            status, message = "failed", f"could not write the run's status to {self.run.path}: {exc}"
+        return status, message
+
+    def _train(self) -> tuple[str, str]:
+        cfg = self.config
+        device = self.device = resolve_device(cfg.device)
+        bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda"
+        channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        model = self.model.to(device=device, memory_format=memory_format)
+        forward = torch.compile(model) if cfg.compile else model
+        train_x, train_y, on_device = _place(self.data.train, device)
+        val_x, val_y, _ = _place(self.data.val, device)
+        norm = Normalizer(self.data.mean, self.data.std, device, memory_format)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise TrainerError("the model has no trainable parameters (is every layer frozen?)")
+        optimizer = make_optimizer(cfg, params)
+        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        shuffle = torch.Generator().manual_seed(cfg.seed)
+        augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        # A host sync per step is free on the CPU but stalls a GPU's queue: batch them there.
+        sync_every = 1 if device.type == "cpu" else 16
+        where = "data on the device" if on_device else "data in host memory"
+        message = (f"training on {device} ({where}{', bf16' if bf16 else ''}{', channels_last' if channels_last else ''}"
+                   f"): {self.total_steps} steps, {self.epochs} epoch(s) of {self.steps_per_epoch} batches of "
+                   f"{self.batch_size}")
+        self._emit({"type": "status", "status": "running", "time": self._now(), "step": 0, "message": message,
+                    "device": str(device), "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
+                    "batch_size": self.batch_size}, message=message)
+
+        step = 0
+        n, bs = len(train_y), self.batch_size
+        for epoch in range(1, self.epochs + 1):
+            model.train()
+            order = torch.randperm(n, generator=shuffle).to(train_y.device)
+            pending: list[tuple] = []
+            correct = torch.zeros((), dtype=torch.long, device=device)
+            loss_sum = torch.zeros((), device=device)
+            seen = 0
+            window_start = time.perf_counter()
+            for i in range(self.steps_per_epoch):
+                if step >= self.total_steps:
+                    break
+                if self._stop.is_set():
+                    self._flush(pending, window_start)
+                    return "stopped", f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
+                idx = order[i * bs:(i + 1) * bs]
+                x = train_x[idx].to(device, non_blocking=True)
+                y = train_y[idx].to(device, non_blocking=True)
+                if cfg.augment_crop or cfg.augment_flip:
+                    x = augment_batch(x, cfg.crop_padding if cfg.augment_crop else 0, cfg.augment_flip, augment_gen)
+                lr = lr_at(cfg, step, self.total_steps, self.steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                with autocast():
+                    logits = forward(norm(x))
+                loss = criterion(logits.float(), y)
+                loss.backward()
+                grad_norm = global_grad_norm(params)
+                optimizer.step()
+                step += 1
+                loss = loss.detach()
+                loss_sum += loss
+                correct += (logits.detach().argmax(1) == y).sum()
+                seen += len(y)
+                pending.append((step, epoch, loss, grad_norm, lr))
+                if len(pending) >= sync_every:
+                    self._flush(pending, window_start)
+                    window_start = time.perf_counter()
+            self._flush(pending, window_start)
+            done = step >= self.total_steps
+            if seen:
+                train_stats = {"train_loss": float(loss_sum) * bs / seen, "train_acc": int(correct) / seen}
+                if not self._evaluate(model, val_x, val_y, norm, autocast, epoch, step, train_stats):
+                    return "stopped", f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
+            if done:
+                break
+        acc = self._last_val.get("val_acc")
+        summary = f"; validation accuracy {100 * acc:.2f}%" if acc is not None else ""
+        return "finished", f"finished {step} steps ({self.epochs} epochs){summary}"
+
+    def _flush(self, pending: list[tuple], window_start: float) -> None:
+        """Turn the steps since the last sync into events (one host sync for all of them)."""
+        if not pending:
+            return
+        losses = torch.stack([p[2] for p in pending]).tolist()
+        norms = torch.stack([p[3] for p in pending]).tolist()
+        elapsed = max(time.perf_counter() - window_start, 1e-9)
+        rate = len(pending) * self.batch_size / elapsed
+        now = self._now()
+        for (step, epoch, _, _, lr), loss, gnorm in zip(pending, losses, norms):
+            if not math.isfinite(loss):
+                pending.clear()
+                raise _Diverged(step, loss, lr)
+            self._emit({"type": "step", "step": step, "epoch": epoch, "train_loss": loss, "lr": lr,
+                        "samples_per_s": rate, "grad_norm": gnorm, "time": now})
+        pending.clear()
+
+    @torch.no_grad()
+    def _evaluate(self, model: nn.Module, x: Tensor, y: Tensor, norm: Normalizer, autocast: Any,
+                  epoch: int, step: int, train_stats: dict[str, float]) -> bool:
+        """Validation loss and accuracy as an epoch event; False when Stop came in the middle."""
+        event: dict[str, Any] = {"type": "epoch", "epoch": epoch, "step": step, **train_stats}
+        if len(y):
+            model.eval()
+            loss_sum = torch.zeros((), device=self.device)
+            correct = torch.zeros((), dtype=torch.long, device=self.device)
+            for start in range(0, len(y), self.config.eval_batch_size):
+                if self._stop.is_set():
+                    return False
+                xb = x[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
+                yb = y[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
+                with autocast():
+                    logits = model(norm(xb)).float()
+                loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+                correct += (logits.argmax(1) == yb).sum()
+            model.train()
+            event.update(val_loss=float(loss_sum) / len(y), val_acc=int(correct) / len(y))
+            self._last_val = {"epoch": epoch, "val_loss": event["val_loss"], "val_acc": event["val_acc"]}
+        event["time"] = self._now()
+        self._emit(event)
+        return True
+
+
+def _place(images: ImageSet, device: torch.device) -> tuple[Tensor, Tensor, bool]:
+    """The set's tensors on `device` when they fit (half the free GPU memory at most), else on the host."""
+    x, y = images.images, images.labels
+    if device.type == "cpu":
+        return x.cpu(), y.cpu(), True
+    need = x.numel() * x.element_size() + y.numel() * y.element_size()
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        fits = need < free // 2
+    else:
+        fits = need < 2 * 1024**3
+    if fits:
+        return x.to(device), y.to(device), True
+    if device.type == "cuda":
+        return x.cpu().pin_memory(), y.cpu().pin_memory(), False
+    return x.cpu(), y.cpu(), False
+
+
+def create_trainer(model: nn.Module, data: DataBundle, config: TrainConfig,
+                   runs_dir: str | Path | None = None, name: str | None = None,
+                   save: bool = True) -> Trainer:
+    """A Trainer with its run folder made (config.json written); call .start() on it."""
+    run = None
+    if save:
+        cfg = getattr(model, "config", None)
+        if not isinstance(cfg, ResNetConfig):
+            raise TrainerError("only ResNet models built by resnet_core can be saved as runs")
+        trainer = Trainer(model, data, config)  # validates model/data before a folder is made
+        run = Run.create(runs_dir, cfg, config.to_dict(), dict(data.description), list(data.classes),
+                         preprocess_of(data), name=name)
+        trainer.run = run
+        return trainer
+    return Trainer(model, data, config, run)
