@@ -20,7 +20,7 @@ from resnet_core.data import IMAGENET_MEAN
 from resnet_core.model import get_preset
 from resnet_core.train import list_runs, load_run_model, weights_file_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "2_Train.py")
 TINY = get_preset("resnet20").replace(stage_blocks=(1, 1), stage_widths=(4, 8), stem_width=4)
 

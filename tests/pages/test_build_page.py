@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from resnet_core import get_preset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = str(ROOT / "pages" / "1_Build.py")
 
 

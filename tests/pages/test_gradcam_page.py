@@ -19,7 +19,7 @@ from resnet_core.explain import COLORMAPS
 from resnet_core.model import save_checkpoint
 from resnet_core.train import Run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "4_Grad-CAM.py")
 SMALL = get_preset("resnet20").replace(stage_blocks=(1, 1, 1))
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from resnet_core.model import get_preset
 from ui.captions import CAPTIONS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
 
 

@@ -39,7 +39,7 @@ from resnet_core.train import (
     metrics_csv,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # One block per stage, widths 4 and 8, CIFAR stem: a few thousand parameters.
 TINY = get_preset("resnet20").replace(stage_blocks=(1, 1), stage_widths=(4, 8), stem_width=4, num_classes=4)
 CLASSES = ["red", "green", "blue", "grey"]
