@@ -250,6 +250,9 @@ start_clicked = start_stop(buttons[0], buttons[1], "▶ Start", "train", running
 if not running:
     try:
         preview = read_config()
+        # What Start would train, kept for tests (the command line's defaults must equal the page's).
+        st.session_state["train_planned"] = (chosen_architecture(), preview,
+                                             dataset_spec() if kind in ("shapes", "cifar10", "cifar100") else None)
         buttons[2].caption(f"{preview.optimizer.upper()}, lr {preview.lr:g}, {preview.schedule} schedule, "
                            f"{preview.epochs} epochs of batches of {preview.batch_size}"
                            + run_estimate(preview))

@@ -6,8 +6,8 @@ import streamlit as st
 from torch import nn
 
 from resnet_core import ResNetConfig, build_model, get_preset
+from resnet_core.recipes import DEFAULT_PRESET
 
-DEFAULT_PRESET = "resnet20"
 _CONFIG_KEY = "model_config"
 _MODEL_KEY = "model"
 

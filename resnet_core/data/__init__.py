@@ -29,7 +29,7 @@ from .images import (
     decode_image,
     decode_images,
     load_image,
-    load_images,
+   
     sniff_format,
 )
 from .samples import SAMPLES_DIR, GalleryItem, SampleImage, sample_images, shapes_items
@@ -94,7 +94,6 @@ __all__ = [
     "load_dataset",
     "load_image",
     "load_image_folder",
-    "load_images",
     "load_shapes",
     "make_shapes",
     "model_view",

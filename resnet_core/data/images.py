@@ -91,12 +91,6 @@ def decode_images(files: list[tuple[str, bytes]]) -> tuple[list[DecodedImage], l
     return good, bad
 
 
-def load_images(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, Image.Image]], list[tuple[str, str]]]:
-    """Like decode_images, returning plain (name, RGB image) pairs for the good files."""
-    good, bad = decode_images(files)
-    return [(d.name, d.image) for d in good], bad
-
-
 def sniff_format(data: bytes) -> str | None:
     """The format named by the file's leading magic bytes, or None if it is not one we know."""
     head = data[:16]

@@ -9,40 +9,45 @@ from typing import Any
 
 from torch import nn
 
-from ..data.containers import DatasetError
+from ..data.containers import DATASET_KINDS, DatasetError
 from ..data.spec import DatasetSpec, load_dataset
 from ..model.config import ConfigError, ResNetConfig, get_preset
 from ..model.model import build_seeded
+from ..recipes import DEFAULT_PRESET, SHAPES_DATA, SHAPES_TRAIN
 from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, TrainerError, resolve_device
 from .pretrained import WeightsUnavailableError, finetune_model
 from .trainer import Trainer, TrainerSnapshot, create_trainer, with_pretrained_stats
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every default is the app's recipe (resnet_core.recipes): with no flags this trains exactly the
+    Train page's default run, and each flag overrides one value of it."""
     p = argparse.ArgumentParser(
         prog="python -m resnet_core.train",
-        description="Train a ResNet from resnet_core and save the run (config.json, metrics.jsonl, model.pt).")
-    d = TrainConfig()
+        description="Train a ResNet from resnet_core and save the run (config.json, metrics.jsonl, model.pt). "
+                    "The defaults are the Train page's: ResNet-20 on 6,000 Shapes images with the app's one recipe.")
+    d, data_d = SHAPES_TRAIN, SHAPES_DATA
     model = p.add_argument_group("model")
-    model.add_argument("--preset", default="resnet20", help="a preset name, e.g. resnet20, plain20, resnet18")
+    model.add_argument("--preset", default=DEFAULT_PRESET, help="a preset name, e.g. resnet20, plain20, resnet18")
     model.add_argument("--model-config", type=Path, help="a ResNetConfig JSON file (overrides --preset)")
     model.add_argument("--finetune", action="store_true",
                        help="start from torchvision ImageNet weights of --preset (resnet18/34/50/101/152)")
     model.add_argument("--freeze-backbone", action="store_true", help="with --finetune: train only the new head")
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", default="shapes", choices=["shapes", "cifar10", "cifar100", "imagefolder"])
+    data.add_argument("--dataset", default=data_d.kind, choices=list(DATASET_KINDS))
     data.add_argument("--data-root", help="folder of CIFAR files or an ImageFolder (folder or .zip)")
-    data.add_argument("--n-train", type=int, default=5000, help="training images (Shapes; cap for others)")
-    data.add_argument("--n-val", type=int, default=1000, help="validation images")
-    data.add_argument("--image-size", type=int, default=32)
-    data.add_argument("--data-seed", type=int, default=0, help="seed of the generated/sampled dataset")
+    data.add_argument("--n-train", type=int, default=data_d.n_train, help="training images (Shapes; cap for others)")
+    data.add_argument("--n-val", type=int, default=data_d.n_val, help="validation images")
+    data.add_argument("--image-size", type=int, default=data_d.image_size)
+    data.add_argument("--data-seed", type=int, default=data_d.seed, help="seed of the generated/sampled dataset")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     t.add_argument("--lr", type=float, default=d.lr)
     t.add_argument("--momentum", type=float, default=d.momentum)
-    t.add_argument("--nesterov", action="store_true")
+    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=d.nesterov,
+                   help="Nesterov momentum (SGD)")
     t.add_argument("--weight-decay", type=float, default=d.weight_decay)
     t.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
     t.add_argument("--milestones", type=float, nargs="+", default=list(d.milestones))
@@ -50,14 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--no-crop", action="store_true", help="no random crop")
+    t.add_argument("--crop-padding", type=int, default=d.crop_padding, help="zero padding before the random crop")
     t.add_argument("--no-flip", action="store_true", help="no random flip")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--device", choices=DEVICES, default=d.device)
-    t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA")
-    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+    t.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=d.bf16, help="default: on for CUDA")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
                    help="default: on for CUDA")
-    t.add_argument("--compile", action="store_true")
-    t.add_argument("--max-steps", type=int)
+    t.add_argument("--compile", action="store_true", default=d.compile)
+    t.add_argument("--max-steps", type=int, default=d.max_steps)
     out = p.add_argument_group("output")
     out.add_argument("--runs-dir", type=Path, help="default: $RESNET_EXPLORER_RUNS_DIR or ./runs")
     out.add_argument("--name", help="run folder name (default: time-arch-dataset)")
@@ -65,14 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the command line describes: the recipe with the flags' values."""
+    return SHAPES_TRAIN.replace(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, schedule=args.schedule,
-        milestones=tuple(args.milestones), gamma=args.gamma, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, augment_crop=not args.no_crop, augment_flip=not args.no_flip,
-        seed=args.seed, device=args.device, bf16=args.bf16, channels_last=args.channels_last,
-        compile=args.compile, max_steps=args.max_steps)
+        momentum=args.momentum, nesterov=args.nesterov and args.optimizer == "sgd" and args.momentum > 0,
+        weight_decay=args.weight_decay, schedule=args.schedule, milestones=tuple(args.milestones), gamma=args.gamma,
+        warmup_epochs=0.0 if args.schedule == "onecycle" else args.warmup_epochs,
+        label_smoothing=args.label_smoothing, augment_crop=not args.no_crop, crop_padding=args.crop_padding,
+        augment_flip=not args.no_flip, seed=args.seed, device=args.device, bf16=args.bf16,
+        channels_last=args.channels_last, compile=args.compile, max_steps=args.max_steps)
+
+
+def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
+    """The DatasetSpec the command line describes (the recipe's Shapes set by default)."""
+    return DatasetSpec(kind=args.dataset, root=args.data_root, n_train=args.n_train, n_val=args.n_val,
+                       seed=args.data_seed, image_size=args.image_size)
 
 
 def _model_config_from_args(args: argparse.Namespace) -> ResNetConfig:
@@ -128,9 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        config = _config_from_args(args)
-        spec = DatasetSpec(kind=args.dataset, root=args.data_root, n_train=args.n_train, n_val=args.n_val,
-                           seed=args.data_seed, image_size=args.image_size)
+        config = config_from_args(args)
+        spec = dataset_from_args(args)
         resolve_device(config.device)
         model_cfg = _model_config_from_args(args)
         data = load_dataset(spec)

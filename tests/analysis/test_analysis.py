@@ -291,6 +291,7 @@ def test_block_recorder_records_the_true_block_output_gradients_on_its_steps():
     assert not model._forward_pre_hooks and not any(b._forward_hooks for _, b in model.named_blocks())
 
 
+@pytest.mark.slow
 def test_side_by_side_trains_four_runs_with_the_same_start_and_records_heatmaps():
     data = gratings_bundle(256, 64)
     config = TrainConfig(epochs=1, batch_size=32, lr=0.05, device="cpu", seed=0, max_steps=6,
@@ -345,6 +346,7 @@ def test_lesion_marks_shape_changing_plain_blocks_not_applicable_and_restores_th
         assert result.chance == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_lesion_residual_net_survives_single_deletions_far_better_than_plain():
     data = gratings_bundle(1024, 256)
     config = TrainConfig(epochs=3, batch_size=64, lr=0.05, device="cpu", seed=0, augment_crop=False,

@@ -14,8 +14,8 @@ from resnet_core.data import (
     MAX_PIXELS,
     ImageError,
     decode_image,
+    decode_images,
     load_image,
-    load_images,
     sample_images,
     sniff_format,
 )
@@ -219,16 +219,16 @@ def test_decompression_bomb_is_refused():
         load_image(_png_claiming_size(20000, 20000), "bomb.png")
 
 
-def test_load_images_keeps_good_files_and_reports_each_bad_one():
+def test_decode_images_keeps_good_files_and_reports_each_bad_one():
     files = [
         ("a.png", _encode(_halves(), "PNG")),
         ("empty.jpg", b""),
         ("b.jpg", _encode(_halves(), "JPEG")),
         ("notes.txt", b"just text"),
     ]
-    good, bad = load_images(files)
-    assert [name for name, _ in good] == ["a.png", "b.jpg"]
-    assert all(img.mode == "RGB" for _, img in good)
+    good, bad = decode_images(files)
+    assert [d.name for d in good] == ["a.png", "b.jpg"]
+    assert all(d.image.mode == "RGB" for d in good)
     assert [name for name, _ in bad] == ["empty.jpg", "notes.txt"]
     assert bad[0][1].startswith("empty.jpg: the file is empty") and bad[1][1].startswith("notes.txt: not an image")
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import onnx
 import onnxruntime
 import torch
@@ -7,6 +8,7 @@ from resnet_core import build_model, get_preset
 from resnet_core.model import export_onnx
 
 
+@pytest.mark.slow
 def test_onnx_export_runs_in_onnxruntime_with_the_same_outputs(tmp_path):
     cfg = get_preset("resnet20").replace(stage_blocks=(1, 1, 1))
     model = build_model(cfg)

@@ -136,6 +136,7 @@ def test_stop_button_stops_a_running_sweep():
     assert "pvr_sweep_chart" in _chart_keys(at)  # what was measured before Stop is still drawn
 
 
+@pytest.mark.slow
 def test_training_four_runs_then_lesion_study_then_shattering():
     at = _page().run()
     at.selectbox(key="pvr_depth_a").set_value(8)

@@ -342,6 +342,7 @@ def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
                           check=False, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_trains_end_to_end_and_prints_the_final_accuracy(tmp_path):
     model_json = tmp_path / "tiny.json"
     model_json.write_text(TINY.to_json())
