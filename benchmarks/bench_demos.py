@@ -33,6 +33,7 @@ from resnet_core.estimates import estimate_seconds, seconds_per_image, training_
 from resnet_core.explain import localization_scores
 from resnet_core.model import build_seeded, get_preset
 from resnet_core.recipes import (
+    CHECK_SEED,
     DEGRADATION_DATA,
     DEGRADATION_DEPTHS,
     DEGRADATION_TRAIN,
@@ -70,13 +71,13 @@ def shapes_recipe(spec=SHAPES_DATA) -> tuple[torch.nn.Module, object]:
     compare(f"Shapes recipe, ResNet-20, {spec.n_train:,} images", estimate, time.perf_counter() - start)
     snap = trainer.snapshot()
     print(f"  {snap.status}; validation accuracy per epoch: "
-          + ", ".join(f"{100 * e['val_acc']:.1f}%" for e in snap.validated_epochs))
+          + ", ".join(f"{100 * e.val_acc:.1f}%" for e in snap.validated_epochs))
     model.eval()
     return model, data
 
 
 def gradcam_demo(model: torch.nn.Module, data) -> None:
-    check = make_shapes(LOCALIZATION_IMAGES, seed=90_210, size=SHAPES_DATA.image_size)
+    check = make_shapes(LOCALIZATION_IMAGES, seed=CHECK_SEED, size=SHAPES_DATA.image_size)
     pre = Preprocess(mean=tuple(data.mean), std=tuple(data.std), image_size=SHAPES_DATA.image_size)
     x = prepare_uint8(check.images, pre)
     estimate = estimate_seconds("gradcam")
@@ -97,8 +98,8 @@ def degradation_demo() -> None:
     compare("The degradation problem (four runs side by side)", estimate, time.perf_counter() - start)
     for run in pair.runs:
         last = run.trainer.snapshot().epochs[-1]
-        print(f"  {run.name:10s} final training loss {last['train_loss']:.3f}, "
-              f"validation accuracy {100 * last['val_acc']:.1f}%")
+        print(f"  {run.name:10s} final training loss {last.train_loss:.3f}, "
+              f"validation accuracy {100 * last.val_acc:.1f}%")
 
 
 def main() -> None:

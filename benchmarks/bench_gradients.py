@@ -41,6 +41,7 @@ from resnet_core.analysis import (
     random_batch,
     shattering_sweep,
 )
+from resnet_core.recipes import SWEEP_BATCH
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -111,8 +112,8 @@ def bench_recorder(reps: int, steps: int = 4) -> None:
 
 
 def bench_sweep() -> None:
-    result = depth_sweep(SWEEP_DEPTHS, seeds=(0,), batch_size=32, image_size=32)
-    print(f"depth sweep {SWEEP_DEPTHS[0]}..{SWEEP_DEPTHS[-1]}, plain + residual, batch 32, 32x32, 1 seed: "
+    result = depth_sweep(SWEEP_DEPTHS, seeds=(0,), batch_size=SWEEP_BATCH, image_size=32)  # the page's sweep
+    print(f"depth sweep {SWEEP_DEPTHS[0]}..{SWEEP_DEPTHS[-1]}, plain + residual, batch {SWEEP_BATCH}, 32x32, 1 seed: "
           f"{result.seconds:.1f} s (target <= 30 s) {'OK' if result.seconds <= 30 else 'SLOWER THAN TARGET'}")
 
 
@@ -123,7 +124,7 @@ def row(name: str, values: list, fmt: str) -> str:
 def science(seeds: int) -> None:
     seeds_t = tuple(range(seeds))
     for norm in ("batch", "none"):
-        result = depth_sweep(SWEEP_DEPTHS, norms=(norm,), seeds=seeds_t, batch_size=32, image_size=32)
+        result = depth_sweep(SWEEP_DEPTHS, norms=(norm,), seeds=seeds_t, batch_size=SWEEP_BATCH, image_size=32)
         plain = {d: m for d, m, _, _ in result.series(False, norm)}
         res = {d: m for d, m, _, _ in result.series(True, norm)}
         label = "with BatchNorm" if norm == "batch" else "without normalization"

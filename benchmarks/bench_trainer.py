@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resnet_core.data import DataBundle, ImageSet
 from resnet_core.model import build_seeded, get_preset
+from resnet_core.status import Status
 from resnet_core.train import Run, TrainConfig, Trainer, preprocess_of
 
 
@@ -96,9 +97,9 @@ def trainer_round(model, data: DataBundle, steps: int, cfg: TrainConfig, runs_di
     trainer.start()
     trainer.join()
     events = trainer.snapshot().steps
-    if trainer.status != "finished" or len(events) != steps + 1:
+    if trainer.status is not Status.FINISHED or len(events) != steps + 1:
         raise RuntimeError(f"trainer round ended with {trainer.status}: {trainer.message}")
-    return steps * cfg.batch_size / (events[-1]["time"] - events[0]["time"])
+    return steps * cfg.batch_size / (events[-1].time - events[0].time)
 
 
 def overhead(args: argparse.Namespace) -> None:
@@ -137,21 +138,21 @@ def time_to_90(args: argparse.Namespace) -> None:
     trainer.start()
     reached = None
     while not trainer.join(0.5):
-        hits = [e for e in trainer.snapshot().epochs if e.get("val_acc", 0) >= args.target]
+        hits = [e for e in trainer.snapshot().validated_epochs if e.val_acc >= args.target]
         if hits and reached is None:
             reached = hits[0]
             trainer.stop()
-    epochs = trainer.snapshot().epochs
+    epochs = trainer.snapshot().validated_epochs
     for e in epochs:
-        print(f"  epoch {e['epoch']:3d}  step {e['step']:5d}  {e['time']:7.1f} s  val acc {100 * e['val_acc']:.2f}%")
+        print(f"  epoch {e.epoch:3d}  step {e.step:5d}  {e.time:7.1f} s  val acc {100 * e.val_acc:.2f}%")
     if reached is None:
-        reached = next((e for e in epochs if e.get("val_acc", 0) >= args.target), None)
+        reached = next((e for e in epochs if e.val_acc >= args.target), None)
     if reached:
-        print(f"  ResNet-20 reached {100 * args.target:.0f}% validation accuracy after {reached['time']:.1f} s "
-              f"(epoch {reached['epoch']} of a {args.max_epochs}-epoch onecycle schedule, lr {args.lr}, "
+        print(f"  ResNet-20 reached {100 * args.target:.0f}% validation accuracy after {reached.time:.1f} s "
+              f"(epoch {reached.epoch} of a {args.max_epochs}-epoch onecycle schedule, lr {args.lr}, "
               f"{args.threads} threads)")
     else:
-        best = max((e["val_acc"] for e in epochs), default=0.0)
+        best = max((e.val_acc for e in epochs), default=0.0)
         print(f"  not reached in {args.max_epochs} epochs; best validation accuracy {100 * best:.2f}%")
 
 
@@ -187,11 +188,11 @@ def trainer_gpu_round(model, data: DataBundle, steps: int, batch: int) -> float:
     trainer.start()
     trainer.join()
     events = trainer.snapshot().steps
-    if trainer.status != "finished":
+    if trainer.status is not Status.FINISHED:
         raise RuntimeError(f"trainer round ended with {trainer.status}: {trainer.message}")
     # Step events come in windows of 16 (one host sync each); time the windows after the first.
     first = events[15]
-    return (events[-1]["step"] - first["step"]) * batch / (events[-1]["time"] - first["time"])
+    return (events[-1].step - first.step) * batch / (events[-1].time - first.time)
 
 
 def gpu(args: argparse.Namespace) -> None:

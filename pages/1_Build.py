@@ -27,7 +27,7 @@ from resnet_core.model import (
     preset_note,
 )
 from ui.frame import page_setup
-from ui.share import Linked, apply_link, share_link
+from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config, current_model, set_config
 from ui.summaries import cached_summary
 
@@ -58,6 +58,7 @@ LIST_FIELDS = ("stage_blocks", "stage_widths")
 
 LINKED = (Linked("build_image_size", "size", default_image_size, bounds=(8, 1024)),
           Linked("build_batch", "batch", 128, bounds=(1, 4096)))
+L = by_key(LINKED)
 
 
 def load_into_widgets(cfg: ResNetConfig, reset_size: bool = True) -> None:
@@ -92,8 +93,8 @@ with st.sidebar:
     st.selectbox("Start from a preset", list_presets(), key="build_preset", on_change=on_preset_change,
                  help="Loads every field below from the preset; edit them freely afterwards.")
     st.caption(preset_note(st.session_state["build_preset"]))
-    st.number_input("Input image size (pixels)", 8, 1024, key="build_image_size", step=8)
-    st.number_input("Batch size for the memory estimate", 1, 4096, key="build_batch")
+    L["build_image_size"].widget(st.number_input, "Input image size (pixels)", step=8)
+    L["build_batch"].widget(st.number_input, "Batch size for the memory estimate")
 
 results = st.container()  # drawn above the editor, filled once the config is parsed
 editor = st.expander("Configuration — edit any field", expanded=True)

@@ -35,14 +35,16 @@ from resnet_core.charts import (
 from resnet_core.data import DatasetError
 from resnet_core.estimates import profile_seconds
 from resnet_core.model import default_image_size, get_preset
-from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
+from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, SWEEP_BATCH
+from resnet_core.status import Status
 from resnet_core.train import TrainConfigError, TrainerError
+from resnet_core.train.config import LIMITS as TRAIN_LIMITS
 from ui.captions import CAPTIONS
 from ui.demos import demo_panel, on_this_device
 from ui.frame import page_setup
 from ui.jobs import job_running, job_view, start_stop
 from ui.memo import cached_dataset
-from ui.share import Linked, apply_link, share_link
+from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
 
 page_setup("Plain vs Residual", "⚖️")
@@ -85,13 +87,13 @@ LINKED = (
     Linked("pvr_n_train", "n", DEGRADATION_DATA.n_train, bounds=(256, 20_000)),
     Linked("pvr_epochs", "epochs", DEGRADATION_TRAIN.epochs, bounds=(1, 100)),
     Linked("pvr_lr", "lr", DEGRADATION_TRAIN.lr, bounds=(1e-4, 1.0)),
-    Linked("pvr_seed", "seed", 0, bounds=(0, 2**31 - 1)),
+    Linked("pvr_seed", "seed", 0, bounds=TRAIN_LIMITS["seed"]),
     Linked("pvr_every", "every", 5, bounds=(1, 100)),
     Linked("pvr_shatter_depths", "shatter_depths", [8, 20, 56], SWEEP_DEPTHS),
     Linked("pvr_shatter_points", "points", 64, (16, 32, 64, 128)),
     Linked("pvr_shatter_seeds", "shatter_seeds", 1, bounds=(1, 5)),
 )
-LINKED_BY_KEY = {o.key: o for o in LINKED}
+L = by_key(LINKED)
 apply_link(LINKED)
 share_link(LINKED)
 
@@ -99,7 +101,7 @@ share_link(LINKED)
 def reset_options(*keys: str) -> None:
     """Put these widgets back to their defaults (a demo runs with the settings it was timed for)."""
     for key in keys:
-        st.session_state[key] = LINKED_BY_KEY[key].default_value()
+        st.session_state[key] = L[key].default_value()
 
 
 def degradation_demo() -> None:
@@ -131,12 +133,12 @@ if warning:
     st.warning(warning)
 
 cols = st.columns(4)
-against = cols[0].selectbox("Compare with", list(AGAINST), format_func=AGAINST.get, key="pvr_against")
-other_name = cols[1].selectbox("Preset", list_presets(), key="pvr_other", disabled=against != "preset")
-seeds = cols[2].slider("Seeds (band)", 1, 5, key="pvr_seeds")
-batch = cols[3].select_slider("Batch size", [8, 16, 32, 64], key="pvr_batch")
-size = st.select_slider("Image size (pixels)", [16, 32, 64, 128, 224], key="pvr_size",
-                        help="ImageNet-stem models are measured at 64 px by default to keep it quick.")
+against = L["pvr_against"].widget(cols[0].selectbox, "Compare with", format_func=AGAINST.get)
+other_name = L["pvr_other"].widget(cols[1].selectbox, "Preset", disabled=against != "preset")
+seeds = L["pvr_seeds"].widget(cols[2].slider, "Seeds (band)")
+batch = L["pvr_batch"].widget(cols[3].select_slider, "Batch size")
+size = L["pvr_size"].widget(st.select_slider, "Image size (pixels)",
+                            help="ImageNet-stem models are measured at 64 px by default to keep it quick.")
 
 first, second = (residual_cfg, plain_cfg) if against == "twin" else (cfg, get_preset(other_name))
 try:
@@ -183,12 +185,12 @@ st.markdown("CIFAR ResNets of depth 6n+2 and their plain twins, at initializatio
             "gradient at the first convolution than at the last?")
 sweep_running = job_running(SWEEP_KEY)
 cols = st.columns([3, 2, 1, 1])
-depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, key="pvr_sweep_depths")
-extra = cols[1].text_input(f"More depths (6n+2, up to {MAX_DEPTH})", key="pvr_sweep_extra",
-                           placeholder="e.g. 74, 164")
-sweep_seeds = cols[2].number_input("Seeds", 1, 5, key="pvr_sweep_seeds")
-sweep_size = cols[3].select_slider("Image px", [16, 32], key="pvr_sweep_size")
-no_bn = st.toggle("Also without normalization (norm='none')", key="pvr_sweep_nobn")
+depths = L["pvr_sweep_depths"].widget(cols[0].multiselect, "Depths")
+extra = L["pvr_sweep_extra"].widget(cols[1].text_input, f"More depths (6n+2, up to {MAX_DEPTH})",
+                                    placeholder="e.g. 74, 164")
+sweep_seeds = L["pvr_sweep_seeds"].widget(cols[2].number_input, "Seeds")
+sweep_size = L["pvr_sweep_size"].widget(cols[3].select_slider, "Image px")
+no_bn = L["pvr_sweep_nobn"].widget(st.toggle, "Also without normalization (norm='none')")
 buttons = st.columns([1, 1, 4])
 start_sweep = start_stop(buttons[0], buttons[1], "▶ Run sweep", "pvr_sweep", sweep_running,
                          st.session_state.get(SWEEP_KEY))
@@ -196,7 +198,7 @@ if start_sweep or st.session_state.pop("pvr_autostart_sweep", False):
     try:
         chosen = list(depths) + parse_depths(extra)
         norms = ("batch", "none") if no_bn else ("batch",)
-        job = sweep_job(chosen, norms, tuple(range(int(sweep_seeds))), batch_size=32, image_size=sweep_size)
+        job = sweep_job(chosen, norms, tuple(range(int(sweep_seeds))), batch_size=SWEEP_BATCH, image_size=sweep_size)
     except BAD_INPUT as exc:
         st.error(f"Cannot run the sweep: {exc}")
     else:
@@ -230,13 +232,13 @@ st.markdown("Plain and residual nets of two depths, trained on the built-in Shap
             "seed and recipe (SGD with momentum, warm-up, cosine schedule), all four at once: He et al.'s Figure 6 "
             "in miniature.")
 cols = st.columns(7)
-depth_a = cols[0].selectbox("Shallow depth", SWEEP_DEPTHS, key="pvr_depth_a")
-depth_b = cols[1].selectbox("Deep depth", SWEEP_DEPTHS, key="pvr_depth_b")
-n_train = cols[2].number_input("Training images", 256, 20000, step=256, key="pvr_n_train")
-epochs = cols[3].number_input("Epochs", 1, 100, key="pvr_epochs")
-lr = cols[4].number_input("Learning rate", 0.0001, 1.0, format="%.4f", key="pvr_lr")
-train_seed = cols[5].number_input("Seed", 0, 2**31 - 1, key="pvr_seed")
-every = cols[6].number_input("Record gradients every k steps", 1, 100, key="pvr_every")
+depth_a = L["pvr_depth_a"].widget(cols[0].selectbox, "Shallow depth")
+depth_b = L["pvr_depth_b"].widget(cols[1].selectbox, "Deep depth")
+n_train = L["pvr_n_train"].widget(cols[2].number_input, "Training images", step=256)
+epochs = L["pvr_epochs"].widget(cols[3].number_input, "Epochs")
+lr = L["pvr_lr"].widget(cols[4].number_input, "Learning rate", format="%.4f")
+train_seed = L["pvr_seed"].widget(cols[5].number_input, "Seed")
+every = L["pvr_every"].widget(cols[6].number_input, "Record gradients every k steps")
 buttons = st.columns([1, 1, 4])
 start_training = start_stop(buttons[0], buttons[1], "▶ Train all four", "pvr_train", training, pair)
 if start_training or st.session_state.pop("pvr_autostart_train", False):
@@ -268,7 +270,7 @@ def training_view() -> None:
     status_cols = st.columns(len(curves))
     for col, (name, c) in zip(status_cols, curves.items()):
         col.progress(min(c["progress"], 1.0), text=f"{name}: {c['status']}")
-        if c["status"] in ("diverged", "failed"):
+        if c["status"].bad:  # diverged or failed
             col.error(c["message"])
     left, right = st.columns(2)
     left.plotly_chart(plain_vs_residual_training_figure(curves, "train_loss"), key="pvr_train_loss")
@@ -321,7 +323,7 @@ def lesion_view() -> None:
     results = snap.result or []
     if not results:
         return
-    if snap.status == "finished" and all(r.near_chance for r in results):
+    if snap.status is Status.FINISHED and all(r.near_chance for r in results):
         st.warning("Both networks are close to chance accuracy, so deleting blocks has little left to destroy: "
                    "train longer (more epochs or images) in section 3, then run the lesion study again.")
     cols = st.columns(len(results))
@@ -342,9 +344,9 @@ st.markdown("Walk along a straight line between two images and take the gradient
             "the input at each point: do neighbouring points get similar gradients?")
 shatter_running = job_running(SHATTER_KEY)
 cols = st.columns([3, 1, 1])
-shatter_depths = cols[0].multiselect("Depths", SWEEP_DEPTHS, key="pvr_shatter_depths")
-points = cols[1].select_slider("Points on the line", [16, 32, 64, 128], key="pvr_shatter_points")
-shatter_seeds = cols[2].number_input("Seeds", 1, 5, key="pvr_shatter_seeds")
+shatter_depths = L["pvr_shatter_depths"].widget(cols[0].multiselect, "Depths")
+points = L["pvr_shatter_points"].widget(cols[1].select_slider, "Points on the line")
+shatter_seeds = L["pvr_shatter_seeds"].widget(cols[2].number_input, "Seeds")
 buttons = st.columns([1, 1, 4])
 start_shatter = start_stop(buttons[0], buttons[1], "▶ Measure", "pvr_shatter", shatter_running,
                            st.session_state.get(SHATTER_KEY))

@@ -41,11 +41,13 @@ from resnet_core.explain import (
     topk,
     usable_runs,
 )
-from resnet_core.train import TORCHVISION_ARCHS, RunInfo, default_runs_dir
+from resnet_core.recipes import LOCALIZATION_IMAGES
+from resnet_core.train import RunInfo, default_runs_dir
 from ui.demos import demo_panel
 from ui.frame import page_setup
 from ui.memo import memo_get
 from ui.model_sources import (
+    ARCH_OPTION,
     SOURCES,
     cached_shapes_check,
     forget_training_failure,
@@ -58,7 +60,7 @@ from ui.model_sources import (
     training_failed,
     training_running,
 )
-from ui.share import Linked, apply_link, share_link
+from ui.share import Linked, apply_link, by_key, share_link
 
 page_setup("Grad-CAM", "🔍")
 st.title("🔍 Grad-CAM")
@@ -82,11 +84,10 @@ with st.expander("How it works"):
         "afterwards. A map is an explanation only if it passes the checks below: it should land on the object "
         "(pointing game) and it should change when the weights are randomized (Adebayo et al. 2018).")
 
-SHAPES_CHECK_IMAGES = 64
 MAX_GALLERY = 12
 LINKED = (
     Linked("gc_source", "source", "shapes", tuple(SOURCES)),
-    Linked("gc_arch", "arch", TORCHVISION_ARCHS[0], TORCHVISION_ARCHS),
+    ARCH_OPTION,
     Linked("gc_alpha", "alpha", 0.5, bounds=(0.0, 1.0)),
     Linked("gc_colormap", "colormap", next(iter(COLORMAPS)), tuple(COLORMAPS)),
     Linked("gc_topk", "topk", 5, bounds=(1, 10)),
@@ -96,6 +97,7 @@ LINKED = (
     Linked("gc_rand_methods", "check_methods", ["gradcam", "guided_gradcam"],
            tuple(m for m in METHODS if m != "occlusion")),  # occlusion is too slow to repeat per layer
 )
+L = by_key(LINKED)
 apply_link(LINKED)
 share_link(LINKED)
 DEMO_PENDING_KEY = "gc_demo_pending"
@@ -111,8 +113,7 @@ def gradcam_demo() -> None:
 demo_panel("gradcam", gradcam_demo, model_ready=shapes_model_ready())
 
 st.subheader("Model")
-source = st.radio("Model to explain", list(SOURCES), format_func=lambda k: SOURCES[k][0], key="gc_source",
-                  horizontal=True)
+source = L["gc_source"].widget(st.radio, "Model to explain", format_func=lambda k: SOURCES[k][0], horizontal=True)
 show_training()
 subject = SOURCES[source][1]()
 if st.session_state.get(DEMO_PENDING_KEY) and source == "shapes":
@@ -135,7 +136,7 @@ st.subheader("Images")
 photos = {s.name: s for s in sample_images()}
 shape_items = {}
 if subject.on_shapes:
-    check = cached_shapes_check(SHAPES_CHECK_IMAGES, subject.pre.image_size)
+    check = cached_shapes_check(LOCALIZATION_IMAGES, subject.pre.image_size)
     shape_items = {i.name: i for i in shapes_items(check.images, check.labels, check.masks, SHAPES_CLASSES)}
 options = list(shape_items) + list(photos)
 default = list(shape_items) if subject.on_shapes else options[:1]
@@ -177,10 +178,12 @@ except (AttributionError, RuntimeError) as exc:
     st.stop()
 
 controls = st.columns(3)
-alpha = controls[0].slider("Overlay opacity", 0.0, 1.0, step=0.05, key="gc_alpha")
-colormap = controls[1].selectbox("Colour map", list(COLORMAPS), key="gc_colormap")
+alpha = L["gc_alpha"].widget(controls[0].slider, "Overlay opacity", step=0.05)
+colormap = L["gc_colormap"].widget(controls[1].selectbox, "Colour map")
 st.session_state["gc_topk"] = min(st.session_state["gc_topk"], len(subject.classes))
-top_k = controls[2].slider("Top-k predictions", 1, max(2, min(10, len(subject.classes))), key="gc_topk")
+# No more ranks than the model has classes (a slider needs two values, hence at least 2).
+top_k = L["gc_topk"].widget(controls[2].slider, "Top-k predictions",
+                            max_value=max(2, min(L["gc_topk"].bounds[1], len(subject.classes))))
 
 gallery = st.columns(6)
 for i, item in enumerate(items):
@@ -208,7 +211,7 @@ target = st.selectbox("Explain the class", ranked, key=f"gc_target_{subject.key}
                       format_func=lambda c: f"{subject.classes[c]} ({100 * float(probs[index][c]):.1f}%)",
                       help="Defaults to the prediction; pick another class to see the evidence for it.")
 settings = st.columns(2)
-methods = settings[0].multiselect("Methods", METHODS, key="gc_methods", format_func=METHOD_LABELS.get)
+methods = L["gc_methods"].widget(settings[0].multiselect, "Methods", format_func=METHOD_LABELS.get)
 layers = target_layers(subject.model)
 layer = settings[1].selectbox("Layer (Grad-CAM, Guided Grad-CAM)", layers, key=f"gc_layer_{subject.key}",
                               help="The last stage by default; earlier layers give finer but less class-specific maps.")
@@ -216,8 +219,8 @@ options_by_method: dict[str, dict[str, Any]] = {}
 if "integrated_gradients" in methods:
     ig = st.columns(2)
     options_by_method["integrated_gradients"] = {
-        "n_steps": ig[0].slider("Integrated Gradients: steps", 8, 128, step=8, key="gc_ig_steps"),
-        "smoothgrad_samples": ig[1].slider("SmoothGrad samples (0 = off)", 0, 16, key="gc_ig_smooth"),
+        "n_steps": L["gc_ig_steps"].widget(ig[0].slider, "Integrated Gradients: steps", step=8),
+        "smoothgrad_samples": L["gc_ig_smooth"].widget(ig[1].slider, "SmoothGrad samples (0 = off)"),
     }
 
 
@@ -289,12 +292,12 @@ st.markdown("**Does it point at the object?** On held-out Shapes images the obje
 if not subject.on_shapes:
     st.info("This check needs a model trained on Shapes (the only images here with known object masks): choose the "
             "Shapes demo model or a Shapes run.")
-elif st.button("Score localization on 64 Shapes images", key="gc_loc_button") or st.session_state.pop("gc_autoscore",
-                                                                                                     False):
-    data = cached_shapes_check(SHAPES_CHECK_IMAGES, subject.pre.image_size)
+elif (st.button(f"Score localization on {LOCALIZATION_IMAGES} Shapes images", key="gc_loc_button")
+      or st.session_state.pop("gc_autoscore", False)):
+    data = cached_shapes_check(LOCALIZATION_IMAGES, subject.pre.image_size)
     check_x = prepare_uint8(data.images, subject.pre)
     check_methods = [m for m in methods if m != "occlusion"] or ["gradcam"]
-    with st.spinner("Explaining 64 images with each method..."):
+    with st.spinner(f"Explaining {LOCALIZATION_IMAGES} images with each method..."):
         st.session_state["gc_loc_result"] = (subject.key, localization_scores(
             subject.model, check_x, data.masks, check_methods, targets=data.labels.tolist(), layer=layer,
             method_options=options_by_method))
@@ -308,8 +311,7 @@ if subject.on_shapes and loc and loc[0] == subject.key:
 st.markdown("**Does it depend on the model?** Re-initialise the weights from the head down, block by block "
             "(Adebayo et al. 2018), and compare each map with the trained model's (Spearman rank correlation). "
             "An explanation of the model must change as the model is destroyed.")
-randomization_methods = st.multiselect("Methods to check", [m for m in METHODS if m != "occlusion"],
-                                       format_func=METHOD_LABELS.get, key="gc_rand_methods")
+randomization_methods = L["gc_rand_methods"].widget(st.multiselect, "Methods to check", format_func=METHOD_LABELS.get)
 granularity, blocks = randomization_granularity(subject.model)
 if st.button("Run the randomization check on this image", key="gc_rand_button", disabled=not randomization_methods):
     bar = st.progress(0.0, text="randomizing...")

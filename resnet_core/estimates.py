@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from .analysis.common import SWEEP_DEPTHS
 from .device import best_device
 from .model.config import ResNetConfig, get_preset
-from .model.model import build_model
+from .model.model import build_model, build_seeded
 from .model.summary import summarize
 from .recipes import (
+    DEFAULT_PRESET,
     DEGRADATION_DATA,
     DEGRADATION_DEPTHS,
     DEGRADATION_TRAIN,
@@ -36,9 +37,8 @@ def seconds_per_image(device: str | None = None) -> float:
     Made once per device and process (about a second on a laptop CPU); every estimate scales it.
     """
     device = device or best_device()
-    with torch.random.fork_rng(devices=[]):  # other sessions' seeded work must not see this draw
-        torch.manual_seed(0)
-        model = build_model(get_preset("resnet20")).to(device)
+    # build_seeded leaves the global random state alone: other sessions' seeded work must not see this draw.
+    model = build_seeded(get_preset(DEFAULT_PRESET), 0).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(64, 3, 32, 32, generator=generator).to(device)

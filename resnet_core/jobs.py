@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .status import Status
+
 # Progress callback of long analyses: (done, total, message, partial result so far).
 Progress = Callable[[int, int, str, Any], None]
 
@@ -23,7 +25,7 @@ class OneShotWorker:
     def _start_once(self, already_started: Callable[[bool], Exception], mark_running: Callable[[], None]) -> None:
         """Start the thread, or raise `already_started(still_alive)` if it was ever started.
 
-        `mark_running` runs under the lock, so no reader sees a started worker that is still "idle".
+        `mark_running` runs under the lock, so no reader sees a started worker that is still idle.
         """
         with self._lock:
             if self._thread is not None:
@@ -49,7 +51,7 @@ class OneShotWorker:
 
 @dataclass(frozen=True)
 class JobSnapshot:
-    status: str  # "idle", "running", "finished", "stopped", "failed"
+    status: Status  # IDLE, RUNNING, FINISHED, STOPPED or FAILED
     done: int
     total: int
     message: str
@@ -58,7 +60,7 @@ class JobSnapshot:
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        return self.status is Status.RUNNING
 
     @property
     def fraction(self) -> float:
@@ -76,12 +78,12 @@ class BackgroundJob(OneShotWorker):
     def __init__(self, work: Callable[[Progress, threading.Event], Any], name: str = "analysis"):
         super().__init__(f"resnet-{name}")
         self._work, self.name = work, name
-        self._state: dict[str, Any] = {"status": "idle", "done": 0, "total": 0, "message": "", "result": None,
+        self._state: dict[str, Any] = {"status": Status.IDLE, "done": 0, "total": 0, "message": "", "result": None,
                                        "error": None}
 
     def start(self) -> BackgroundJob:
         self._start_once(lambda _alive: RuntimeError(f"this {self.name} has already been started; make a new one"),
-                         lambda: self._state.update(status="running"))
+                         lambda: self._state.update(status=Status.RUNNING))
         return self
 
     def snapshot(self) -> JobSnapshot:
@@ -97,12 +99,12 @@ class BackgroundJob(OneShotWorker):
     def _main(self) -> None:
         try:
             result = self._work(self._progress, self._stop)
-            status = "stopped" if self._stop.is_set() else "finished"
+            status = Status.STOPPED if self._stop.is_set() else Status.FINISHED
             error = None
         except ValueError as exc:  # the analyses' own errors (GradientError, ConfigError, ...) say what to do
-            result, status, error = None, "failed", str(exc)
+            result, status, error = None, Status.FAILED, str(exc)
         except Exception as exc:  # noqa: BLE001 - a failed analysis must not take the server down
-            result, status, error = None, "failed", f"{type(exc).__name__}: {exc}"
+            result, status, error = None, Status.FAILED, f"{type(exc).__name__}: {exc}"
         with self._lock:
             if result is not None:
                 self._state["result"] = result

@@ -29,18 +29,19 @@ def need_choice(error: type[Exception], name: str, value: Any, allowed: Collecti
     need(value in allowed, error, name, value, f"is not allowed; choose one of {list(allowed)}")
 
 
-def need_int(error: type[Exception], name: str, value: Any, low: int, high: int | None = None) -> None:
-    """A whole number in [low, high] (no upper end when `high` is None)."""
+def need_int(error: type[Exception], name: str, value: Any, low: int, high: int | None = None,
+             hint: str = "") -> None:
+    """A whole number in [low, high] (no upper end when `high` is None); `hint` is added to the message."""
     ok = is_int(value) and value >= low and (high is None or value <= high)
     span = f"from {low} to {high}" if high is not None else f">= {low}"
-    need(ok, error, name, value, f"must be a whole number {span}")
+    need(ok, error, name, value, f"must be a whole number {span}{hint}")
 
 
 def need_number(error: type[Exception], name: str, value: Any, low: float, high: float,
-                high_open: bool = False) -> None:
-    """A finite number in [low, high] (or [low, high) with `high_open`)."""
+                high_open: bool = False, hint: str = "") -> None:
+    """A finite number in [low, high] (or [low, high) with `high_open`); `hint` is added to the message."""
     ok = is_number(value) and low <= value and (value < high if high_open else value <= high)
-    need(ok, error, name, value, f"must be a number in [{low:g}, {high:g}{')' if high_open else ']'}")
+    need(ok, error, name, value, f"must be a number in [{low:g}, {high:g}{')' if high_open else ']'}{hint}")
 
 
 def need_bool(error: type[Exception], name: str, value: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from resnet_core.jobs import BackgroundJob, JobSnapshot
+from resnet_core.status import Status
 
 
 def job_running(key: str) -> bool:
@@ -32,9 +33,9 @@ def show_job_status(job: BackgroundJob, what: str) -> None:
     snap = job.snapshot()
     if snap.running:
         st.progress(min(snap.fraction, 1.0), text=f"{what}: {snap.done} of {snap.total or '…'} — {snap.message}")
-    elif snap.status == "failed":
+    elif snap.status is Status.FAILED:
         st.error(f"The {what} failed: {snap.error}")
-    elif snap.status == "stopped":
+    elif snap.status is Status.STOPPED:
         st.info(f"The {what} was stopped after {snap.done} of {snap.total}; showing what was measured.")
 
 

@@ -31,8 +31,9 @@ from resnet_core.model import (
     misfit_message,
     preset_for_checkpoint,
 )
-from resnet_core.recipes import SHAPES_DATA, demo_trainer
+from resnet_core.recipes import CHECK_SEED, SHAPES_DATA, demo_trainer
 from resnet_core.train import (
+    MODEL_FILE,
     TORCHVISION_ARCHS,
     PretrainedModel,
     RunError,
@@ -49,9 +50,12 @@ from resnet_core.train import (
 )
 from ui.demos import on_this_device
 from ui.memo import cached_dataset, memo_get
+from ui.share import Linked
 from ui.state import current_model
 
 TRAINER_KEY = "gc_trainer"
+# The pretrained source's architecture picker, linked in the Grad-CAM page's URL (the page lists it in LINKED).
+ARCH_OPTION = Linked("gc_arch", "arch", TORCHVISION_ARCHS[0], TORCHVISION_ARCHS)
 TRAIN_ERROR_KEY = "gc_train_error"
 # The runs folder is read on every call, not at import: this module outlives a page's reruns,
 # and the folder comes from the environment (RESNET_EXPLORER_RUNS_DIR).
@@ -69,13 +73,13 @@ def cached_pretrained(arch: str, weights_name: str, _progress=None) -> Pretraine
 @st.cache_resource(max_entries=4, show_spinner=False)
 def cached_shapes_check(n: int, size: int) -> ImageSet:
     """Held-out Shapes images with their object masks, for the samples and the localization check."""
-    return make_shapes(n, seed=90_210, size=size)
+    return make_shapes(n, seed=CHECK_SEED, size=size)
 
 
 def load_run_subject(run: RunInfo) -> Subject | None:
     """A run's model, loaded once per session (and again when its weights file changes)."""
     try:
-        mtime = (run.path / "model.pt").stat().st_mtime
+        mtime = (run.path / MODEL_FILE).stat().st_mtime
         model, classes, preprocess = memo_get(("run", str(run.path), mtime), lambda: load_run_model(run.path))
     except (RunError, OSError) as exc:
         st.error(f"Run {run.name}: {exc}")
@@ -110,7 +114,7 @@ def training_status() -> None:
         st.progress(min(1.0, done), text=f"Training on Shapes: step {trainer.step} of {trainer.total_steps}{left}")
         return
     st.session_state.pop(TRAINER_KEY)
-    if trainer.status not in ("finished", "stopped"):
+    if not trainer.status.kept_weights:  # diverged or failed
         st.session_state[TRAIN_ERROR_KEY] = f"The demo training ended with status {trainer.status}: {trainer.message}"
     st.rerun(scope="app")  # the new run (or the message) appears in the whole page
 
@@ -183,7 +187,7 @@ def build_source() -> Subject:
 
 def pretrained_source() -> Subject | None:
     cols = st.columns(2)
-    arch = cols[0].selectbox("Architecture", TORCHVISION_ARCHS, key="gc_arch")
+    arch = ARCH_OPTION.widget(cols[0].selectbox, "Architecture")
     versions = available_weights(arch)
     name = cols[1].selectbox("Weights", versions, key="gc_weights")
     failures = st.session_state.setdefault("gc_weights_failed", {})
@@ -208,7 +212,7 @@ def pretrained_source() -> Subject | None:
 
 
 def upload_source() -> Subject | None:
-    upload = st.file_uploader("A checkpoint (.pt / .pth): a run's model.pt or a torchvision state_dict",
+    upload = st.file_uploader(f"A checkpoint (.pt / .pth): a run's {MODEL_FILE} or a torchvision state_dict",
                               type=["pt", "pth"], key="gc_ckpt",
                               help="Up to 50 MB (server.maxUploadSize in .streamlit/config.toml): enough for CIFAR "
                                    "nets and resnet18; use the ImageNet weights source for the larger torchvision nets.")

@@ -1,7 +1,8 @@
 """Shareable links: the model config and a page's options live in the URL's query parameters.
 
 A page lists its linked widgets as `Linked` options, calls `apply_link(options)` before drawing
-any widget, creates those widgets with `key=` and no default value, and calls
+any widget, creates those widgets through their option (`option.widget(st.number_input, "Epochs")`:
+the key, min/max from `bounds` and the options from `choices`, so each is written once), and calls
 `share_link(options)`: that writes the current setup into the URL and offers it in a "copy
 link" popover. Widget values are in the session before the script runs, so it may be called
 before the widgets are drawn (the model config must be current, which is why the Build page
@@ -10,7 +11,7 @@ calls it after its editor).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from ui.state import current_config, set_config
 
 _APPLIED_KEY = "_link_applied_for"
 LINKED_DEMO_KEY = "_link_demo"  # the demo a followed link (?demo=…) points at
+LINKED_OPTIONS_KEY = "_linked_options"  # the page's options by widget key, as last applied (tests read them)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,25 @@ class Linked:
     def default_value(self) -> Any:
         return self.default(current_config()) if callable(self.default) else self.default
 
+    def widget_args(self) -> dict[str, Any]:
+        """What the option gives its widget: the key, min_value/max_value from `bounds`, options from `choices`."""
+        args: dict[str, Any] = {"key": self.key}
+        if self.bounds is not None:
+            args["min_value"], args["max_value"] = self.bounds
+        if self.choices is not None:
+            args["options"] = list(self.choices)
+        return args
+
+    def widget(self, make: Callable[..., Any], label: str, **kwargs: Any) -> Any:
+        """Draw the option's widget: `make` is e.g. st.number_input or cols[0].selectbox, given `label`,
+        `widget_args()` and `kwargs` (which win: a page may narrow a range for the model at hand)."""
+        return make(label, **{**self.widget_args(), **kwargs})
+
+
+def by_key(options: Sequence[Linked]) -> dict[str, Linked]:
+    """The options by widget key, to draw each widget from its option."""
+    return {option.key: option for option in options}
+
 
 def apply_link(options: Sequence[Linked] = ()) -> bool:
     """Set the model config and the options from the URL when it is a link we have not applied yet.
@@ -51,6 +72,7 @@ def apply_link(options: Sequence[Linked] = ()) -> bool:
     Bad values fall back to their defaults with a notice each. Options the URL does not set keep
     their session value (or start at their default). Returns True when a new link was applied.
     """
+    st.session_state[LINKED_OPTIONS_KEY] = by_key(options)
     params = st.query_params.to_dict()
     signature = tuple(sorted(params.items()))
     new_link = bool(params) and st.session_state.get(_APPLIED_KEY) != signature

@@ -77,16 +77,16 @@ class SideBySide:
         return any(run.trainer.is_running for run in self.runs)
 
     def curves(self) -> dict[str, dict[str, Any]]:
-        """Per run: step/train_loss for every step, val_step/val_acc/val_loss per epoch, and status."""
+        """Per run: step/train_loss for every step, val_step/val_acc/val_loss per epoch, and status (a Status)."""
         out: dict[str, dict[str, Any]] = {}
         for run in self.runs:
             snap = run.trainer.snapshot()
             steps = snap.steps
             epochs = snap.validated_epochs
             out[run.name] = {
-                "step": [e["step"] for e in steps], "train_loss": [e["train_loss"] for e in steps],
-                "val_step": [e["step"] for e in epochs], "val_acc": [e["val_acc"] for e in epochs],
-                "val_loss": [e["val_loss"] for e in epochs],
+                "step": [e.step for e in steps], "train_loss": [e.train_loss for e in steps],
+                "val_step": [e.step for e in epochs], "val_acc": [e.val_acc for e in epochs],
+                "val_loss": [e.val_loss for e in epochs],
                 "status": snap.status, "message": snap.message, "progress": snap.progress,
             }
         return out

@@ -6,6 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ..train.events import EpochEvent, Event, StepEvent
 from .style import base_layout
 
 TRAIN_COLORS = {
@@ -59,12 +60,18 @@ def thin(xs: list, *columns: list) -> tuple[list, ...]:
     return tuple([c[i] for i in keep] for c in (xs, *columns))
 
 
-def _series(events: "list[dict]", kind: str, key: str, x: str = "step") -> tuple[list, list]:
-    rows = [e for e in events if e.get("type") == kind and e.get(key) is not None and e.get(x) is not None]
-    return [e[x] for e in rows], [e[key] for e in rows]
+_KINDS: dict[str, type] = {"step": StepEvent, "epoch": EpochEvent}
 
 
-def training_loss_figure(events: "list[dict]", smoothing: float = 0.6, log_y: bool = False,
+def _series(events: "list[Event]", kind: str, key: str, x: str = "step") -> tuple[list, list]:
+    """(x values, `key` values) of the events of `kind` ("step" or "epoch") that have both."""
+    cls = _KINDS[kind]
+    rows = [(getattr(e, x), getattr(e, key)) for e in events if isinstance(e, cls)]
+    rows = [(xv, yv) for xv, yv in rows if xv is not None and yv is not None]
+    return [xv for xv, _ in rows], [yv for _, yv in rows]
+
+
+def training_loss_figure(events: "list[Event]", smoothing: float = 0.6, log_y: bool = False,
                          title: str = "Training loss", revision: str = "train-loss") -> go.Figure:
     """Per-step training loss, raw (faint) and EMA-smoothed, with per-epoch validation loss as markers."""
     steps, losses = _series(events, "step", "train_loss")
@@ -85,7 +92,7 @@ def training_loss_figure(events: "list[dict]", smoothing: float = 0.6, log_y: bo
     return base_layout(fig, title, revision)
 
 
-def epoch_metrics_figure(events: "list[dict]", title: str = "Per epoch",
+def epoch_metrics_figure(events: "list[Event]", title: str = "Per epoch",
                          revision: str = "epoch-metrics") -> go.Figure:
     """Validation (and training) accuracy per epoch on the left axis, validation loss on the right."""
     fig = go.Figure()
@@ -126,7 +133,7 @@ def lr_figure(steps: "list[int]", lrs: "list[float]", title: str = "Learning rat
                       exponentformat="power")
 
 
-def throughput_figure(events: "list[dict]", smoothing: float = 0.6, title: str = "Throughput",
+def throughput_figure(events: "list[Event]", smoothing: float = 0.6, title: str = "Throughput",
                       revision: str = "throughput") -> go.Figure:
     """Training images per second per step (smoothed like the loss)."""
     steps, rates = _series(events, "step", "samples_per_s")
@@ -134,7 +141,7 @@ def throughput_figure(events: "list[dict]", smoothing: float = 0.6, title: str =
                       TRAIN_COLORS["speed"], "images per second", title, revision, rangemode="tozero")
 
 
-def runs_overlay_figure(runs: "dict[str, list[dict]]", metric: str = "train_loss", smoothing: float = 0.6,
+def runs_overlay_figure(runs: "dict[str, list[Event]]", metric: str = "train_loss", smoothing: float = 0.6,
                         log_y: bool = False, revision: str = "runs-overlay") -> go.Figure:
     """One line per run for `metric` (a key of OVERLAY_METRICS), to compare runs on one chart."""
     if metric not in OVERLAY_METRICS:

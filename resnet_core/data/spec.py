@@ -8,10 +8,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..validation import dataclass_from_dict, is_number, need, need_bool, need_int
 from .cifar import load_cifar
 from .containers import DATASET_KINDS, DataBundle, DatasetError, Progress, stratified_cap
 from .folders import extract_zip, load_image_folder
 from .shapes import load_shapes
+
+# The accepted range of each whole-number field, both ends included: DatasetSpec checks it, and the Train
+# page's widgets and links read it. n_train / n_val cap CIFAR and ImageFolder sets; image_size is the
+# ImageFolder loader's range (Shapes draws up to 512 px and says so).
+LIMITS: dict[str, tuple[int, int]] = {
+    "n_train": (1, 1_000_000),
+    "n_val": (1, 200_000),
+    "image_size": (8, 1024),
+    "seed": (0, 2**31 - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -37,14 +48,14 @@ class DatasetSpec:
     verify_checksums: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in DATASET_KINDS:
-            raise DatasetError(f"dataset kind {self.kind!r} is unknown; choose one of {list(DATASET_KINDS)}")
-        for name, low in (("n_train", 1), ("n_val", 1), ("image_size", 8), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise DatasetError(f"dataset {name}: {value!r} must be a whole number >= {low}")
-        if not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
-            raise DatasetError(f"dataset val_fraction: {self.val_fraction!r} must be between 0 and 1")
+        need(self.kind in DATASET_KINDS, DatasetError, "dataset kind", self.kind,
+             f"is unknown; choose one of {list(DATASET_KINDS)}")
+        for name, (low, high) in LIMITS.items():
+            need_int(DatasetError, f"dataset {name}", getattr(self, name), low, high)
+        need(is_number(self.val_fraction) and 0 < self.val_fraction < 1, DatasetError, "dataset val_fraction",
+             self.val_fraction, "must be between 0 and 1 (e.g. 0.2)")
+        for name in ("download", "verify_checksums"):
+            need_bool(DatasetError, f"dataset {name}", getattr(self, name))
         if self.kind in ("cifar10", "cifar100", "imagefolder") and not self.root:
             where = "the folder for the CIFAR files" if self.kind != "imagefolder" else "the image folder (or .zip)"
             raise DatasetError(f"dataset {self.kind} needs a root: {where}")
@@ -56,13 +67,7 @@ class DatasetSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetSpec:
-        if not isinstance(data, dict):
-            raise DatasetError(f"dataset spec: expected a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise DatasetError(f"dataset spec: unknown field(s) {unknown}; allowed are {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, DatasetError, "dataset spec")
 
 
 def load_dataset(spec: DatasetSpec, progress: Progress | None = None) -> DataBundle:

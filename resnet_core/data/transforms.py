@@ -14,37 +14,53 @@ from PIL import Image
 from torch import Tensor
 
 
-def resize_crop(image: Any, size: int) -> np.ndarray:
-    """Shorter side to `size`, centre crop `size` x `size`, as an H x W x 3 uint8 array."""
-    from PIL import Image
+# The one resampling setting, for training (ImageFolder) and inference (uploads) alike: bilinear with
+# Pillow's antialiasing, reducing by whole factors first when the image is over 3x the target (as
+# good as a full resample, much faster on camera photos).
+RESAMPLE = Image.Resampling.BILINEAR
+REDUCING_GAP = 3.0
 
+
+def resize_crop(image: Image.Image, size: int, resize: int | None = None) -> np.ndarray:
+    """The one resize-and-centre-crop: shorter side to `resize` (default `size`), then the centre
+    `size` x `size` square, as an H x W x 3 uint8 RGB array. Training and inference both use it.
+    A `resize` below `size` is taken as `size` (the crop never reaches past the image)."""
+    side = max(resize or size, size)
+    image = image.convert("RGB")
     w, h = image.size
-    scale = size / min(w, h)
-    new = (max(size, round(w * scale)), max(size, round(h * scale)))
-    resized = image.resize(new, Image.Resampling.BILINEAR, reducing_gap=3.0)
+    scale = side / min(w, h)
+    new = (max(side, round(w * scale)), max(side, round(h * scale)))
+    resized = image.resize(new, RESAMPLE, reducing_gap=REDUCING_GAP)
     left, top = (new[0] - size) // 2, (new[1] - size) // 2
-    return np.asarray(resized.crop((left, top, left + size, top + size)).convert("RGB"), dtype=np.uint8)
+    return np.array(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def _coefficients(mean: Sequence[float], std: Sequence[float], device: torch.device) -> tuple[Tensor, Tensor]:
+    """(scale, shift) with x * scale + shift == (x / 255 - mean) / std, each shaped C x 1 x 1."""
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device).view(-1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=device).view(-1, 1, 1)
+    return 1.0 / (255.0 * std_t), -mean_t / std_t
+
+
+def _apply(images: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+    """The one normalisation formula, (x / 255 - mean) / std as one fused multiply-add."""
+    return torch.addcmul(shift, images.float(), scale)
 
 
 def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
     """uint8 (N x) 3 x H x W on any device -> float32 (x / 255 - mean) / std on that device."""
-    m = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
-    return (images.float().div_(255.0) - m) / s
+    return _apply(images, *_coefficients(mean, std, images.device))
 
 
 class Normalizer:
-    """uint8 -> float (x/255 - mean)/std in one fused multiply-add, in the training memory format."""
+    """`normalize` with its coefficients made once on the device, output in the training memory format."""
 
     def __init__(self, mean: Any, std: Any, device: torch.device, memory_format: torch.memory_format):
-        mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-        self.scale = 1.0 / (255.0 * std_t)
-        self.shift = -mean_t / std_t
+        self.scale, self.shift = _coefficients(mean, std, device)
         self.memory_format = memory_format
 
     def __call__(self, x: Tensor) -> Tensor:
-        return torch.addcmul(self.shift, x.float(), self.scale).contiguous(memory_format=self.memory_format)
+        return _apply(x, self.scale, self.shift).contiguous(memory_format=self.memory_format)
 
 
 def augment_batch(images: Tensor, padding: int, flip: bool, generator: torch.Generator | None = None) -> Tensor:
@@ -92,24 +108,15 @@ class Preprocess:
 
 
 def model_view(image: Image.Image, pre: Preprocess) -> Image.Image:
-    """The RGB image exactly as the network sees it: shorter side resized, centre-cropped square."""
-    side = pre.resize or pre.image_size
-    w, h = image.size
-    scale = side / min(w, h)
-    resized = image.convert("RGB").resize((max(side, round(w * scale)), max(side, round(h * scale))),
-                                          Image.Resampling.BILINEAR)
-    left = (resized.width - pre.image_size) // 2
-    top = (resized.height - pre.image_size) // 2
-    return resized.crop((left, top, left + pre.image_size, top + pre.image_size))
+    """The RGB image exactly as the network sees it: shorter side resized, centre-cropped square
+    (the same `resize_crop` the ImageFolder loader trains on)."""
+    return Image.fromarray(resize_crop(image, pre.image_size, pre.resize))
 
 
 def to_tensor(view: Image.Image, pre: Preprocess) -> torch.Tensor:
-    """A model_view image as a normalised float 3 x H x W tensor."""
-    array = np.asarray(view.convert("RGB"), dtype=np.float32) / 255.0
-    x = torch.from_numpy(array).permute(2, 0, 1)
-    mean = torch.tensor(pre.mean, dtype=torch.float32).view(-1, 1, 1)
-    std = torch.tensor(pre.std, dtype=torch.float32).view(-1, 1, 1)
-    return (x - mean) / std
+    """A model_view image as a normalised float 3 x H x W tensor (the trainer's `normalize`)."""
+    array = np.asarray(view.convert("RGB"), dtype=np.uint8)
+    return normalize(torch.from_numpy(array.copy()).permute(2, 0, 1), pre.mean, pre.std)
 
 
 def prepare(image: Image.Image, pre: Preprocess) -> tuple[Image.Image, torch.Tensor]:

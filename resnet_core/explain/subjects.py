@@ -11,6 +11,7 @@ from torch import nn
 from ..data.shapes import SHAPES_CLASSES
 from ..data.transforms import Preprocess, default_resize
 from ..model.checkpoint import Checkpoint
+from ..model.config import default_image_size
 from ..train.pretrained import PretrainedModel, checkpoint_classes, checkpoint_preprocess
 from ..train.runs import RunInfo, list_runs
 
@@ -37,7 +38,7 @@ def numbered_classes(n: int) -> list[str]:
 
 def usable_runs(runs_dir: Any) -> list[RunInfo]:
     """Runs that ended and saved their weights, newest first: the ones worth explaining."""
-    return [r for r in list_runs(runs_dir) if r.has_model and r.status in ("finished", "stopped")]
+    return [r for r in list_runs(runs_dir) if r.has_model and r.status.kept_weights]
 
 
 def run_is_residual(run: RunInfo) -> bool:
@@ -68,7 +69,7 @@ def run_subject(run: RunInfo, model: nn.Module, classes: Sequence[str] | None, p
 def built_subject(model: nn.Module) -> Subject:
     """A model built from a config (random weights), fed like its stem expects: 32 px CIFAR, 224 px ImageNet."""
     cfg = model.config
-    size = 32 if cfg.stem == "cifar" else 224
+    size = default_image_size(cfg)
     pre = Preprocess(image_size=size, resize=default_resize(size))
     return Subject(model, numbered_classes(cfg.num_classes), pre, f"build:{id(model)}:{hash(cfg)}",
                    "the Build page's model (untrained)")

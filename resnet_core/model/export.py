@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..device import device_of
+
 
 class ExportError(RuntimeError):
     """The model could not be exported; the message says why."""
@@ -21,7 +23,7 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: str |
     train/eval mode is restored afterwards.
     """
     was_training = model.training
-    example = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
+    example = torch.zeros(1, *input_shape, device=device_of(model))
     batch = torch.export.Dim("batch", min=1, max=4096)
     # The exporter narrates every pass at INFO level; the page only needs errors.
     logging.getLogger("torch.onnx").setLevel(logging.WARNING)

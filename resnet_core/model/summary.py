@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..device import device_of
 from .blocks import PadShortcut, is_block
 
 
@@ -110,7 +111,7 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...] = (3, 224, 224)) ->
         elif not any(True for _ in module.children()):
             handles.append(module.register_forward_hook(leaf_hook))
     was_training = model.training
-    device = next(model.parameters()).device
+    device = device_of(model)
     try:
         model.eval()
         with torch.inference_mode():

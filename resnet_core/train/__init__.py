@@ -18,6 +18,7 @@ from .config import (
     resolve_device,
     validate_train_config,
 )
+from .events import EpochEvent, Event, StatusEvent, StepEvent, event_from_dict, event_to_dict
 from .pretrained import (
     TORCHVISION_ARCHS,
     PretrainedModel,
@@ -35,7 +36,6 @@ from .pretrained import (
 )
 from .runs import (
     CONFIG_FILE,
-    FINAL_STATUSES,
     FORMAT_VERSION,
     METRIC_COLUMNS,
     METRICS_FILE,
@@ -67,7 +67,8 @@ from .trainer import (
 __all__ = [
     "CONFIG_FILE",
     "DEVICES",
-    "FINAL_STATUSES",
+    "EpochEvent",
+    "Event",
     "FORMAT_VERSION",
     "METRICS_FILE",
     "METRIC_COLUMNS",
@@ -82,6 +83,8 @@ __all__ = [
     "RunError",
     "RunInfo",
     "SCHEDULES",
+    "StatusEvent",
+    "StepEvent",
     "TORCHVISION_ARCHS",
     "TrainConfig",
     "TrainConfigError",
@@ -98,6 +101,8 @@ __all__ = [
     "checkpoint_preprocess",
     "create_trainer",
     "default_runs_dir",
+    "event_from_dict",
+    "event_to_dict",
     "fetch_weights",
     "finetune_model",
     "global_grad_norm",

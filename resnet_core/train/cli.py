@@ -130,10 +130,10 @@ def _update_bar(bar: Any, snap: TrainerSnapshot) -> None:
     steps, epochs = snap.steps, snap.epochs
     post = {}
     if steps:
-        post["loss"] = f"{steps[-1]['train_loss']:.3f}"
-        post["img/s"] = f"{steps[-1]['samples_per_s']:.0f}"
-    if epochs and epochs[-1].get("val_acc") is not None:
-        post["val_acc"] = f"{100 * epochs[-1]['val_acc']:.1f}%"
+        post["loss"] = f"{steps[-1].train_loss:.3f}"
+        post["img/s"] = f"{steps[-1].samples_per_s:.0f}"
+    if epochs and epochs[-1].val_acc is not None:
+        post["val_acc"] = f"{100 * epochs[-1].val_acc:.1f}%"
     bar.set_postfix(post, refresh=False)
 
 
@@ -158,13 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     trainer.start()
     _watch(trainer, not args.no_progress)
     snap = trainer.snapshot()
-    if snap.status in ("diverged", "failed"):
+    if snap.status.bad:  # diverged or failed
         print(f"error: {snap.message}", file=sys.stderr)
         return 1
     print(snap.message, file=sys.stderr)
     epochs = snap.validated_epochs
     if epochs:
-        print(f"final validation accuracy: {100 * epochs[-1]['val_acc']:.2f}%")
+        print(f"final validation accuracy: {100 * epochs[-1].val_acc:.2f}%")
     else:
         print("final validation accuracy: n/a (stopped before the first validation)")
     return 0

@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..device import best_device
-from ..validation import dataclass_from_dict
+from ..validation import dataclass_from_dict, is_int, is_number, need, need_bool, need_choice, need_int, need_number
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # Where each optimizer's learning rate usually starts: Adam takes steps ~50x smaller than SGD's.
 USUAL_LR = {"sgd": 0.1, "adam": 2e-3, "adamw": 2e-3}
+
+# The accepted range of each numeric field, both ends included: validate_train_config reads it, and so
+# do the Train page's widgets and its link parser. Whole-number fields have int ends, the others floats.
+LIMITS: dict[str, tuple[Any, Any]] = {
+    "epochs": (1, 10_000),
+    "batch_size": (1, 4096),
+    "lr": (1e-6, 10.0),
+    "momentum": (0.0, 0.999),
+    "weight_decay": (0.0, 1.0),
+    "gamma": (1e-6, 1.0),
+    "warmup_epochs": (0.0, 100.0),
+    "warmup_steps": (0, 10_000_000),
+    "label_smoothing": (0.0, 0.99),
+    "crop_padding": (0, 64),
+    "seed": (0, 2**31 - 1),
+    "max_steps": (1, 10_000_000),  # or None: no limit
+    "eval_batch_size": (1, 65_536),
+}
+# The allowed values of each choice field.
+CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES}
+_BOOLS = ("nesterov", "augment_crop", "augment_flip", "compile")
+_AUTO_BOOLS = ("bf16", "channels_last")  # None: automatic
+_HINTS = {"lr": f" ({USUAL_LR['sgd']:g} for SGD, {USUAL_LR['adam']:g} for Adam)", "gamma": " (0.1 divides by 10)",
+          "max_steps": ", or null for no limit"}
 
 
 # OneCycle's shape, as in torch.optim.lr_scheduler.OneCycleLR's defaults.
@@ -118,62 +141,43 @@ class TrainConfig:
         return cls(**{**base, **overrides})
 
 
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _need(ok: bool, name: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise TrainConfigError(f"{name}: {value!r} is not allowed; {allowed}")
-
-
-def _is_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int)
+def _check_limit(c: TrainConfig, name: str) -> None:
+    """`name`'s value within LIMITS: a whole number when both ends are ints, else any finite number."""
+    value, (low, high) = getattr(c, name), LIMITS[name]
+    hint = _HINTS.get(name, "")
+    if is_int(low) and is_int(high):
+        need_int(TrainConfigError, name, value, low, high, hint=hint)
+    else:
+        need_number(TrainConfigError, name, value, low, high, hint=hint)
 
 
 def validate_train_config(c: TrainConfig) -> None:
-    """Raise TrainConfigError for the first field that training cannot use."""
-    _need(_is_int(c.epochs) and 1 <= c.epochs <= 100_000, "epochs", c.epochs, "use a whole number from 1 to 100000")
-    _need(_is_int(c.batch_size) and 1 <= c.batch_size <= 65_536, "batch_size", c.batch_size,
-          "use a whole number from 1 to 65536")
-    _need(c.optimizer in OPTIMIZERS, "optimizer", c.optimizer, f"choose one of {list(OPTIMIZERS)}")
-    _need(_is_number(c.lr) and c.lr > 0, "lr", c.lr, "use a finite number > 0 (0.1 for SGD, 1e-3 for Adam)")
-    _need(_is_number(c.momentum) and 0 <= c.momentum < 1, "momentum", c.momentum, "use a number in [0, 1)")
-    _need(isinstance(c.nesterov, bool), "nesterov", c.nesterov, "use true or false")
+    """Raise TrainConfigError for the first field that training cannot use (ranges from LIMITS)."""
+    for f in dataclasses.fields(c):
+        name, value = f.name, getattr(c, f.name)
+        if name in CHOICES:
+            need_choice(TrainConfigError, name, value, CHOICES[name])
+        elif name in _BOOLS:
+            need_bool(TrainConfigError, name, value)
+        elif name in _AUTO_BOOLS:
+            need(value is None or isinstance(value, bool), TrainConfigError, name, value,
+                 "must be true, false or null (automatic: on for CUDA)")
+        elif name == "max_steps" and value is None:
+            continue  # no limit
+        elif name in LIMITS:
+            _check_limit(c, name)
+    ms = c.milestones
+    need(isinstance(ms, tuple) and all(is_number(m) and 0 < m < 1 for m in ms)
+         and all(a < b for a, b in itertools.pairwise(ms)), TrainConfigError, "milestones", ms,
+         "must be increasing fractions of training strictly between 0 and 1, e.g. (0.5, 0.75)")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise TrainConfigError(f"nesterov: True needs optimizer 'sgd' with momentum > 0 "
                                f"(got optimizer {c.optimizer!r}, momentum {c.momentum!r})")
-    _need(_is_number(c.weight_decay) and c.weight_decay >= 0, "weight_decay", c.weight_decay, "use a number >= 0")
-    _need(c.schedule in SCHEDULES, "schedule", c.schedule, f"choose one of {list(SCHEDULES)}")
-    ms = c.milestones
-    _need(isinstance(ms, tuple) and all(_is_number(m) and 0 < m < 1 for m in ms)
-          and all(a < b for a, b in itertools.pairwise(ms)), "milestones", ms,
-          "use increasing fractions of training strictly between 0 and 1, e.g. (0.5, 0.75)")
-    _need(_is_number(c.gamma) and 0 < c.gamma <= 1, "gamma", c.gamma, "use a number in (0, 1] (0.1 divides by 10)")
-    _need(_is_number(c.warmup_epochs) and c.warmup_epochs >= 0, "warmup_epochs", c.warmup_epochs,
-          "use a number >= 0")
-    _need(_is_int(c.warmup_steps) and c.warmup_steps >= 0, "warmup_steps", c.warmup_steps,
-          "use a whole number >= 0")
     if c.warmup_epochs and c.warmup_steps:
         raise TrainConfigError("warmup_steps: set warmup_steps or warmup_epochs, not both")
     if c.schedule == "onecycle" and (c.warmup_epochs or c.warmup_steps):
         raise TrainConfigError("warmup_epochs: the 'onecycle' schedule warms up by itself over its first 30%; "
                                "set warm-up to 0 or pick another schedule")
-    _need(_is_number(c.label_smoothing) and 0 <= c.label_smoothing < 1, "label_smoothing", c.label_smoothing,
-          "use a number in [0, 1)")
-    for name in ("augment_crop", "augment_flip", "compile"):
-        _need(isinstance(getattr(c, name), bool), name, getattr(c, name), "use true or false")
-    _need(_is_int(c.crop_padding) and 0 <= c.crop_padding <= 64, "crop_padding", c.crop_padding,
-          "use a whole number from 0 to 64")
-    _need(_is_int(c.seed) and c.seed >= 0, "seed", c.seed, "use a whole number >= 0")
-    _need(c.device in DEVICES, "device", c.device, f"choose one of {list(DEVICES)}")
-    for name in ("bf16", "channels_last"):
-        _need(getattr(c, name) is None or isinstance(getattr(c, name), bool), name, getattr(c, name),
-              "use true, false or null (automatic: on for CUDA)")
-    _need(c.max_steps is None or (_is_int(c.max_steps) and c.max_steps >= 1), "max_steps", c.max_steps,
-          "use a whole number >= 1, or null for no limit")
-    _need(_is_int(c.eval_batch_size) and c.eval_batch_size >= 1, "eval_batch_size", c.eval_batch_size,
-          "use a whole number >= 1")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -16,7 +16,7 @@ from ..data.containers import DownloadError
 from ..data.download import download_file
 from ..data.transforms import Preprocess, default_resize
 from ..model.checkpoint import Checkpoint, CheckpointError
-from ..model.config import ConfigError, ResNetConfig, get_preset
+from ..model.config import ConfigError, ResNetConfig, default_image_size, get_preset
 from ..model.model import ResNet, build_model
 from ..model.state_dicts import load_state_dict_report
 
@@ -181,7 +181,7 @@ def finetune_model(arch: str, num_classes: int, weights_name: str = "DEFAULT", f
 
 def checkpoint_preprocess(ckpt: Checkpoint, cfg: ResNetConfig) -> Preprocess:
     """The checkpoint's recorded preprocessing; gaps follow the stem (32 px CIFAR, 224 px ImageNet)."""
-    pre = Preprocess.from_dict(ckpt.preprocess, default_size=32 if cfg.stem == "cifar" else 224)
+    pre = Preprocess.from_dict(ckpt.preprocess, default_size=default_image_size(cfg))
     if pre.resize is None:
         pre = Preprocess(pre.image_size, pre.mean, pre.std, default_resize(pre.image_size))
     return pre

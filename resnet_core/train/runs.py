@@ -7,7 +7,7 @@ Layout of a run folder (`<runs dir>/<name>/`):
     model.pt       the trained weights (checkpoint.save_checkpoint: atomic, weights_only-loadable)
 
 Nothing here raises on a damaged folder while listing: `list_runs` reports it with
-status "damaged" and the reason, so one broken run never hides the others.
+Status.DAMAGED and the reason, so one broken run never hides the others.
 """
 
 from __future__ import annotations
@@ -29,16 +29,14 @@ from torch import nn
 from ..model.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..model.config import PRESETS, ResNetConfig
 from ..model.model import build_model
+from ..status import Status
+from .events import Event, event_from_dict, event_to_dict
 
 RUNS_DIR_ENV = "RESNET_EXPLORER_RUNS_DIR"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.pt"
 FORMAT_VERSION = 1
-
-# Statuses a run can end in; "running" while a Trainer writes it, "interrupted" when the process
-# that ran it is gone, "damaged" when the folder cannot be read.
-FINAL_STATUSES = ("finished", "stopped", "diverged", "failed")
 
 # Columns of metrics_csv, in order; events carry a subset of them.
 METRIC_COLUMNS = ("type", "step", "epoch", "train_loss", "lr", "samples_per_s", "grad_norm",
@@ -90,7 +88,7 @@ class Run:
         preprocess: dict[str, Any],
         name: str | None = None,
     ) -> Run:
-        """Make a new, uniquely named run folder and write its config.json (status "running")."""
+        """Make a new, uniquely named run folder and write its config.json (status running)."""
         runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         runs_dir.mkdir(parents=True, exist_ok=True)
         base = _slug(name) if name else "-".join(
@@ -100,7 +98,7 @@ class Run:
             "version": FORMAT_VERSION,
             "name": path.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "status": "running",
+            "status": Status.RUNNING.value,
             "message": "",
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -115,9 +113,9 @@ class Run:
         _write_json(path / CONFIG_FILE, info)
         return cls(path, info)
 
-    def log(self, event: dict[str, Any]) -> None:
+    def log(self, event: Event) -> None:
         """Append one metric event as a JSON line; flushed so a reader (or a crash) sees whole lines."""
-        line = json.dumps(event, allow_nan=True) + "\n"
+        line = json.dumps(event_to_dict(event), allow_nan=True) + "\n"
         with self._lock:
             if not self._metrics.closed:
                 self._metrics.write(line)
@@ -128,10 +126,10 @@ class Run:
         return save_checkpoint(self.path / MODEL_FILE, model, classes=classes, preprocess=preprocess,
                                extra={"run": self.name, **(extra or {})})
 
-    def finish(self, status: str, message: str = "", final: dict[str, Any] | None = None) -> None:
+    def finish(self, status: Status, message: str = "", final: dict[str, Any] | None = None) -> None:
         """Record how the run ended in config.json (atomically) and close the metrics file."""
         with self._lock:
-            self._info.update(status=status, message=message, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            self._info.update(status=Status(status).value, message=message, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                               final=final or {})
             _write_json(self.path / CONFIG_FILE, self._info)
             self._metrics.close()
@@ -159,7 +157,7 @@ class RunInfo:
 
     name: str
     path: Path
-    status: str
+    status: Status
     reason: str = ""  # why it is damaged, or the trainer's closing message
     created: str = ""
     arch: str = ""
@@ -173,7 +171,7 @@ class RunInfo:
 
     def record(self) -> dict[str, Any]:
         """A flat dict for a table."""
-        return {"run": self.name, "status": self.status, "model": self.arch, "dataset": self.dataset,
+        return {"run": self.name, "status": self.status.value, "model": self.arch, "dataset": self.dataset,
                 "epochs": self.epochs, "steps": self.steps,
                 "val acc %": None if self.val_acc is None else round(100 * self.val_acc, 2),
                 "val loss": self.val_loss, "created": self.created, "note": self.reason}
@@ -192,9 +190,9 @@ def _pid_alive(pid: Any) -> bool:
 
 
 def read_run(path: str | Path) -> RunInfo:
-    """Describe one run folder; a folder that cannot be read comes back with status "damaged"."""
+    """Describe one run folder; a folder that cannot be read comes back with Status.DAMAGED."""
     path = Path(path)
-    damaged = lambda reason: RunInfo(path.name, path, "damaged", reason)
+    damaged = lambda reason: RunInfo(path.name, path, Status.DAMAGED, reason)
     try:
         info = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -210,12 +208,14 @@ def read_run(path: str | Path) -> RunInfo:
         return damaged(f"{CONFIG_FILE} lacks {missing}")
     if not (path / METRICS_FILE).is_file():
         return damaged(f"{METRICS_FILE} is missing")
-    status = str(info["status"])
+    status = Status.of(info["status"]) if isinstance(info["status"], str) else None
+    if status is None:
+        return damaged(f"{CONFIG_FILE} records an unknown status {info['status']!r}")
     has_model = (path / MODEL_FILE).is_file()
-    if status in ("finished", "stopped") and not has_model:
+    if status.kept_weights and not has_model:
         return damaged(f"the run {status} but {MODEL_FILE} is missing")
-    if status == "running" and (info.get("host") != socket.gethostname() or not _pid_alive(info.get("pid"))):
-        status = "interrupted"  # the process that trained it ended before writing a final status
+    if status is Status.RUNNING and (info.get("host") != socket.gethostname() or not _pid_alive(info.get("pid"))):
+        status = Status.INTERRUPTED  # the process that trained it ended before writing a final status
     final = info.get("final") if isinstance(info.get("final"), dict) else {}
     dataset = info["dataset"] if isinstance(info["dataset"], dict) else {}
     train = info["train"] if isinstance(info["train"], dict) else {}
@@ -244,8 +244,9 @@ def _run_dir(run_dir: str | Path) -> Path:
     return path
 
 
-def load_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The metric events of a run. A truncated last line (a run cut off mid-write) is skipped."""
+def load_metrics(run_dir: str | Path) -> list[Event]:
+    """The metric events of a run, typed. A truncated last line (a run cut off mid-write) is skipped, and so is
+    a line that is valid JSON but no event (event_from_dict rejects it)."""
     path = _run_dir(run_dir) / METRICS_FILE
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -261,8 +262,9 @@ def load_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
             if number == len(lines):
                 break  # the writer was interrupted mid-line
             raise RunError(f"{path}, line {number}, is not valid JSON: the metrics file is damaged") from None
-        if isinstance(event, dict):
-            events.append(event)
+        typed = event_from_dict(event)
+        if typed is not None:
+            events.append(typed)
     return events
 
 
@@ -272,7 +274,7 @@ def metrics_csv(run_dir: str | Path) -> str:
     writer = csv.DictWriter(buffer, fieldnames=list(METRIC_COLUMNS), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for event in load_metrics(run_dir):
-        writer.writerow(event)
+        writer.writerow(event_to_dict(event))
     return buffer.getvalue()
 
 

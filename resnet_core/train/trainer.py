@@ -18,7 +18,9 @@ from ..data.containers import IMAGENET_MEAN, IMAGENET_STD, DataBundle, ImageSet
 from ..data.transforms import Normalizer, augment_batch
 from ..jobs import OneShotWorker
 from ..model.config import ResNetConfig
+from ..status import Status
 from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
+from .events import EpochEvent, Event, StatusEvent, StepEvent
 from .runs import Run
 from .schedule import lr_at
 
@@ -62,33 +64,30 @@ def preprocess_of(data: DataBundle) -> dict[str, Any]:
 class TrainerSnapshot:
     """A consistent copy of a trainer's state: every event so far plus status and progress."""
 
-    events: list[dict[str, Any]]
-    status: str
+    events: list[Event]
+    status: Status
     message: str
     step: int
     total_steps: int
     progress: float
     eta_s: float | None
 
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("type") == kind]
+    @property
+    def steps(self) -> list[StepEvent]:
+        return [e for e in self.events if isinstance(e, StepEvent)]
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
-        return self.of_type("step")
+    def epochs(self) -> list[EpochEvent]:
+        return [e for e in self.events if isinstance(e, EpochEvent)]
 
     @property
-    def epochs(self) -> list[dict[str, Any]]:
-        return self.of_type("epoch")
-
-    @property
-    def validated_epochs(self) -> list[dict[str, Any]]:
+    def validated_epochs(self) -> list[EpochEvent]:
         """The epochs that ended with a validation pass (val_acc, val_loss)."""
-        return [e for e in self.epochs if e.get("val_acc") is not None]
+        return [e for e in self.epochs if e.val_acc is not None]
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        return self.status is Status.RUNNING
 
 
 class _Diverged(Exception):
@@ -116,12 +115,12 @@ class Trainer(OneShotWorker):
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.device: torch.device | None = None
-        self._events: list[dict[str, Any]] = []
-        self._status = "idle"
+        self._events: list[Event] = []
+        self._status = Status.IDLE
         self._message = ""
         self._step = 0
         self._t0 = 0.0
-        self._last_val: dict[str, Any] = {}
+        self._last_val: EpochEvent | None = None  # the newest epoch that ended with a validation pass
 
     @staticmethod
     def _check_classes(model: nn.Module, data: DataBundle) -> None:
@@ -143,13 +142,13 @@ class Trainer(OneShotWorker):
             return TrainerBusyError(f"this training {what}; press Stop and wait, or start a new run")
 
         def mark_running() -> None:
-            self._status, self._message = "running", "starting"
+            self._status, self._message = Status.RUNNING, "starting"
 
         self._start_once(busy, mark_running)
         return self
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         return self._status
 
     @property
@@ -159,7 +158,7 @@ class Trainer(OneShotWorker):
     @property
     def is_running(self) -> bool:
         """True from start() until the final status is set (files are written by then)."""
-        return self._status == "running"
+        return self._status is Status.RUNNING
 
     @property
     def step(self) -> int:
@@ -173,8 +172,8 @@ class Trainer(OneShotWorker):
 
     def _progress_locked(self) -> tuple[float, float | None]:
         frac = self._step / self.total_steps if self.total_steps else 1.0
-        if self._status != "running":
-            return frac, 0.0 if self._status != "idle" else None
+        if self._status is not Status.RUNNING:
+            return frac, 0.0 if self._status is not Status.IDLE else None
         if self._step == 0:
             return frac, None
         elapsed = time.perf_counter() - self._t0
@@ -188,13 +187,13 @@ class Trainer(OneShotWorker):
 
     # ---- thread body ----------------------------------------------------------------------
 
-    def _emit(self, event: dict[str, Any], status: str | None = None, message: str | None = None) -> None:
+    def _emit(self, event: Event, status: Status | None = None, message: str | None = None) -> None:
         if self.run is not None:
             self.run.log(event)
         with self._lock:
             self._events.append(event)
-            if "step" in event and event.get("type") == "step":
-                self._step = event["step"]
+            if isinstance(event, StepEvent):
+                self._step = event.step
             if status is not None:
                 self._status = status
             if message is not None:
@@ -208,18 +207,17 @@ class Trainer(OneShotWorker):
         try:
             status, message = self._train()
         except _Diverged as exc:
-            status, message = "diverged", str(exc)
+            status, message = Status.DIVERGED, str(exc)
         except torch.OutOfMemoryError:
-            status, message = "failed", self._oom_message()
+            status, message = Status.FAILED, self._oom_message()
         except Exception as exc:  # noqa: BLE001 - a training bug must never take the server down
             if "out of memory" in str(exc).lower():
-                status, message = "failed", self._oom_message()
+                status, message = Status.FAILED, self._oom_message()
             else:
-                status, message = "failed", f"training failed: {type(exc).__name__}: {exc}"
+                status, message = Status.FAILED, f"training failed: {type(exc).__name__}: {exc}"
         self._free_memory()
         status, message = self._finish_run(status, message)
-        self._emit({"type": "status", "status": status, "message": message, "step": self._step,
-                    "time": self._now()}, status=status, message=message)
+        self._emit(StatusEvent(status, message, self._step, self._now()), status=status, message=message)
 
     def _oom_message(self) -> str:
         return (f"out of memory on {self.device} with batch size {self.batch_size}: lower the batch size, "
@@ -236,25 +234,26 @@ class Trainer(OneShotWorker):
         if self.device is not None and self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def _finish_run(self, status: str, message: str) -> tuple[str, str]:
+    def _finish_run(self, status: Status, message: str) -> tuple[Status, str]:
         """Save the model (finished or stopped runs) and the final status; file errors fail the run."""
         if self.run is None:
             return status, message
-        final = {"steps": self._step, "epochs": self._last_val.get("epoch"),
-                 "val_acc": self._last_val.get("val_acc"), "val_loss": self._last_val.get("val_loss")}
+        last = self._last_val
+        final = {"steps": self._step, "epochs": last.epoch if last else None,
+                 "val_acc": last.val_acc if last else None, "val_loss": last.val_loss if last else None}
         try:
-            if status in ("finished", "stopped"):
+            if status.kept_weights:
                 self.run.save_model(self.model, self.data.classes, preprocess_of(self.data),
-                                    extra={"train": self.config.to_dict(), "status": status})
+                                    extra={"train": self.config.to_dict(), "status": status.value})
         except Exception as exc:  # noqa: BLE001
-            status, message = "failed", f"could not save the model to {self.run.path}: {exc}"
+            status, message = Status.FAILED, f"could not save the model to {self.run.path}: {exc}"
         try:
             self.run.finish(status, message, final)
         except Exception as exc:  # noqa: BLE001
-            status, message = "failed", f"could not write the run's status to {self.run.path}: {exc}"
+            status, message = Status.FAILED, f"could not write the run's status to {self.run.path}: {exc}"
         return status, message
 
-    def _train(self) -> tuple[str, str]:
+    def _train(self) -> tuple[Status, str]:
         cfg = self.config
         device = self.device = resolve_device(cfg.device)
         bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda"
@@ -279,9 +278,9 @@ class Trainer(OneShotWorker):
         message = (f"training on {device} ({where}{', bf16' if bf16 else ''}{', channels_last' if channels_last else ''}"
                    f"): {self.total_steps} steps, {self.epochs} epoch(s) of {self.steps_per_epoch} batches of "
                    f"{self.batch_size}")
-        self._emit({"type": "status", "status": "running", "time": self._now(), "step": 0, "message": message,
-                    "device": str(device), "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
-                    "batch_size": self.batch_size}, message=message)
+        self._emit(StatusEvent(Status.RUNNING, message, step=0, time=self._now(), device=str(device),
+                               total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+                               batch_size=self.batch_size), message=message)
 
         step = 0
         n, bs = len(train_y), self.batch_size
@@ -298,7 +297,7 @@ class Trainer(OneShotWorker):
                     break
                 if self._stop.is_set():
                     self._flush(pending, window_start)
-                    return "stopped", f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
+                    return Status.STOPPED, f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
                 idx = order[i * bs:(i + 1) * bs]
                 x = train_x[idx].to(device, non_blocking=True)
                 y = train_y[idx].to(device, non_blocking=True)
@@ -326,14 +325,14 @@ class Trainer(OneShotWorker):
             self._flush(pending, window_start)
             done = step >= self.total_steps
             if seen:
-                train_stats = {"train_loss": float(loss_sum) * bs / seen, "train_acc": int(correct) / seen}
+                train_stats = (float(loss_sum) * bs / seen, int(correct) / seen)  # training loss, accuracy
                 if not self._evaluate(model, val_x, val_y, norm, autocast, epoch, step, train_stats):
-                    return "stopped", f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
+                    return Status.STOPPED, f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
             if done:
                 break
-        acc = self._last_val.get("val_acc")
+        acc = self._last_val.val_acc if self._last_val else None
         summary = f"; validation accuracy {100 * acc:.2f}%" if acc is not None else ""
-        return "finished", f"finished {step} steps ({self.epochs} epochs){summary}"
+        return Status.FINISHED, f"finished {step} steps ({self.epochs} epochs){summary}"
 
     def _flush(self, pending: list[tuple], window_start: float) -> None:
         """Turn the steps since the last sync into events (one host sync for all of them)."""
@@ -348,15 +347,15 @@ class Trainer(OneShotWorker):
             if not math.isfinite(loss):
                 pending.clear()
                 raise _Diverged(step, loss, lr)
-            self._emit({"type": "step", "step": step, "epoch": epoch, "train_loss": loss, "lr": lr,
-                        "samples_per_s": rate, "grad_norm": gnorm, "time": now})
+            self._emit(StepEvent(step=step, epoch=epoch, train_loss=loss, lr=lr, samples_per_s=rate,
+                                 grad_norm=gnorm, time=now))
         pending.clear()
 
     @torch.no_grad()
     def _evaluate(self, model: nn.Module, x: Tensor, y: Tensor, norm: Normalizer, autocast: Any,
-                  epoch: int, step: int, train_stats: dict[str, float]) -> bool:
+                  epoch: int, step: int, train_stats: tuple[float, float]) -> bool:
         """Validation loss and accuracy as an epoch event; False when Stop came in the middle."""
-        event: dict[str, Any] = {"type": "epoch", "epoch": epoch, "step": step, **train_stats}
+        val_loss = val_acc = None
         if len(y):
             model.eval()
             loss_sum = torch.zeros((), device=self.device)
@@ -371,9 +370,12 @@ class Trainer(OneShotWorker):
                 loss_sum += F.cross_entropy(logits, yb, reduction="sum")
                 correct += (logits.argmax(1) == yb).sum()
             model.train()
-            event.update(val_loss=float(loss_sum) / len(y), val_acc=int(correct) / len(y))
-            self._last_val = {"epoch": epoch, "val_loss": event["val_loss"], "val_acc": event["val_acc"]}
-        event["time"] = self._now()
+            val_loss, val_acc = float(loss_sum) / len(y), int(correct) / len(y)
+        train_loss, train_acc = train_stats
+        event = EpochEvent(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+                           val_acc=val_acc, time=self._now())
+        if val_acc is not None:
+            self._last_val = event
         self._emit(event)
         return True
 

@@ -41,6 +41,7 @@ from resnet_core.charts import (
 )
 from resnet_core.data import DataBundle, ImageSet, channel_stats, normalize
 from resnet_core.model import build_seeded
+from resnet_core.status import Status
 from resnet_core.train import TrainConfig, Trainer
 from ui.captions import CAPTIONS
 
@@ -216,13 +217,13 @@ def test_sweep_job_runs_in_the_background_and_can_be_stopped():
     job = sweep_job((8, 14), batch_size=4, image_size=16).start()
     assert job.join(60)
     snap = job.snapshot()
-    assert snap.status == "finished" and snap.done == snap.total == 4 and snap.error is None
+    assert snap.status is Status.FINISHED and snap.done == snap.total == 4 and snap.error is None
     assert len(snap.result.points) == 4
     stopped = sweep_job((8, 14, 20, 32), batch_size=4, image_size=16)
     stopped.stop()  # before it starts: the first check ends it
     stopped.start()
     assert stopped.join(60)
-    assert stopped.snapshot().status == "stopped" and stopped.snapshot().result.stopped
+    assert stopped.snapshot().status is Status.STOPPED and stopped.snapshot().result.stopped
 
 
 # ---- bad input ---------------------------------------------------------------------------------------
@@ -309,8 +310,11 @@ def test_side_by_side_trains_four_runs_with_the_same_start_and_records_heatmaps(
     assert list(curves) == names
     for name in names:
         c = curves[name]
-        assert c["status"] == "finished" and c["step"] == [1, 2, 3, 4, 5, 6]
+        assert c["status"] is Status.FINISHED and c["step"] == [1, 2, 3, 4, 5, 6]
         assert len(c["train_loss"]) == 6 and len(c["val_acc"]) == 1
+        snap = pair.run(name).trainer.snapshot()
+        assert c["train_loss"] == [e.train_loss for e in snap.steps]
+        assert c["val_acc"] == [snap.epochs[-1].val_acc] and c["val_step"] == [6]
     paths, steps, matrix = pair.run("plain-14").recorder.snapshot()
     assert len(paths) == 6 and steps == [1, 5] and all(len(row) == 2 for row in matrix)
     for metric in ("train_loss", "val_acc"):
@@ -327,7 +331,7 @@ def test_side_by_side_stop_stops_every_run():
     pair.stop()
     assert pair.join(60)
     assert not pair.running
-    assert {c["status"] for c in pair.curves().values()} == {"stopped"}
+    assert {c["status"] for c in pair.curves().values()} == {Status.STOPPED}
 
 
 # ---- lesion study ---------------------------------------------------------------------------------------
@@ -356,7 +360,7 @@ def test_lesion_residual_net_survives_single_deletions_far_better_than_plain():
     for residual in (True, False):
         model = build_seeded(cifar_config(20, residual), 0, 4)
         trainer = Trainer(model, data, config).start()
-        assert trainer.join(120) and trainer.status == "finished"
+        assert trainer.join(120) and trainer.status is Status.FINISHED
         results[residual] = lesion_study(model, x, y)
     res, plain = results[True], results[False]
     assert res.baseline > 0.85 and plain.baseline > 0.6  # both learned the task

@@ -17,6 +17,7 @@ from resnet_core import build_model, get_preset
 from resnet_core.data import SHAPES_CLASSES
 from resnet_core.explain import COLORMAPS
 from resnet_core.model import save_checkpoint
+from resnet_core.status import Status
 from resnet_core.train import Run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ def _fake_shapes_run(runs_dir: Path, residual: bool = True, name: str = "run") -
     preprocess = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "image_size": 32}
     run = Run.create(runs_dir, cfg, {"epochs": 1}, {"kind": "shapes"}, list(SHAPES_CLASSES), preprocess, name=name)
     run.save_model(model, list(SHAPES_CLASSES), preprocess)
-    run.finish("finished", "done", {"val_acc": 0.1})
+    run.finish(Status.FINISHED, "done", {"val_acc": 0.1})
     return run.path
 
 

@@ -7,6 +7,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from resnet_core.model import get_preset
+from resnet_core.status import Status
 from ui.captions import CAPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,7 +115,7 @@ def test_sweep_runs_in_the_background_and_its_chart_appears():
     job = at.session_state["pvr_sweep_job"]
     assert job.join(120)
     at.run()
-    assert job.snapshot().status == "finished"
+    assert job.snapshot().status is Status.FINISHED
     assert {"pvr_sweep_chart", "pvr_sweep_chart_nobn"} <= _chart_keys(at)  # with BN and without
     assert CAPTIONS["sweep"] in _captions(at) and CAPTIONS["sweep_no_bn"] in _captions(at)
 
@@ -131,7 +132,7 @@ def test_stop_button_stops_a_running_sweep():
     assert job.join(120)
     at.run()
     snap = job.snapshot()
-    assert snap.status == "stopped" and snap.result.stopped and len(snap.result.points) < 20
+    assert snap.status is Status.STOPPED and snap.result.stopped and len(snap.result.points) < 20
     assert not at.exception and any("was stopped" in i.value for i in at.info)
     assert "pvr_sweep_chart" in _chart_keys(at)  # what was measured before Stop is still drawn
 
@@ -175,7 +176,7 @@ def test_training_four_runs_then_lesion_study_then_shattering():
     assert shatter.join(120)
     at.run()
     assert not at.exception and not at.error
-    assert shatter.snapshot().status == "finished"
+    assert shatter.snapshot().status is Status.FINISHED
     assert CAPTIONS["shattering"] in _captions(at)
 
 

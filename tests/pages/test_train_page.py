@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from resnet_core import build_model
 from resnet_core.data import IMAGENET_MEAN
 from resnet_core.model import get_preset
+from resnet_core.status import Status
 from resnet_core.train import list_runs, load_run_model, weights_file_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,12 +79,12 @@ def test_start_shows_live_charts_then_the_finished_run_in_the_history(runs_dir):
 
     run_until(at, lambda: not trainer(at).is_running)
     at.run()
-    assert trainer(at).status == "finished"
+    assert trainer(at).status is Status.FINISHED
     assert any("finished 8 steps" in s.value for s in at.success)
     assert len(charts(at)["Training loss"]["data"][0]["y"]) == 8
     assert not at.button(key="train_start").disabled
     (run,) = list_runs(runs_dir)
-    assert run.status == "finished" and run.has_model
+    assert run.status is Status.FINISHED and run.has_model
     assert at.dataframe[0].value["run"].tolist() == [run.name]
     overlay = charts(at)["Runs compared: training loss"]
     assert [t["name"] for t in overlay["data"]] == [run.name]
@@ -97,9 +98,9 @@ def test_stop_ends_the_run_and_the_page_says_so(runs_dir):
     at.button(key="train_stop").click().run()
     run_until(at, lambda: not trainer(at).is_running, timeout=30)
     at.run()
-    assert trainer(at).status == "stopped"
+    assert trainer(at).status is Status.STOPPED
     assert any("stopped at step" in i.value for i in at.info)
-    assert list_runs(runs_dir)[0].status == "stopped"
+    assert list_runs(runs_dir)[0].status is Status.STOPPED
     assert not at.exception and not at.error
 
 
@@ -148,7 +149,7 @@ def test_fine_tune_from_cached_imagenet_weights_trains_only_the_new_head(runs_di
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error and not at.warning, [w.value for w in at.warning]
     run_until(at, lambda: not trainer(at).is_running)
-    assert trainer(at).status == "finished", trainer(at).message
+    assert trainer(at).status is Status.FINISHED, trainer(at).message
 
     (run,) = list_runs(runs_dir)
     model, classes, preprocess = load_run_model(run.path)

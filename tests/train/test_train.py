@@ -19,11 +19,15 @@ import torch.nn.functional as F
 from resnet_core import charts
 from resnet_core.data import DataBundle, ImageSet, augment_batch
 from resnet_core.model import build_seeded, get_preset
+from resnet_core.status import Status
 from resnet_core.train import (
     METRICS_FILE,
     MODEL_FILE,
+    EpochEvent,
     Run,
     RunError,
+    StatusEvent,
+    StepEvent,
     TrainConfig,
     TrainConfigError,
     Trainer,
@@ -75,7 +79,7 @@ def fast(**kw) -> TrainConfig:
 
 
 def losses(trainer: Trainer) -> list[float]:
-    return [e["train_loss"] for e in trainer.snapshot().steps]
+    return [e.train_loss for e in trainer.snapshot().steps]
 
 
 def wait_for_step(trainer: Trainer, step: int, timeout: float = 60) -> None:
@@ -92,16 +96,21 @@ def wait_for_step(trainer: Trainer, step: int, timeout: float = 60) -> None:
 def test_loss_goes_down_and_validation_accuracy_rises():
     trainer = finished(tiny_trainer(fast(epochs=3)))
     snap = trainer.snapshot()
-    assert snap.status == "finished", snap.message
+    assert snap.status is Status.FINISHED, snap.message
     curve = losses(trainer)
     assert len(curve) == trainer.total_steps == 3 * (512 // 32)
     assert sum(curve[-5:]) / 5 < 0.5 * sum(curve[:5]) / 5
-    assert [e["epoch"] for e in snap.epochs] == [1, 2, 3]
-    assert snap.epochs[-1]["val_acc"] >= 0.9
+    assert [e.epoch for e in snap.epochs] == [1, 2, 3]
+    assert all(isinstance(e, EpochEvent) for e in snap.epochs) and snap.epochs == snap.validated_epochs
+    assert snap.epochs[-1].val_acc >= 0.9 and 0 <= snap.epochs[-1].train_acc <= 1
     assert snap.progress == 1.0
     step = snap.steps[0]
-    assert set(step) >= {"step", "epoch", "train_loss", "lr", "samples_per_s", "grad_norm"}
-    assert step["samples_per_s"] > 0 and step["grad_norm"] > 0
+    assert isinstance(step, StepEvent) and (step.step, step.epoch) == (1, 1)
+    assert step.samples_per_s > 0 and step.grad_norm > 0 and step.lr >= 0
+    first, last = snap.events[0], snap.events[-1]
+    assert isinstance(first, StatusEvent) and first.status is Status.RUNNING and first.device == "cpu"
+    assert (first.total_steps, first.steps_per_epoch, first.batch_size) == (trainer.total_steps, 512 // 32, 32)
+    assert isinstance(last, StatusEvent) and last.status is Status.FINISHED and last.message == snap.message
 
 
 def test_same_seed_gives_the_same_losses_and_another_seed_does_not():
@@ -123,23 +132,25 @@ def test_stop_takes_effect_within_one_step_and_keeps_a_usable_run(tmp_path):
     at_stop = trainer.step
     assert trainer.join(30)
     snap = trainer.snapshot()
-    assert snap.status == "stopped"
+    assert snap.status is Status.STOPPED
     assert at_stop <= snap.step <= at_stop + 1
     assert f"stopped at step {snap.step}" in snap.message
     info = list_runs(tmp_path)[0]
-    assert info.status == "stopped" and info.has_model
+    assert info.status is Status.STOPPED and info.has_model
 
 
 def test_huge_learning_rate_diverges_with_the_step_named():
-    trainer = finished(tiny_trainer(fast(lr=1e6)))
+    # The largest learning rate and weight decay TrainConfig accepts: each step scales the weights by
+    # 1 - lr * wd = -9, so they overflow within a few dozen steps (BatchNorm alone keeps lr 10 stable).
+    trainer = finished(tiny_trainer(fast(lr=10.0, weight_decay=1.0)))
     snap = trainer.snapshot()
-    assert snap.status == "diverged"
+    assert snap.status is Status.DIVERGED
     logged = losses(trainer)
     assert all(math.isfinite(x) for x in logged)
     assert re.match(rf"diverged at step {len(logged) + 1}: the training loss became (NaN|infinite)", snap.message)
     assert "lower the learning rate" in snap.message
-    assert snap.events[-1] == {"type": "status", "status": "diverged", "message": snap.message,
-                               "step": len(logged), "time": snap.events[-1]["time"]}
+    assert snap.events[-1] == StatusEvent(Status.DIVERGED, snap.message, step=len(logged),
+                                          time=snap.events[-1].time)
 
 
 def test_an_error_inside_training_fails_the_run_without_raising():
@@ -147,7 +158,7 @@ def test_an_error_inside_training_fails_the_run_without_raising():
     grey = ImageSet(torch.zeros(64, 1, 16, 16, dtype=torch.uint8), torch.arange(64) % 4)
     data = DataBundle(grey, grey, list(CLASSES), (0.5,), (0.5,), {"kind": "grey"})
     trainer = finished(tiny_trainer(fast(), data=data))
-    assert trainer.status == "failed"
+    assert trainer.status is Status.FAILED
     assert trainer.message.startswith("training failed: RuntimeError")
     assert "channels" in trainer.message
 
@@ -171,18 +182,18 @@ def test_model_and_dataset_class_counts_must_agree():
 def test_max_steps_caps_training_and_still_validates():
     trainer = finished(tiny_trainer(fast(epochs=10, max_steps=5)))
     snap = trainer.snapshot()
-    assert snap.status == "finished" and snap.step == 5 and trainer.total_steps == 5
-    assert snap.epochs[-1]["step"] == 5 and snap.epochs[-1]["val_acc"] is not None
+    assert snap.status is Status.FINISHED and snap.step == 5 and trainer.total_steps == 5
+    assert snap.epochs[-1].step == 5 and snap.epochs[-1].val_acc is not None
 
 
 # ---- config and helpers ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("field, value, words", [
-    ("lr", 0.0, "finite number > 0"), ("lr", float("nan"), "finite number > 0"),
+    ("lr", 0.0, "number in [1e-06, 10]"), ("lr", float("nan"), "number in [1e-06, 10]"),
     ("optimizer", "rmsprop", "'sgd', 'adam', 'adamw'"), ("schedule", "linear", "'onecycle'"),
     ("milestones", (0.75, 0.5), "increasing fractions"), ("epochs", 0, "from 1"),
-    ("batch_size", True, "whole number"), ("label_smoothing", 1.0, "[0, 1)"), ("device", "tpu", "'mps'"),
+    ("batch_size", True, "whole number"), ("label_smoothing", 1.0, "[0, 0.99]"), ("device", "tpu", "'mps'"),
 ])
 def test_bad_train_config_names_the_field_and_what_is_allowed(field, value, words):
     with pytest.raises(TrainConfigError) as err:
@@ -256,7 +267,7 @@ def test_saved_run_loads_and_gives_identical_outputs(tmp_path):
     data = bundle()
     trainer = create_trainer(build_seeded(TINY, 0, 4), data, fast(), runs_dir=tmp_path)
     finished(trainer)
-    assert trainer.status == "finished"
+    assert trainer.status is Status.FINISHED
     run_dir = trainer.run.path
     assert {p.name for p in run_dir.iterdir()} == {"config.json", METRICS_FILE, MODEL_FILE}
     config = json.loads((run_dir / "config.json").read_text())
@@ -271,33 +282,33 @@ def test_saved_run_loads_and_gives_identical_outputs(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(x), trained(x))
 
-    events = load_metrics(run_dir)
-    assert [e for e in events if e["type"] == "step"] == trainer.snapshot().steps
+    # Every event, typed, reads back equal; the closing status goes to config.json, after metrics.jsonl is closed.
+    assert load_metrics(run_dir) == trainer.snapshot().events[:-1]
     info = list_runs(tmp_path)[0]
-    assert info.status == "finished" and info.val_acc == trainer.snapshot().epochs[-1]["val_acc"]
+    assert info.status is Status.FINISHED and info.val_acc == trainer.snapshot().epochs[-1].val_acc
 
 
 def test_damaged_run_folders_are_listed_as_damaged_and_metrics_survive_a_cut(tmp_path):
     good = Run.create(tmp_path, TINY, fast().to_dict(), {"kind": "colours"}, CLASSES, {}, name="good")
-    good.log({"type": "step", "step": 1, "train_loss": 1.5})
-    good.log({"type": "step", "step": 2, "train_loss": 1.2})
-    good.finish("diverged", "diverged at step 3")
+    good.log(StepEvent(step=1, epoch=1, train_loss=1.5, lr=0.05, samples_per_s=100.0, grad_norm=2.0, time=0.1))
+    good.log(StepEvent(step=2, epoch=1, train_loss=1.2, lr=0.05, samples_per_s=100.0, grad_norm=2.0, time=0.2))
+    good.finish(Status.DIVERGED, "diverged at step 3")
     with open(good.path / METRICS_FILE, "a") as f:
         f.write('{"type": "step", "st')  # a writer cut off mid-line
     (tmp_path / "bad-json").mkdir()
     (tmp_path / "bad-json" / "config.json").write_text("{not json")
     (tmp_path / "empty").mkdir()
     no_model = Run.create(tmp_path, TINY, fast().to_dict(), {"kind": "colours"}, CLASSES, {}, name="no-model")
-    no_model.finish("finished", "done")
+    no_model.finish(Status.FINISHED, "done")
 
     runs = {r.name: r for r in list_runs(tmp_path)}
-    assert runs["good"].status == "diverged" and not runs["good"].has_model
-    assert runs["bad-json"].status == "damaged" and "not valid JSON" in runs["bad-json"].reason
-    assert runs["empty"].status == "damaged" and "config.json is missing" in runs["empty"].reason
-    assert runs["no-model"].status == "damaged" and "model.pt is missing" in runs["no-model"].reason
+    assert runs["good"].status is Status.DIVERGED and not runs["good"].has_model
+    assert runs["bad-json"].status is Status.DAMAGED and "not valid JSON" in runs["bad-json"].reason
+    assert runs["empty"].status is Status.DAMAGED and "config.json is missing" in runs["empty"].reason
+    assert runs["no-model"].status is Status.DAMAGED and "model.pt is missing" in runs["no-model"].reason
 
-    assert [e["step"] for e in load_metrics(good.path)] == [1, 2]
-    assert metrics_csv(good.path).splitlines()[1].startswith("step,1,,1.5,")
+    assert [e.step for e in load_metrics(good.path)] == [1, 2]
+    assert metrics_csv(good.path).splitlines()[1] == "step,1,1,1.5,0.05,100.0,2.0,,,,,,0.1"
     with pytest.raises(RunError, match="saved no model"):
         load_run_model(good.path)
 
@@ -307,7 +318,7 @@ def test_a_run_left_running_by_a_dead_process_is_listed_as_interrupted(tmp_path)
     config = json.loads((run.path / "config.json").read_text())
     config["pid"] = 2**22 + 12345  # above any pid in use here
     (run.path / "config.json").write_text(json.dumps(config))
-    assert list_runs(tmp_path)[0].status == "interrupted"
+    assert list_runs(tmp_path)[0].status is Status.INTERRUPTED
 
 
 # ---- charts -------------------------------------------------------------------------------
@@ -328,7 +339,7 @@ def test_training_figures_draw_the_events():
     assert list(raw.y) == losses(trainer) and list(smooth.y) == charts.ema(losses(trainer), 0.6)
     assert len(val.x) == 2 and fig.layout.yaxis.type == "log" and fig.layout.uirevision
     acc = charts.epoch_metrics_figure(events).data[0]
-    assert list(acc.y) == [100 * e["val_acc"] for e in trainer.snapshot().epochs]
+    assert list(acc.y) == [100 * e.val_acc for e in trainer.snapshot().epochs]
     overlay = charts.runs_overlay_figure({"a": events, "b": events[:10]}, "train_loss", smoothing=0)
     assert [t.name for t in overlay.data] == ["a", "b"] and len(overlay.data[1].x) < len(overlay.data[0].x)
 
@@ -355,7 +366,7 @@ def test_cli_trains_end_to_end_and_prints_the_final_accuracy(tmp_path):
     match = re.fullmatch(r"final validation accuracy: (\d+\.\d\d)%", last)
     assert match, result.stdout
     (info,) = list_runs(runs)
-    assert info.status == "finished" and info.steps == 8 and info.dataset == "shapes"
+    assert info.status is Status.FINISHED and info.steps == 8 and info.dataset == "shapes"
     assert float(match.group(1)) == pytest.approx(100 * info.val_acc, abs=0.006)
     model, classes, _ = load_run_model(info.path)
     assert len(classes) == 10 and model.config.num_classes == 10
