@@ -25,6 +25,7 @@ from .recipes import (
     SWEEP_BATCH,
 )
 from .train.config import TrainConfig
+from .train.schedule import RunPlan
 
 # The demos estimate_seconds knows (their texts live with the pages, in ui/demos.py).
 DEMO_KEYS = ("degradation", "normalization", "gradcam")
@@ -71,10 +72,8 @@ def relative_cost(depth: int) -> float:
 def training_seconds(n_train: int, n_val: int, config: TrainConfig, relative: float, per_image: float) -> float:
     """One training run of a net costing `relative` ResNet-20s per image: its training steps (up to
     `max_steps`) plus an evaluation pass, a third of a step's work, per epoch."""
-    trained = n_train * config.epochs
-    if config.max_steps:
-        trained = min(trained, config.max_steps * config.batch_size)
-    return (trained + n_val * config.epochs / 3) * relative * per_image
+    plan = RunPlan.of(config, n_train)
+    return (plan.images_trained + n_val * plan.epochs / 3) * relative * per_image
 
 
 @functools.lru_cache(maxsize=64)

@@ -29,7 +29,6 @@ from .images import (
     decode_image,
     decode_images,
     load_image,
-   
     sniff_format,
 )
 from .samples import SAMPLES_DIR, GalleryItem, SampleImage, sample_images, shapes_items

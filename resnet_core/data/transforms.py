@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-
 # The one resampling setting, for training (ImageFolder) and inference (uploads) alike: bilinear with
 # Pillow's antialiasing, reducing by whole factors first when the image is over 3x the target (as
 # good as a full resample, much faster on camera photos).

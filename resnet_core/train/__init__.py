@@ -52,7 +52,7 @@ from .runs import (
     metrics_csv,
     read_run,
 )
-from .schedule import lr_at, lr_schedule, schedule_preview, warmup_length
+from .schedule import RunPlan, lr_at, lr_schedule, schedule_preview, warmup_length
 from .trainer import (
     Trainer,
     TrainerSnapshot,
@@ -113,6 +113,7 @@ __all__ = [
     "load_pretrained",
     "load_run_model",
     "lr_at",
+    "RunPlan",
     "lr_schedule",
     "make_optimizer",
     "metrics_csv",

@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from .config import ONECYCLE_DIV, ONECYCLE_FINAL_DIV, ONECYCLE_PCT_START, TrainConfig
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How a run on `n_train` images is cut into steps: the batch (capped at the set's size), full batches
+    per epoch (the last partial batch is dropped each epoch), total steps (capped by max_steps) and the
+    epochs they span. The trainer, the schedule preview and the time estimates all read this one plan."""
+
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    epochs: int
+
+    @classmethod
+    def of(cls, config: TrainConfig, n_train: int) -> RunPlan:
+        batch = max(1, min(config.batch_size, n_train))
+        per_epoch = max(1, n_train // batch)
+        planned = config.epochs * per_epoch
+        total = min(planned, config.max_steps) if config.max_steps else planned
+        return cls(batch, per_epoch, total, math.ceil(total / per_epoch))
+
+    @property
+    def images_trained(self) -> int:
+        return self.total_steps * self.batch_size
 
 
 def warmup_length(config: TrainConfig, steps_per_epoch: int, total_steps: int) -> int:
@@ -51,8 +76,5 @@ def lr_schedule(config: TrainConfig, total_steps: int, steps_per_epoch: int) -> 
 
 def schedule_preview(config: TrainConfig, n_train: int, max_points: int = 20_000) -> list[float]:
     """The learning rate at every step of a run on `n_train` images (up to `max_points` steps), before it starts."""
-    steps_per_epoch = max(1, n_train // config.batch_size)
-    total = config.epochs * steps_per_epoch
-    if config.max_steps:
-        total = min(total, config.max_steps)
-    return lr_schedule(config, min(total, max_points), steps_per_epoch)
+    plan = RunPlan.of(config, n_train)
+    return lr_schedule(config, min(plan.total_steps, max_points), plan.steps_per_epoch)

@@ -22,7 +22,7 @@ from ..status import Status
 from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
 from .events import EpochEvent, Event, StatusEvent, StepEvent
 from .runs import Run
-from .schedule import lr_at
+from .schedule import RunPlan, lr_at
 
 
 def global_grad_norm(params: list[nn.Parameter]) -> Tensor:
@@ -109,11 +109,9 @@ class Trainer(OneShotWorker):
         if n == 0:
             raise TrainerError("the training set is empty: give the dataset at least one image per class")
         self._check_classes(model, data)
-        self.batch_size = min(config.batch_size, n)
-        self.steps_per_epoch = n // self.batch_size  # the last partial batch is dropped each epoch
-        planned = config.epochs * self.steps_per_epoch
-        self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
-        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        plan = RunPlan.of(config, n)
+        self.batch_size, self.steps_per_epoch = plan.batch_size, plan.steps_per_epoch
+        self.total_steps, self.epochs = plan.total_steps, plan.epochs
         self.device: torch.device | None = None
         self._events: list[Event] = []
         self._status = Status.IDLE

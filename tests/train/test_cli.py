@@ -36,3 +36,22 @@ def test_onecycle_from_the_command_line_drops_the_recipes_warm_up():
     # OneCycle warms up by itself; the recipe's warm-up would make the config invalid.
     config = config_from_args(_parser().parse_args(["--schedule", "onecycle"]))
     assert config.schedule == "onecycle" and config.warmup_epochs == 0
+
+
+def test_one_run_plan_serves_the_trainer_the_schedule_preview_and_the_estimate():
+    import torch
+
+    from resnet_core.data import DataBundle, ImageSet
+    from resnet_core.model import build_seeded
+    from resnet_core.train import RunPlan, Trainer, schedule_preview
+
+    config = SHAPES_TRAIN.replace(epochs=3, batch_size=64, max_steps=10)
+    images = ImageSet(torch.zeros(150, 3, 8, 8, dtype=torch.uint8), torch.arange(150) % 2)
+    data = DataBundle(images, images, ["a", "b"], (0.5,) * 3, (0.25,) * 3, {"kind": "test"})
+    trainer = Trainer(build_seeded(get_preset("resnet20"), 0, 2), data, config)
+    plan = RunPlan.of(config, 150)
+    assert (plan.batch_size, plan.steps_per_epoch, plan.total_steps, plan.epochs) == (64, 2, 6, 3)
+    assert (trainer.batch_size, trainer.steps_per_epoch, trainer.total_steps, trainer.epochs) == (64, 2, 6, 3)
+    assert len(schedule_preview(config, 150)) == plan.total_steps
+    capped = RunPlan.of(config.replace(epochs=100), 150)
+    assert capped.total_steps == 10 and capped.epochs == 5 and capped.images_trained == 640
