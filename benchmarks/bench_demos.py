@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resnet_core.analysis import SWEEP_DEPTHS, SideBySide, depth_sweep
 from resnet_core.data import Preprocess, load_dataset, make_shapes, prepare_uint8
 from resnet_core.device import describe_device
-from resnet_core.estimates import estimate_seconds, seconds_per_image, training_seconds
+from resnet_core.estimates import estimate_seconds, seconds_per_image, trainer_seconds_per_image, training_seconds
 from resnet_core.explain import localization_scores
 from resnet_core.model import build_seeded, get_preset
 from resnet_core.recipes import (
@@ -62,7 +62,7 @@ def normalization_demo() -> None:
 
 def shapes_recipe(spec=SHAPES_DATA) -> tuple[torch.nn.Module, object]:
     data = load_dataset(spec)
-    estimate = training_seconds(spec.n_train, spec.n_val, SHAPES_TRAIN, 1.0, seconds_per_image())
+    estimate = training_seconds(spec.n_train, spec.n_val, SHAPES_TRAIN, 1.0, trainer_seconds_per_image())
     model = build_seeded(get_preset("resnet20"), SHAPES_TRAIN.seed, data.num_classes)
     trainer = Trainer(model, data, SHAPES_TRAIN)
     start = time.perf_counter()
@@ -106,7 +106,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--degradation", action="store_true", help="also run the four-network degradation demo")
     args = parser.parse_args()
-    print(f"device: {describe_device().label}; ResNet-20 step: {1e3 * seconds_per_image():.2f} ms per image")
+    print(f"device: {describe_device().label}; ResNet-20 step: {1e3 * seconds_per_image():.2f} ms per image bare, "
+          f"{1e3 * trainer_seconds_per_image():.2f} ms through the Trainer")
     normalization_demo()
     model, data = shapes_recipe()  # the Train page's defaults and the Grad-CAM demo model
     gradcam_demo(model, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import statistics
 import time
 
@@ -10,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .analysis.common import SWEEP_DEPTHS
+from .data.containers import DataBundle, ImageSet
 from .device import best_device
 from .model.config import ResNetConfig, get_preset
 from .model.model import build_model, build_seeded
@@ -26,6 +28,7 @@ from .recipes import (
 )
 from .train.config import TrainConfig
 from .train.schedule import RunPlan
+from .train.trainer import Trainer
 
 # The demos estimate_seconds knows (their texts live with the pages, in ui/demos.py).
 DEMO_KEYS = ("degradation", "normalization", "gradcam")
@@ -33,10 +36,9 @@ DEMO_KEYS = ("degradation", "normalization", "gradcam")
 
 @functools.lru_cache(maxsize=4)
 def seconds_per_image(device: str | None = None) -> float:
-    """Measured here: seconds per 32x32 image for a ResNet-20 training step (forward, backward, SGD).
-
-    Made once per device and process (about a second on a laptop CPU); every estimate scales it.
-    """
+    """Measured here: seconds per 32x32 image for a bare ResNet-20 step (forward, backward, SGD), the unit of
+    the analyses' estimates (gradient profiles, the depth sweep, attribution maps). Made once per device and
+    process (about a second on a laptop CPU)."""
     device = device or best_device()
     # build_seeded leaves the global random state alone: other sessions' seeded work must not see this draw.
     model = build_seeded(get_preset(DEFAULT_PRESET), 0).to(device)
@@ -61,6 +63,34 @@ def seconds_per_image(device: str | None = None) -> float:
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
+
+
+@functools.lru_cache(maxsize=4)
+def trainer_seconds_per_image(device: str | None = None) -> float:
+    """Measured here: seconds per 32x32 image of a ResNet-20 training step as the Trainer takes it (augmentation,
+    normalisation, forward, backward, gradient norm, SGD, its event), at the recipe's batch size.
+
+    Timing the Trainer itself rather than a bare step matters: its per-step work is about a third of a step
+    at batch 32 on a 2-core CPU, and a bare-step probe read estimates 30% short. Made once per device and
+    process (about half a second on a laptop CPU); every training estimate scales it.
+    """
+    batch, steps = SHAPES_TRAIN.batch_size, 8
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch * steps, 3, 32, 32), generator=generator, dtype=torch.uint8)
+    labels = torch.arange(batch * steps) % 10
+    train = ImageSet(images, labels)
+    data = DataBundle(train, train.subset(range(batch)), [str(k) for k in range(10)], (0.5,) * 3, (0.25,) * 3,
+                      {"kind": "probe"})
+    config = SHAPES_TRAIN.replace(epochs=1, warmup_epochs=0.0, device=device or "auto")
+    # build_seeded leaves the global random state alone: other sessions' seeded work must not see this draw.
+    trainer = Trainer(build_seeded(get_preset(DEFAULT_PRESET), 0, 10), data, config).start()
+    trainer.join()
+    times = [event.time for event in trainer.snapshot().steps]
+    # The first step pays for allocation and kernel selection: the gaps after it are the steady steps.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times[1:])]
+    if len(gaps) < 2:
+        raise RuntimeError(f"the speed probe did not train ({trainer.message})")
+    return statistics.median(gaps) / batch
 
 
 def relative_cost(depth: int) -> float:
@@ -90,12 +120,14 @@ def run_seconds(cfg: ResNetConfig, image_size: int, n_train: int, n_val: int, co
                 device: str | None = None) -> float:
     """How long training `cfg` on `n_train` images of `image_size` px takes here, scaled by MACs from
     the ResNet-20 measurement."""
-    return training_seconds(n_train, n_val, config, relative_macs(cfg, image_size), seconds_per_image(device))
+    return training_seconds(n_train, n_val, config, relative_macs(cfg, image_size),
+                            trainer_seconds_per_image(device))
 
 
 def shapes_recipe_seconds(device: str | None = None) -> float:
     """Training the Shapes demo model (ResNet-20, SHAPES_DATA with SHAPES_TRAIN) here."""
-    return training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0, seconds_per_image(device))
+    return training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0,
+                            trainer_seconds_per_image(device))
 
 
 def profile_seconds(configs: tuple[ResNetConfig, ...], image_size: int, batch_size: int, seeds: int,
@@ -109,6 +141,7 @@ def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool =
     """How long demo `key` takes on `device`; for "gradcam", `model_ready` says whether its model is trained."""
     per_image = seconds_per_image(device)
     if key == "degradation":
+        per_image = trainer_seconds_per_image(device)
         return 2 * sum(training_seconds(DEGRADATION_DATA.n_train, DEGRADATION_DATA.n_val, DEGRADATION_TRAIN,
                                         relative_cost(d), per_image) for d in DEGRADATION_DEPTHS)
     if key == "normalization":

@@ -12,6 +12,7 @@ from resnet_core.estimates import (
     relative_cost,
     run_seconds,
     seconds_per_image,
+    trainer_seconds_per_image,
 )
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_TRAIN, SHAPES_DATA, SHAPES_TRAIN
 from ui.demos import DEMOS
@@ -59,3 +60,11 @@ def test_cost_follows_depth_and_macs():
                                            (2 * 3600, "about 2.0 h")])
 def test_durations_read_like_a_person_says_them(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_training_estimates_time_the_trainer_itself():
+    # The Trainer's per-step work (augmentation, normalisation, gradient norm, events) is part of what a
+    # person waits for, so training runs are estimated from a probe that runs the real Trainer.
+    per_image = trainer_seconds_per_image("cpu")
+    assert 1e-6 < per_image < 1.0 and math.isfinite(per_image)
+    assert trainer_seconds_per_image("cpu") == per_image  # measured once per process
