@@ -196,10 +196,9 @@ with st.expander("Hyper-parameters", expanded=False):
 
 
 def read_config() -> TrainConfig:
-    return TrainConfig(
+    return SHAPES_TRAIN.with_choices(
         epochs=int(epochs), batch_size=int(batch_size), optimizer=optimizer, lr=float(lr), momentum=float(momentum),
-        nesterov=bool(nesterov) and optimizer == "sgd" and momentum > 0, weight_decay=float(weight_decay),
-        schedule=schedule, warmup_epochs=0.0 if schedule == "onecycle" else float(warmup),
+        nesterov=bool(nesterov), weight_decay=float(weight_decay), schedule=schedule, warmup_epochs=float(warmup),
         label_smoothing=float(label_smoothing), augment_crop=crop, crop_padding=int(padding), augment_flip=flip,
         seed=int(seed), device=device, max_steps=int(max_steps) or None)
 

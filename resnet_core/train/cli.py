@@ -73,11 +73,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig the command line describes: the recipe with the flags' values."""
-    return SHAPES_TRAIN.replace(
+    return SHAPES_TRAIN.with_choices(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        momentum=args.momentum, nesterov=args.nesterov and args.optimizer == "sgd" and args.momentum > 0,
-        weight_decay=args.weight_decay, schedule=args.schedule, milestones=tuple(args.milestones), gamma=args.gamma,
-        warmup_epochs=0.0 if args.schedule == "onecycle" else args.warmup_epochs,
+        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, schedule=args.schedule,
+        milestones=tuple(args.milestones), gamma=args.gamma, warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing, augment_crop=not args.no_crop, crop_padding=args.crop_padding,
         augment_flip=not args.no_flip, seed=args.seed, device=args.device, bf16=args.bf16,
         channels_last=args.channels_last, compile=args.compile, max_steps=args.max_steps)

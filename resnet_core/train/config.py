@@ -123,6 +123,17 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
+    def with_choices(self, **changes: Any) -> TrainConfig:
+        """This config with a person's choices (the Train page's form, the command line's flags), where an
+        option that does not apply to the chosen optimizer or schedule is dropped rather than refused:
+        Nesterov needs SGD with momentum, and one-cycle brings its own warm-up."""
+        merged = {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, **changes}
+        merged["nesterov"] = (bool(merged["nesterov"]) and merged["optimizer"] == "sgd"
+                              and is_number(merged["momentum"]) and merged["momentum"] > 0)
+        if merged["schedule"] == "onecycle":
+            merged["warmup_epochs"] = 0.0
+        return TrainConfig(**merged)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["milestones"] = list(self.milestones)

@@ -55,3 +55,12 @@ def test_one_run_plan_serves_the_trainer_the_schedule_preview_and_the_estimate()
     assert len(schedule_preview(config, 150)) == plan.total_steps
     capped = RunPlan.of(config.replace(epochs=100), 150)
     assert capped.total_steps == 10 and capped.epochs == 5 and capped.images_trained == 640
+
+
+def test_choices_that_do_not_apply_are_dropped_not_refused():
+    # The page's form and the command line share this: Nesterov only with SGD momentum, no warm-up under one-cycle.
+    assert SHAPES_TRAIN.with_choices(optimizer="adam", lr=2e-3).nesterov is False
+    assert SHAPES_TRAIN.with_choices(momentum=0.0).nesterov is False
+    assert SHAPES_TRAIN.with_choices(nesterov=True).nesterov is True
+    assert SHAPES_TRAIN.with_choices(schedule="onecycle", warmup_epochs=2.0).warmup_epochs == 0.0
+    assert SHAPES_TRAIN.with_choices() == SHAPES_TRAIN
