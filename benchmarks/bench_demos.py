@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resnet_core.analysis import SWEEP_DEPTHS, SideBySide, depth_sweep
 from resnet_core.data import Preprocess, load_dataset, make_shapes, prepare_uint8
 from resnet_core.device import describe_device
-from resnet_core.estimates import estimate_seconds, seconds_per_image, trainer_seconds_per_image, training_seconds
+from resnet_core.estimates import estimate_seconds, run_seconds, seconds_per_image, trainer_seconds_per_image
 from resnet_core.explain import localization_scores
-from resnet_core.model import build_seeded, get_preset
+from resnet_core.jobs.training_queue import TrainingQueue
+from resnet_core.model import get_preset
 from resnet_core.recipes import (
     CHECK_SEED,
     DEGRADATION_DATA,
@@ -42,7 +44,7 @@ from resnet_core.recipes import (
     SHAPES_FULL_DATA,
     SHAPES_TRAIN,
 )
-from resnet_core.train import Trainer
+from resnet_core.train import EpochEvent, TrainRequest, load_metrics, load_run_model
 
 
 def compare(name: str, estimate: float, measured: float) -> None:
@@ -60,20 +62,26 @@ def normalization_demo() -> None:
             print(f"  {norm:5s} {'residual' if residual else 'plain   '} first/last ratio  {ratios}")
 
 
-def shapes_recipe(spec=SHAPES_DATA) -> tuple[torch.nn.Module, object]:
-    data = load_dataset(spec)
-    estimate = training_seconds(spec.n_train, spec.n_val, SHAPES_TRAIN, 1.0, trainer_seconds_per_image())
-    model = build_seeded(get_preset("resnet20"), SHAPES_TRAIN.seed, data.num_classes)
-    trainer = Trainer(model, data, SHAPES_TRAIN)
+def wait(queue: TrainingQueue, job_id: str) -> None:
+    while queue.view(job_id).active:
+        time.sleep(0.2)
+
+
+def shapes_recipe(queue: TrainingQueue, spec=SHAPES_DATA) -> tuple[torch.nn.Module, object]:
+    """The recipe as the app runs it: a worker process from the training queue, timed from submit to its end."""
+    estimate = run_seconds(get_preset("resnet20"), spec.image_size, spec.n_train, spec.n_val, SHAPES_TRAIN)
+    request = TrainRequest(get_preset("resnet20"), spec, SHAPES_TRAIN, queue.unique_name(f"bench-{spec.n_train}"))
     start = time.perf_counter()
-    trainer.start()
-    trainer.join()
-    compare(f"Shapes recipe, ResNet-20, {spec.n_train:,} images", estimate, time.perf_counter() - start)
-    snap = trainer.snapshot()
-    print(f"  {snap.status}; validation accuracy per epoch: "
-          + ", ".join(f"{100 * e.val_acc:.1f}%" for e in snap.validated_epochs))
-    model.eval()
-    return model, data
+    job = queue.submit("bench", [request], estimate)
+    wait(queue, job.id)
+    compare(f"Shapes recipe, ResNet-20, {spec.n_train:,} images (worker process)", estimate,
+            time.perf_counter() - start)
+    run_dir = job.run_dirs[0]
+    epochs = [e for e in load_metrics(run_dir) if isinstance(e, EpochEvent) and e.val_acc is not None]
+    print(f"  {queue.view(job.id).status}; validation accuracy per epoch: "
+          + ", ".join(f"{100 * e.val_acc:.1f}%" for e in epochs))
+    model, _, _ = load_run_model(run_dir)
+    return model, load_dataset(spec)
 
 
 def gradcam_demo(model: torch.nn.Module, data) -> None:
@@ -89,17 +97,16 @@ def gradcam_demo(model: torch.nn.Module, data) -> None:
               f"energy inside the object {100 * row['energy_inside']:.1f}%")
 
 
-def degradation_demo() -> None:
-    data = load_dataset(DEGRADATION_DATA)
+def degradation_demo(queue: TrainingQueue) -> None:
     estimate = estimate_seconds("degradation")
     start = time.perf_counter()
-    pair = SideBySide(data, DEGRADATION_TRAIN, depths=DEGRADATION_DEPTHS, seed=0, record_every=5).start()
-    pair.join()
-    compare("The degradation problem (four runs side by side)", estimate, time.perf_counter() - start)
-    for run in pair.runs:
-        last = run.trainer.snapshot().epochs[-1]
-        print(f"  {run.name:10s} final training loss {last.train_loss:.3f}, "
-              f"validation accuracy {100 * last.val_acc:.1f}%")
+    pair = SideBySide(DEGRADATION_DATA, DEGRADATION_TRAIN, depths=DEGRADATION_DEPTHS, record_every=5)
+    pair.submit(queue, estimate)
+    wait(queue, pair.job_id)
+    compare("The degradation problem (four worker processes side by side)", estimate, time.perf_counter() - start)
+    for name, curve in pair.curves().items():
+        print(f"  {name:10s} final training loss {curve['train_loss'][-1]:.3f}, "
+              f"validation accuracy {100 * curve['val_acc'][-1]:.1f}%")
 
 
 def main() -> None:
@@ -109,11 +116,14 @@ def main() -> None:
     print(f"device: {describe_device().label}; ResNet-20 step: {1e3 * seconds_per_image():.2f} ms per image bare, "
           f"{1e3 * trainer_seconds_per_image():.2f} ms through the Trainer")
     normalization_demo()
-    model, data = shapes_recipe()  # the Train page's defaults and the Grad-CAM demo model
-    gradcam_demo(model, data)
-    shapes_recipe(SHAPES_FULL_DATA)  # the same recipe on 10,000 images: time to 90%+
-    if args.degradation:
-        degradation_demo()
+    with tempfile.TemporaryDirectory() as runs_dir:
+        queue = TrainingQueue(runs_dir, slots=1)
+        model, data = shapes_recipe(queue)  # the Train page's defaults and the Grad-CAM demo model
+        gradcam_demo(model, data)
+        shapes_recipe(queue, SHAPES_FULL_DATA)  # the same recipe on 10,000 images: time to 90%+
+        if args.degradation:
+            degradation_demo(queue)
+        queue.close()
 
 
 if __name__ == "__main__":

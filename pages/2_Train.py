@@ -1,10 +1,16 @@
 """Train page: pick a model and a dataset, press Start, watch the loss fall live.
 
-Training runs in a background thread (resnet_core.train.Trainer) owned by this browser
-session; the charts redraw from its snapshot in a fragment twice a second.
+Training runs in a worker process under the server's training queue (resnet_core.jobs.training_queue):
+the same `python -m resnet_core.train` a terminal would run. This page follows the run's folder once a
+second (resnet_core.train.follow), so the run survives its tab, and a run started in a terminal can be
+followed here too.
 """
 
+import time
+from pathlib import Path
+
 import streamlit as st
+import torch
 
 from resnet_core import ConfigError, ResNetConfig, list_presets
 from resnet_core.charts import (
@@ -17,8 +23,9 @@ from resnet_core.charts import (
 )
 from resnet_core.data import DatasetError, DatasetSpec, save_upload
 from resnet_core.data.spec import LIMITS as DATA_LIMITS
+from resnet_core.device import best_device
 from resnet_core.estimates import run_seconds
-from resnet_core.model import build_seeded, get_preset
+from resnet_core.model import get_preset
 from resnet_core.recipes import SHAPES_DATA, SHAPES_TRAIN
 from resnet_core.status import Status
 from resnet_core.train import (
@@ -31,25 +38,23 @@ from resnet_core.train import (
     RunError,
     TrainConfig,
     TrainConfigError,
-    Trainer,
     TrainerError,
     WeightsUnavailableError,
     arch_name,
-    check_idle,
-    create_trainer,
     default_runs_dir,
-    finetune_model,
+    fetch_weights,
+    is_cached,
     list_runs,
     load_metrics,
     metrics_csv,
+    request_stop,
     schedule_preview,
-    with_pretrained_stats,
 )
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
+from resnet_core.train.launch import TrainRequest
 from ui.demos import on_this_device
 from ui.frame import page_setup
-from ui.jobs import start_stop
-from ui.memo import cached_dataset
+from ui.jobs import follower, show_queued, start_stop, training_queue
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
 
@@ -59,8 +64,9 @@ st.markdown(
     "Training lowers the cross-entropy loss $L = -\\log p_{\\text{true class}}$ by stepping every weight against "
     "its gradient, $w \\leftarrow w - \\eta\\, \\partial L / \\partial w$. Press **Start**: the model from the "
     "Build page learns the built-in Shapes dataset while the loss falls live (a ResNet-20 reaches about 94% "
-    "validation accuracy with these defaults, in under a minute on a laptop CPU). Runs go on in the background "
-    "and are saved, so you can compare and download them below."
+    "validation accuracy with these defaults, in under a minute on a laptop CPU). Each run trains in its own "
+    "process and is saved as a folder, so it goes on if you close the tab, and you can compare and download "
+    "runs below."
 )
 with st.expander("How it works"):
     st.markdown(
@@ -76,7 +82,8 @@ with st.expander("How it works"):
         "- The **gradient norm** $\\lVert g \\rVert_2$ over all weights is recorded each step; a loss of NaN or "
         "infinity stops the run as *diverged* (lower the learning rate).")
 
-TRAINER_KEY = "train_trainer"
+JOB_KEY = "train_job"  # this session's job in the server's training queue
+FOLLOW_KEY = "train_follow"  # a run folder this session follows (its own job's, or one picked below)
 RUNS_DIR = default_runs_dir()
 SOURCES = {"build": "the model from the Build page", "preset": "a preset", "pretrained": "ImageNet weights (fine-tune)"}
 DATASETS = {
@@ -119,8 +126,13 @@ L = by_key(LINKED)
 apply_link(LINKED)
 share_link(LINKED)
 
-trainer: Trainer | None = st.session_state.get(TRAINER_KEY)
-running = trainer is not None and trainer.is_running
+queue = training_queue()
+job = queue.view(st.session_state[JOB_KEY]) if JOB_KEY in st.session_state else None
+followed: Path | None = job.run_dirs[0] if job is not None else st.session_state.get(FOLLOW_KEY)
+if job is None and followed is not None and not followed.is_dir():
+    followed = None
+# "running" locks the form: this session's job waits or trains, or the run it follows is still training.
+running = job.active if job is not None else (followed is not None and follower(followed).poll().running)
 
 
 def on_optimizer_change() -> None:
@@ -229,26 +241,49 @@ def dataset_spec() -> DatasetSpec:
                        n_val=int(n_val), seed=SHAPES_DATA.seed, image_size=int(image_size))
 
 
+gpus = torch.cuda.device_count()
+all_gpus = False
+if gpus > 1:
+    all_gpus = st.checkbox(f"Train on all {gpus} GPUs (torchrun with DistributedDataParallel; the batch is split "
+                           "between them)", key="train_all_gpus", disabled=running)
+
+
 def start_training() -> None:
-    """Load the data, build the model and start a Trainer; errors become messages on the page."""
-    check_idle(st.session_state.get(TRAINER_KEY))
+    """Queue the run: a worker process will load the data, build the model and train it."""
     config = read_config()
-    data = cached_dataset(dataset_spec())
-    if source == "pretrained":
-        with st.spinner("Loading the pretrained weights…"):
-            model = finetune_model(st.session_state["train_pretrained"], len(data.classes),
-                                   freeze_backbone=st.session_state["train_freeze"])
-        data = with_pretrained_stats(data)
-    else:
-        model = build_seeded(chosen_architecture(), config.seed, len(data.classes))
-    new = create_trainer(model, data, config, runs_dir=RUNS_DIR)
-    new.start()
-    st.session_state[TRAINER_KEY] = new
-    st.session_state["train_skipped"] = list(data.skipped)
+    spec = dataset_spec()
+    spec.check_source()
+    arch = chosen_architecture()
+    if source == "pretrained" and not is_cached(st.session_state["train_pretrained"]):
+        with st.spinner("Downloading the pretrained weights…"):  # here, so a failure is said at once
+            fetch_weights(st.session_state["train_pretrained"])
+    name = queue.unique_name(f"{time.strftime('%Y%m%d-%H%M%S')}-{arch_name(arch)}-{spec.kind}")
+    request = TrainRequest(model=arch, data=spec, train=config, name=name,
+                           finetune=st.session_state["train_pretrained"] if source == "pretrained" else None,
+                           freeze_backbone=source == "pretrained" and st.session_state["train_freeze"],
+                           nproc=gpus if all_gpus else 1)
+    size = 32 if kind in ("cifar10", "cifar100") else int(image_size)
+    try:
+        estimate = run_seconds(arch, size, int(n_train), int(n_val), config,
+                               device=None if config.device == "auto" else config.device)
+    except (RuntimeError, ValueError, AssertionError):
+        estimate = 60.0
+    device = best_device() if config.device == "auto" else config.device
+    new = queue.submit(f"{arch_name(arch)} on {spec.kind}", [request], estimate, device)
+    st.session_state[JOB_KEY] = new.id
+    st.session_state.pop(FOLLOW_KEY, None)
+
+
+def stop_training() -> None:
+    """Leave the queue, or ask the run (this session's, or the one followed) to stop after its current step."""
+    if job is not None:
+        queue.cancel(job.id)
+    elif followed is not None:
+        request_stop(followed)
 
 
 buttons = st.columns([1, 1, 4])
-start_clicked = start_stop(buttons[0], buttons[1], "▶ Start", "train", running, trainer, type="primary")
+start_clicked = start_stop(buttons[0], buttons[1], "▶ Start", "train", running, stop_training, type="primary")
 if not running:
     try:
         preview = read_config()
@@ -268,7 +303,7 @@ if start_clicked:
         st.warning(f"The pretrained weights are not available: {exc}")
     except (TrainConfigError, ConfigError, DatasetError, TrainerError) as exc:
         st.error(f"Could not start training: {exc}")
-    except Exception as exc:  # noqa: BLE001 - e.g. a failed download: a message, never a traceback
+    except Exception as exc:  # noqa: BLE001 - a message, never a traceback
         st.error(f"Could not start training: {type(exc).__name__}: {exc}")
     else:
         st.rerun()
@@ -277,26 +312,49 @@ if start_clicked:
 # ---- live view -----------------------------------------------------------------------------
 
 
-@st.fragment(run_every=0.5 if running else None)
+def attach_choices() -> None:
+    """Runs training right now whose folders are here (started by another tab or a terminal): follow one."""
+    live = [r for r in list_runs(RUNS_DIR) if r.status is Status.RUNNING and r.path != followed]
+    if not live:
+        return
+    cols = st.columns([3, 1])
+    pick = cols[0].selectbox("Runs training now (from another tab or a terminal)", [r.name for r in live],
+                             key="train_attach_pick")
+    if cols[1].button("Follow this run", key="train_attach"):
+        st.session_state.pop(JOB_KEY, None)
+        st.session_state[FOLLOW_KEY] = RUNS_DIR.resolve() / pick
+        st.rerun()
+
+
+# Once a second, and only what changed is read from disk: the worker trains at full speed while the page
+# watches. During a run two charts are live; the learning rate and throughput join them when it ends.
+@st.fragment(run_every=1.0 if running else None)
 def live_view() -> None:
-    current: Trainer | None = st.session_state.get(TRAINER_KEY)
-    if current is None:
+    current = queue.view(job.id) if job is not None else None
+    if current is not None and current.queued:
+        show_queued(current)
+        return
+    if followed is None:
         st.info(f"Press **Start** to train. Defaults: the Build page's model on {SHAPES_DATA.n_train:,} Shapes images "
                 f"for {SHAPES_TRAIN.epochs} epochs (SGD with Nesterov momentum, warm-up, then cosine decay).")
         return
-    snap = current.snapshot()
-    if running and not snap.running:
+    snap = follower(followed).poll()
+    ended = (current.status.ended if current is not None else snap.status.ended)
+    if running and ended:
         st.rerun()  # the run just ended: redraw the buttons and the history with the final state
+    if current is not None and current.status.ended and current.error and not snap.events:
+        st.error(f"The run could not start: {current.error}")
+        return
+    if current is not None and current.status.ended and current.error == "cancelled before it started":
+        st.info("The run was cancelled before it started.")
+        return
     eta = f", about {snap.eta_s:.0f} s left" if snap.running and snap.eta_s is not None else ""
-    st.progress(min(snap.progress, 1.0), text=f"step {snap.step} of {snap.total_steps}{eta}")
+    progress_text = f"step {snap.step} of {snap.total_steps}{eta}" if snap.total_steps else "starting the worker…"
+    st.progress(min(snap.progress, 1.0), text=f"`{followed.name}`: {progress_text}")
     if snap.status in STATUS_BOX:
         STATUS_BOX[snap.status](snap.message)
     else:
         st.caption(snap.message)
-    skipped = st.session_state.get("train_skipped") or []
-    if skipped:
-        st.warning(f"{len(skipped)} file(s) of the dataset could not be read and were skipped: "
-                   + "; ".join(skipped[:5]) + (" …" if len(skipped) > 5 else ""))
 
     controls = st.columns([2, 1, 3])
     smoothing = controls[0].slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="train_ema")
@@ -312,13 +370,16 @@ def live_view() -> None:
     left, right = st.columns(2)
     left.plotly_chart(training_loss_figure(snap.events, smoothing, log_y), key="train_loss_chart")
     right.plotly_chart(epoch_metrics_figure(snap.events), key="train_epoch_chart")
-    left.plotly_chart(lr_figure([e.step for e in steps], [e.lr for e in steps]), key="train_lr_chart")
-    right.plotly_chart(throughput_figure(snap.events, smoothing), key="train_speed_chart")
+    if not snap.running:
+        left.plotly_chart(lr_figure([e.step for e in steps], [e.lr for e in steps]), key="train_lr_chart")
+        right.plotly_chart(throughput_figure(snap.events, smoothing), key="train_speed_chart")
 
 
 live_view()
+if not running:
+    attach_choices()
 
-if not running and trainer is None:
+if not running and followed is None:
     try:
         lrs = schedule_preview(read_config(), int(n_train))
         st.plotly_chart(lr_figure(list(range(1, len(lrs) + 1)), lrs, title="Learning-rate schedule (preview)",
@@ -370,3 +431,5 @@ else:
                                  mime="application/octet-stream", on_click="ignore", key="train_download_pt")
         else:
             d[2].caption("no checkpoint (the run diverged, failed or is still running)")
+        if info.status is Status.RUNNING:
+            d[2].button("■ Stop this run", key="train_stop_listed", on_click=request_stop, args=(info.path,))

@@ -1,8 +1,9 @@
 """Plain vs Residual page: the degradation problem and what shortcuts change, measured live.
 
-Every number comes from resnet_core.gradients on real networks. Long work (depth sweep,
-side-by-side training, lesion study, shattering sweep) runs in background threads owned by
-this browser session; fragments redraw from their snapshots while the work goes on.
+Every number comes from resnet_core.gradients on real networks. The side-by-side training runs as
+one job of the server's training queue (a worker process per net, followed through its run folder);
+quick measurements (depth sweep, lesion study, shattering sweep) run in the server's few analysis
+threads. Fragments redraw while the work goes on.
 """
 
 import dataclasses
@@ -33,7 +34,8 @@ from resnet_core.charts import (
     shattering_figure,
 )
 from resnet_core.data import DatasetError
-from resnet_core.estimates import profile_seconds
+from resnet_core.device import best_device
+from resnet_core.estimates import estimate_seconds, profile_seconds
 from resnet_core.model import default_image_size, get_preset
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, SWEEP_BATCH
 from resnet_core.status import Status
@@ -42,7 +44,7 @@ from resnet_core.train.config import LIMITS as TRAIN_LIMITS
 from ui.captions import CAPTIONS
 from ui.demos import demo_panel, on_this_device
 from ui.frame import page_setup
-from ui.jobs import job_running, job_view, start_stop
+from ui.jobs import job_running, job_view, show_queued, start_stop, training_queue
 from ui.memo import cached_dataset
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
@@ -244,14 +246,16 @@ start_training = start_stop(buttons[0], buttons[1], "▶ Train all four", "pvr_t
 if start_training or st.session_state.pop("pvr_autostart_train", False):
     try:
         config = DEGRADATION_TRAIN.replace(epochs=int(epochs), lr=float(lr), seed=int(train_seed))
-        data = cached_dataset(dataclasses.replace(DEGRADATION_DATA, n_train=int(n_train)),
-                              spinner="Generating the Shapes dataset…")
-        new_pair = SideBySide(data, config, depths=(int(depth_a), int(depth_b)), seed=int(train_seed),
-                              record_every=int(every))
+        spec = dataclasses.replace(DEGRADATION_DATA, n_train=int(n_train))
+        new_pair = SideBySide(spec, config, depths=(int(depth_a), int(depth_b)), record_every=int(every))
+        # The demo's estimate, scaled by this run's work (images, epochs, depths) relative to the demo's.
+        scale = (int(n_train) * int(epochs) * (int(depth_a) + int(depth_b) - 4)) / (
+            DEGRADATION_DATA.n_train * DEGRADATION_TRAIN.epochs * (sum(DEGRADATION_DEPTHS) - 4))
+        new_pair.submit(training_queue(), estimate_seconds("degradation") * scale, best_device())
     except BAD_INPUT as exc:
         st.error(f"Cannot start training: {exc}")
     else:
-        st.session_state[PAIR_KEY] = new_pair.start()
+        st.session_state[PAIR_KEY] = new_pair
         st.session_state.pop(LESION_KEY, None)
         st.rerun()
 
@@ -266,6 +270,13 @@ def training_view() -> None:
         return
     if training and not current.running:
         st.rerun()  # all runs ended: redraw the buttons and unlock the lesion study
+    job = current.view()
+    if job is not None and job.queued:
+        show_queued(job)
+        return
+    if job is not None and job.status.bad and job.error and not any(c["step"] for c in current.curves().values()):
+        st.error(f"The training could not run: {job.error}")
+        return
     curves = current.curves()
     status_cols = st.columns(len(curves))
     for col, (name, c) in zip(status_cols, curves.items()):
@@ -308,7 +319,8 @@ else:
                               st.session_state.get(LESION_KEY))
     if start_lesion:
         try:
-            st.session_state[LESION_KEY] = pair.lesion_job(lesion_depth).start()
+            data = cached_dataset(pair.data, spinner="Generating the Shapes dataset…")
+            st.session_state[LESION_KEY] = pair.lesion_job(lesion_depth, data).start()
         except BAD_INPUT as exc:
             st.error(f"Cannot run the lesion study: {exc}")
         else:

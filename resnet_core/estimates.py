@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import statistics
 import time
 
@@ -93,6 +94,17 @@ def trainer_seconds_per_image(device: str | None = None) -> float:
     return statistics.median(gaps) / batch
 
 
+# A training runs in its own process (resnet_core.jobs.training_queue): Python and torch start (3 s on a
+# 2-core CPU) and the data is loaded (1 s for the Shapes recipe's 7,000 images) before the first step.
+WORKER_START_S = 4.0
+
+
+def worker_start_seconds(processes: int = 1) -> float:
+    """Time before the first step of `processes` workers started together (they share the cores)."""
+    cores = os.cpu_count() or 1
+    return WORKER_START_S * max(1.0, processes / cores)
+
+
 def relative_cost(depth: int) -> float:
     """A CIFAR net's compute per image relative to ResNet-20's: each stage costs the same per block
     (half the resolution, twice the channels), so cost grows with the number of blocks."""
@@ -120,14 +132,14 @@ def run_seconds(cfg: ResNetConfig, image_size: int, n_train: int, n_val: int, co
                 device: str | None = None) -> float:
     """How long training `cfg` on `n_train` images of `image_size` px takes here, scaled by MACs from
     the ResNet-20 measurement."""
-    return training_seconds(n_train, n_val, config, relative_macs(cfg, image_size),
-                            trainer_seconds_per_image(device))
+    return worker_start_seconds() + training_seconds(n_train, n_val, config, relative_macs(cfg, image_size),
+                                                     trainer_seconds_per_image(device))
 
 
 def shapes_recipe_seconds(device: str | None = None) -> float:
     """Training the Shapes demo model (ResNet-20, SHAPES_DATA with SHAPES_TRAIN) here."""
-    return training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0,
-                            trainer_seconds_per_image(device))
+    return worker_start_seconds() + training_seconds(SHAPES_DATA.n_train, SHAPES_DATA.n_val, SHAPES_TRAIN, 1.0,
+                                                     trainer_seconds_per_image(device))
 
 
 def profile_seconds(configs: tuple[ResNetConfig, ...], image_size: int, batch_size: int, seeds: int,
@@ -142,8 +154,9 @@ def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool =
     per_image = seconds_per_image(device)
     if key == "degradation":
         per_image = trainer_seconds_per_image(device)
-        return 2 * sum(training_seconds(DEGRADATION_DATA.n_train, DEGRADATION_DATA.n_val, DEGRADATION_TRAIN,
-                                        relative_cost(d), per_image) for d in DEGRADATION_DEPTHS)
+        return worker_start_seconds(2 * len(DEGRADATION_DEPTHS)) + 2 * sum(
+            training_seconds(DEGRADATION_DATA.n_train, DEGRADATION_DATA.n_val, DEGRADATION_TRAIN, relative_cost(d),
+                             per_image) for d in DEGRADATION_DEPTHS)
     if key == "normalization":
         # Two nets (plain, residual) by two normalizations per depth, one batch each.
         return sum(4 * SWEEP_BATCH * relative_cost(d) * per_image for d in SWEEP_DEPTHS)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from .data.containers import DataBundle
 from .data.spec import DatasetSpec
 from .model.config import get_preset
-from .model.model import build_seeded
 from .train.config import TrainConfig
-from .train.trainer import Trainer, create_trainer
+from .train.launch import TrainRequest
 
 # The model every page starts from, and the command line's default.
 DEFAULT_PRESET = "resnet20"
@@ -40,9 +36,7 @@ LOCALIZATION_IMAGES = 64  # held-out Shapes images the Grad-CAM demo scores
 CHECK_SEED = 90_210
 
 
-def demo_trainer(residual: bool, data: DataBundle, runs_dir: Any) -> Trainer:
-    """The one-click demo run (not started): ResNet-20, or its plain twin, on `data` (SHAPES_DATA),
-    with the app's one Shapes recipe (SHAPES_TRAIN)."""
-    preset = DEFAULT_PRESET if residual else "plain20"
-    model = build_seeded(get_preset(preset), 0, data.num_classes)
-    return create_trainer(model, data, SHAPES_TRAIN, runs_dir=runs_dir, name=f"gradcam-demo-{preset}-shapes")
+def demo_request(residual: bool, name: str) -> TrainRequest:
+    """The one-click demo run, for a worker: ResNet-20, or its plain twin, on SHAPES_DATA with the app's one
+    Shapes recipe (SHAPES_TRAIN), in the run folder `name`."""
+    return TrainRequest(get_preset(DEFAULT_PRESET if residual else "plain20"), SHAPES_DATA, SHAPES_TRAIN, name)

@@ -10,6 +10,7 @@ class Status(str, Enum):
     JSON as plain text ("finished"); `Status.of` reads it back from outside text."""
 
     IDLE = "idle"  # made, not started
+    QUEUED = "queued"  # waiting in the server's training queue for a free slot
     RUNNING = "running"
     FINISHED = "finished"  # ran to its planned end
     STOPPED = "stopped"  # Stop was pressed; what was trained is kept
@@ -24,7 +25,7 @@ class Status(str, Enum):
     @property
     def ended(self) -> bool:
         """Past running: nothing will change it any more."""
-        return self not in (Status.IDLE, Status.RUNNING)
+        return self not in (Status.IDLE, Status.QUEUED, Status.RUNNING)
 
     @property
     def kept_weights(self) -> bool:

@@ -1,13 +1,18 @@
-"""Background work owned by a browser session: start/stop buttons and status for resnet_core jobs."""
+"""Background work a browser session starts: start/stop buttons, analysis status, the training queue, runs followed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from resnet_core.estimates import format_duration
 from resnet_core.jobs import BackgroundJob, JobSnapshot
+from resnet_core.jobs.training_queue import JobView, TrainingQueue
 from resnet_core.status import Status
+from resnet_core.train import default_runs_dir
+from resnet_core.train.follow import RunFollower
 
 
 def job_running(key: str) -> bool:
@@ -20,12 +25,12 @@ def start_stop(start_col: Any, stop_col: Any, label: str, key_prefix: str, runni
                **start_kwargs: Any) -> bool:
     """A "start" and a "■ Stop" button (keys `{key_prefix}_start` / `_stop`); True when start was clicked.
 
-    `stoppable` is the current job (anything with .stop()) or None; stopping is a callback so it
-    takes effect before the rerun draws the buttons again.
+    `stoppable` is the current job (anything with .stop()), a function that stops it, or None; stopping is a
+    callback so it takes effect before the rerun draws the buttons again.
     """
     clicked = start_col.button(label, disabled=running, key=f"{key_prefix}_start", **start_kwargs)
     stop_col.button("■ Stop", disabled=not running, key=f"{key_prefix}_stop",
-                    on_click=stoppable.stop if stoppable is not None else None)
+                    on_click=getattr(stoppable, "stop", stoppable))
     return clicked
 
 
@@ -53,3 +58,37 @@ def job_view(key: str, was_running: bool, what: str) -> JobSnapshot | None:
     show_job_status(job, what)
     return snap
 
+
+
+# ---- trainings: worker processes under the server's one queue ---------------------------------------------
+
+_FOLLOWERS_KEY = "run_followers"
+
+
+@st.cache_resource(show_spinner=False)
+def _queue_for(runs_dir: str) -> TrainingQueue:
+    return TrainingQueue(runs_dir)
+
+
+def training_queue() -> TrainingQueue:
+    """The server's one training queue (per runs folder): shared by every browser session on purpose, since
+    it is what keeps a class pressing Start at once from running more trainings than the device can take."""
+    return _queue_for(str(default_runs_dir().resolve()))
+
+
+def follower(run_dir: Path) -> RunFollower:
+    """This session's follower of `run_dir`: each poll reads only what the run appended since the last."""
+    followers: dict[str, RunFollower] = st.session_state.setdefault(_FOLLOWERS_KEY, {})
+    key = str(run_dir)
+    if key not in followers:
+        followers[key] = RunFollower(run_dir)
+    return followers[key]
+
+
+def show_queued(job: JobView) -> None:
+    """A waiting job's place in line and the wait, in words."""
+    wait = f", starting in {format_duration(job.wait_s)}" if job.wait_s is not None else ""
+    ahead = "next in line" if job.position == 1 else f"number {job.position} in line"
+    st.info(f"Waiting for a free training slot on this server: {ahead}{wait}. The server trains "
+            f"{training_queue().slots} run(s) at a time so that every run gets the whole device; press "
+            "**■ Stop** to leave the line.", icon=":material/hourglass_top:")

@@ -13,6 +13,7 @@ import streamlit as st
 
 from resnet_core import ConfigError, list_presets
 from resnet_core.data import ImageSet, make_shapes
+from resnet_core.device import best_device
 from resnet_core.estimates import shapes_recipe_seconds
 from resnet_core.explain import (
     Subject,
@@ -31,17 +32,15 @@ from resnet_core.model import (
     misfit_message,
     preset_for_checkpoint,
 )
-from resnet_core.recipes import CHECK_SEED, SHAPES_DATA, demo_trainer
+from resnet_core.recipes import CHECK_SEED, DEFAULT_PRESET, demo_request
 from resnet_core.train import (
     MODEL_FILE,
     TORCHVISION_ARCHS,
     PretrainedModel,
     RunError,
     RunInfo,
-    TrainerError,
     WeightsUnavailableError,
     available_weights,
-    check_idle,
     default_runs_dir,
     is_cached,
     load_pretrained,
@@ -49,11 +48,12 @@ from resnet_core.train import (
     weights_file_path,
 )
 from ui.demos import on_this_device
-from ui.memo import cached_dataset, memo_get
+from ui.jobs import follower, show_queued, training_queue
+from ui.memo import memo_get
 from ui.share import Linked
 from ui.state import current_model
 
-TRAINER_KEY = "gc_trainer"
+JOB_KEY = "gc_train_job"  # the demo model's job in the server's training queue
 # The pretrained source's architecture picker, linked in the Grad-CAM page's URL (the page lists it in LINKED).
 ARCH_OPTION = Linked("gc_arch", "arch", TORCHVISION_ARCHS[0], TORCHVISION_ARCHS)
 TRAIN_ERROR_KEY = "gc_train_error"
@@ -91,12 +91,17 @@ def load_run_subject(run: RunInfo) -> Subject | None:
 
 
 def start_training(residual: bool) -> bool:
-    """Start the demo training in the background (Trainer thread); False, with a message, if it cannot."""
+    """Queue the demo training (a worker process); False, with a message, if it cannot."""
+    queue = training_queue()
+    current = queue.view(st.session_state[JOB_KEY]) if JOB_KEY in st.session_state else None
+    if current is not None and current.active:
+        return False
     try:
-        check_idle(st.session_state.get(TRAINER_KEY))
-        data = cached_dataset(SHAPES_DATA, spinner="Generating the Shapes images...")
-        st.session_state[TRAINER_KEY] = demo_trainer(residual, data, default_runs_dir()).start()
-    except (TrainerError, ValueError, OSError) as exc:
+        preset = DEFAULT_PRESET if residual else "plain20"
+        request = demo_request(residual, queue.unique_name(f"gradcam-demo-{preset}-shapes"))
+        st.session_state[JOB_KEY] = queue.submit("Grad-CAM demo model", [request], shapes_recipe_seconds(),
+                                                 best_device()).id
+    except (ValueError, OSError) as exc:
         st.session_state[TRAIN_ERROR_KEY] = f"Training could not start: {exc}"
         return False
     st.session_state.pop(TRAIN_ERROR_KEY, None)
@@ -105,17 +110,22 @@ def start_training(residual: bool) -> bool:
 
 def training_status() -> None:
     """Progress of this session's demo training; redrawn every second only while there is one."""
-    trainer = st.session_state.get(TRAINER_KEY)
-    if trainer is None:
+    job = training_queue().view(st.session_state[JOB_KEY]) if JOB_KEY in st.session_state else None
+    if job is None:
         return
-    if trainer.is_running:
-        done, eta = trainer.progress
-        left = "" if eta is None else f" — about {eta:.0f} s left"
-        st.progress(min(1.0, done), text=f"Training on Shapes: step {trainer.step} of {trainer.total_steps}{left}")
+    if job.queued:
+        show_queued(job)
         return
-    st.session_state.pop(TRAINER_KEY)
-    if not trainer.status.kept_weights:  # diverged or failed
-        st.session_state[TRAIN_ERROR_KEY] = f"The demo training ended with status {trainer.status}: {trainer.message}"
+    if job.active:
+        snap = follower(job.run_dirs[0]).poll()
+        left = "" if snap.eta_s is None else f" — about {snap.eta_s:.0f} s left"
+        text = (f"Training on Shapes: step {snap.step} of {snap.total_steps}{left}" if snap.total_steps
+                else "Training on Shapes: starting the worker…")
+        st.progress(min(1.0, snap.progress), text=text)
+        return
+    st.session_state.pop(JOB_KEY)
+    if not job.status.kept_weights:  # diverged, failed or cancelled
+        st.session_state[TRAIN_ERROR_KEY] = f"The demo training ended with status {job.status}: {job.error}"
     st.rerun(scope="app")  # the new run (or the message) appears in the whole page
 
 
@@ -125,7 +135,7 @@ def shapes_training_text() -> str:
 
 
 def training_running() -> bool:
-    return st.session_state.get(TRAINER_KEY) is not None
+    return st.session_state.get(JOB_KEY) is not None
 
 
 def training_failed() -> bool:
@@ -145,7 +155,7 @@ def train_button(residual: bool, label: str) -> None:
 
 def show_training() -> None:
     """The demo training's progress (a fragment while it runs) and why it failed, if it did."""
-    if st.session_state.get(TRAINER_KEY) is not None:
+    if st.session_state.get(JOB_KEY) is not None:
         st.fragment(training_status, run_every=1.0)()
     if TRAIN_ERROR_KEY in st.session_state:
         st.error(st.session_state[TRAIN_ERROR_KEY])

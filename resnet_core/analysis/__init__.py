@@ -32,6 +32,7 @@ simulated. The definitions the charts rely on:
 
 """
 
+from ..train.block_grads import BlockGradRecorder
 from .common import (
     MAX_DEPTH,
     MIN_DEPTH,
@@ -51,24 +52,22 @@ from .common import (
 )
 from .lesion import LesionEntry, LesionResult, lesion_job, lesion_study
 from .profiles import Band, GradientProfile, PairProfile, ProfileBands, gradient_norms, profile_pair, zero_init_warning
-from .recorder import BlockGradRecorder
 from .shattering import ShatteringProfile, ShatteringSweep, gradient_shattering, shattering_job, shattering_sweep
 from .sweep import SweepPoint, SweepResult, depth_sweep, sweep_job
-from .twins import ComparisonRun, SideBySide
+from .twins import SideBySide
 
 __all__ = [
+    "MAX_DEPTH",
+    "MIN_DEPTH",
+    "SWEEP_DEPTHS",
     "Band",
     "BlockGradRecorder",
-    "ComparisonRun",
     "GradientError",
     "GradientProfile",
     "LesionEntry",
     "LesionResult",
-    "MAX_DEPTH",
-    "MIN_DEPTH",
     "PairProfile",
     "ProfileBands",
-    "SWEEP_DEPTHS",
     "ShatteringProfile",
     "ShatteringSweep",
     "SideBySide",

@@ -1,89 +1,94 @@
-"""Side-by-side training of plain and residual CIFAR nets (He et al. 2015, Figure 6 in miniature)."""
+"""Side-by-side training of plain and residual CIFAR nets (He et al. 2015, Figure 6 in miniature).
+
+The twins train as one job of the server's training queue: one worker process per net, started together,
+each writing its run folder and its blocks' gradient norms (train.block_grads). SideBySide follows those
+folders, so the page draws curves and heatmaps from disk and the lesion study loads the saved weights.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from torch import nn
-
+from ..data.containers import DataBundle
+from ..data.spec import DatasetSpec
 from ..data.transforms import normalize
 from ..jobs import BackgroundJob
+from ..jobs.training_queue import JobView, TrainingQueue
 from ..model.config import ResNetConfig
-from ..model.model import build_seeded
-from ..train.trainer import Trainer
+from ..status import Status
+from ..train.block_grads import read_block_grads
+from ..train.config import TrainConfig
+from ..train.follow import RunFollower
+from ..train.launch import TrainRequest
+from ..train.runs import load_run_model
 from .common import GradientError, check_depths, cifar_config, config_label
 from .lesion import lesion_job
-from .recorder import BlockGradRecorder
-
-
-@dataclass
-class ComparisonRun:
-    name: str
-    config: ResNetConfig
-    model: nn.Module
-    trainer: Any  # resnet_core.train.Trainer
-    recorder: BlockGradRecorder
 
 
 class SideBySide:
     """Plain-N and ResNet-N (CIFAR family) for each depth, trained with the same data, seed and recipe.
 
-    Each run has its own Trainer (background thread) and a BlockGradRecorder on its model. All
-    runs start together so the page can overlay their curves live; `stop()` stops all of them.
+    The same seed builds both twins of a depth: with option-A shortcuts they start from identical weights.
+    `submit()` queues all of them as one job (they start together, sharing the device's slot and its cores).
     """
 
-    def __init__(self, data: Any, train_config: Any, depths: Sequence[int] = (20, 56), seed: int = 0,
-                 record_every: int = 10, norm: str = "batch"):
+    def __init__(self, data: DatasetSpec, train_config: TrainConfig, depths: Sequence[int] = (20, 56),
+                 record_every: int = 10, norm: str = "batch", num_classes: int = 10):
         if isinstance(depths, Sequence) and not isinstance(depths, str) and len(set(depths)) < len(depths):
             raise GradientError(f"nothing to compare: depths {list(depths)} repeat a depth; pick different depths "
                                 "(e.g. 20 and 56)")
-        depths = check_depths(depths)
-        num_classes = len(data.classes)
-        self.data = data
-        self.depths = depths
-        self.runs: list[ComparisonRun] = []
-        for depth in depths:
+        self.depths = check_depths(depths)
+        self.data, self.train_config, self.record_every = data, train_config, record_every
+        self.configs: dict[str, ResNetConfig] = {}
+        for depth in self.depths:
             for residual in (False, True):
                 cfg = cifar_config(depth, residual, norm, num_classes)
-                # The same seed for both twins: with option-A shortcuts they start from identical weights.
-                model = build_seeded(cfg, seed, num_classes)
-                recorder = BlockGradRecorder(model, record_every)
-                self.runs.append(ComparisonRun(config_label(cfg), cfg, model,
-                                               Trainer(model, data, train_config), recorder))
+                self.configs[config_label(cfg)] = cfg
+        self.queue: TrainingQueue | None = None
+        self.job_id: str | None = None
+        self.run_dirs: dict[str, Path] = {}
+        self._followers: dict[str, RunFollower] = {}
 
-    def start(self) -> SideBySide:
-        for run in self.runs:
-            run.trainer.start()
+    @property
+    def names(self) -> list[str]:
+        return list(self.configs)
+
+    def submit(self, queue: TrainingQueue, estimate_s: float, device: str = "cpu") -> SideBySide:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        requests = []
+        for label, cfg in self.configs.items():
+            name = queue.unique_name(f"{stamp}-twins-{label.lower().replace(' ', '')}")
+            requests.append(TrainRequest(cfg, self.data, self.train_config, name,
+                                         record_block_grads=self.record_every))
+            self.run_dirs[label] = queue.runs_dir / name
+        view = queue.submit(f"plain vs residual, depths {list(self.depths)}", requests, estimate_s, device)
+        self.queue, self.job_id = queue, view.id
+        self._followers = {label: RunFollower(path) for label, path in self.run_dirs.items()}
         return self
 
-    def stop(self) -> None:
-        for run in self.runs:
-            run.trainer.stop()
-
-    def join(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.perf_counter() + timeout
-        for run in self.runs:
-            left = None if deadline is None else max(0.0, deadline - time.perf_counter())
-            if not run.trainer.join(left):
-                return False
-        return True
+    def view(self) -> JobView | None:
+        return None if self.queue is None or self.job_id is None else self.queue.view(self.job_id)
 
     @property
     def running(self) -> bool:
-        return any(run.trainer.is_running for run in self.runs)
+        view = self.view()
+        return view is not None and view.active
+
+    def stop(self) -> None:
+        if self.queue is not None and self.job_id is not None:
+            self.queue.cancel(self.job_id)
 
     def curves(self) -> dict[str, dict[str, Any]]:
         """Per run: step/train_loss for every step, val_step/val_acc/val_loss per epoch, and status (a Status)."""
         out: dict[str, dict[str, Any]] = {}
-        for run in self.runs:
-            snap = run.trainer.snapshot()
-            steps = snap.steps
-            epochs = snap.validated_epochs
-            out[run.name] = {
+        for label, follower in self._followers.items():
+            snap = follower.poll()
+            steps, epochs = snap.steps, snap.validated_epochs
+            out[label] = {
                 "step": [e.step for e in steps], "train_loss": [e.train_loss for e in steps],
                 "val_step": [e.step for e in epochs], "val_acc": [e.val_acc for e in epochs],
                 "val_loss": [e.val_loss for e in epochs],
@@ -92,24 +97,27 @@ class SideBySide:
         return out
 
     def heatmaps(self, depth: int) -> tuple[dict[str, tuple], tuple[float, float] | None]:
-        """Per run of `depth`: its recorder's (block paths, steps, gradient-norm matrix), and one log10
-        colour range shared by them (None until a step was recorded), so the maps compare at a glance."""
-        snaps = {run.name: run.recorder.snapshot() for run in self.runs if run.config.depth == depth}
+        """Per run of `depth`: its (block paths, steps, gradient-norm matrix) as the worker recorded them, and
+        one log10 colour range shared by them (None until a step was recorded), so the maps compare at a glance."""
+        snaps = {label: read_block_grads(self.run_dirs[label]) for label, cfg in self.configs.items()
+                 if cfg.depth == depth and label in self.run_dirs}
         values = [v for _, _, matrix in snaps.values() for row in matrix for v in row if v > 0]
         if not values:
             return snaps, None
         return snaps, (math.log10(min(values)), math.log10(max(values)))
 
-    def lesion_job(self, depth: int, n_images: int = 500) -> BackgroundJob:
-        """The lesion study of the trained plain and residual nets of `depth`, on the first `n_images`
-        validation images (500 resolve percent-level differences)."""
-        val = self.data.val
-        images = normalize(val.images[:n_images], self.data.mean, self.data.std)
-        return lesion_job([run.model for run in self.runs if run.config.depth == depth], images,
-                          val.labels[:n_images])
-
-    def run(self, name: str) -> ComparisonRun:
-        for run in self.runs:
-            if run.name == name:
-                return run
-        raise GradientError(f"no run named {name!r}; the runs are {[r.name for r in self.runs]}")
+    def lesion_job(self, depth: int, data: DataBundle, n_images: int = 500) -> BackgroundJob:
+        """The lesion study of the saved plain and residual nets of `depth`, on the first `n_images` validation
+        images of `data` (the twins' dataset; 500 resolve percent-level differences)."""
+        models = []
+        for label, cfg in self.configs.items():
+            if cfg.depth != depth:
+                continue
+            info_status = self._followers[label].poll().status if label in self._followers else Status.IDLE
+            if not info_status.kept_weights:
+                raise GradientError(f"{label} has no saved weights (its run is {info_status}); train the pair "
+                                    "again")
+            models.append(load_run_model(self.run_dirs[label])[0])
+        val = data.val
+        images = normalize(val.images[:n_images], data.mean, data.std)
+        return lesion_job(models, images, val.labels[:n_images])

@@ -62,6 +62,15 @@ class DatasetSpec:
         if self.root is not None and not isinstance(self.root, str):
             object.__setattr__(self, "root", str(self.root))
 
+    def check_source(self) -> None:
+        """DatasetError now if an ImageFolder's folder or .zip is not there: a run queued for a worker should
+        not wait its turn only to fail on a typo. (CIFAR may be downloaded into its folder.)"""
+        if self.kind == "imagefolder":
+            root = Path(self.root).expanduser()
+            if not root.is_dir() and not (root.is_file() and root.suffix.lower() == ".zip"):
+                raise DatasetError(f"no folder or .zip file at {root}: give a folder with one sub-folder of images "
+                                   "per class, or a .zip of one")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

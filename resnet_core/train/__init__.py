@@ -1,4 +1,5 @@
-"""Training: TrainConfig and schedules, the Trainer and its typed events, run folders, pretrained weights, the CLI.
+"""Training: TrainConfig and schedules, the Trainer and its typed events, run folders (written by workers,
+followed by pages), pretrained weights, the CLI and the requests the app turns into CLI commands.
 
     python -m resnet_core.train --preset resnet20 --dataset shapes     # the Train page's default run
 """
@@ -19,6 +20,8 @@ from .config import (
     validate_train_config,
 )
 from .events import EpochEvent, Event, StatusEvent, StepEvent, event_from_dict, event_to_dict
+from .follow import RunFollower
+from .launch import TrainRequest, worker_command
 from .pretrained import (
     TORCHVISION_ARCHS,
     PretrainedModel,
@@ -51,6 +54,7 @@ from .runs import (
     load_run_model,
     metrics_csv,
     read_run,
+    request_stop,
 )
 from .schedule import RunPlan, lr_at, lr_schedule, schedule_preview, warmup_length
 from .trainer import (
@@ -67,8 +71,6 @@ from .trainer import (
 __all__ = [
     "CONFIG_FILE",
     "DEVICES",
-    "EpochEvent",
-    "Event",
     "FORMAT_VERSION",
     "METRICS_FILE",
     "METRIC_COLUMNS",
@@ -77,22 +79,27 @@ __all__ = [
     "ONECYCLE_FINAL_DIV",
     "ONECYCLE_PCT_START",
     "OPTIMIZERS",
-    "PretrainedModel",
     "RUNS_DIR_ENV",
+    "SCHEDULES",
+    "TORCHVISION_ARCHS",
+    "USUAL_LR",
+    "EpochEvent",
+    "Event",
+    "PretrainedModel",
     "Run",
     "RunError",
+    "RunFollower",
     "RunInfo",
-    "SCHEDULES",
+    "RunPlan",
     "StatusEvent",
     "StepEvent",
-    "TORCHVISION_ARCHS",
     "TrainConfig",
     "TrainConfigError",
+    "TrainRequest",
     "Trainer",
     "TrainerBusyError",
     "TrainerError",
     "TrainerSnapshot",
-    "USUAL_LR",
     "WeightsUnavailableError",
     "arch_name",
     "available_weights",
@@ -113,17 +120,18 @@ __all__ = [
     "load_pretrained",
     "load_run_model",
     "lr_at",
-    "RunPlan",
     "lr_schedule",
     "make_optimizer",
     "metrics_csv",
     "prepare_finetune",
     "preprocess_of",
     "read_run",
+    "request_stop",
     "resolve_device",
     "schedule_preview",
     "validate_train_config",
     "warmup_length",
     "weights_file_path",
     "with_pretrained_stats",
+    "worker_command",
 ]

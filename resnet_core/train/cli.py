@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from ..data.spec import DatasetSpec, load_dataset
 from ..model.config import ConfigError, ResNetConfig, get_preset
 from ..model.model import build_seeded
 from ..recipes import DEFAULT_PRESET, SHAPES_DATA, SHAPES_TRAIN
+from ..status import Status
 from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, TrainerError, resolve_device
+from .block_grads import BLOCK_GRADS_FILE, BlockGradRecorder, BlockGradWriter
+from .distributed import main_first, shutdown, start
 from .pretrained import WeightsUnavailableError, finetune_model
 from .trainer import Trainer, TrainerSnapshot, create_trainer, with_pretrained_stats
 
@@ -40,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--n-val", type=int, default=data_d.n_val, help="validation images")
     data.add_argument("--image-size", type=int, default=data_d.image_size)
     data.add_argument("--data-seed", type=int, default=data_d.seed, help="seed of the generated/sampled dataset")
+    data.add_argument("--val-fraction", type=float, default=data_d.val_fraction,
+                      help="ImageFolder: the share held out for validation")
+    data.add_argument("--no-download", action="store_true", help="CIFAR: never download, only read --data-root")
+    data.add_argument("--no-verify", action="store_true", help="CIFAR: skip the archive checksum")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -53,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--milestones", type=float, nargs="+", default=list(d.milestones))
     t.add_argument("--gamma", type=float, default=d.gamma)
     t.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    t.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="warm-up in steps (instead of epochs)")
     t.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     t.add_argument("--no-crop", action="store_true", help="no random crop")
     t.add_argument("--crop-padding", type=int, default=d.crop_padding, help="zero padding before the random crop")
@@ -64,10 +73,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="default: on for CUDA")
     t.add_argument("--compile", action="store_true", default=d.compile)
     t.add_argument("--max-steps", type=int, default=d.max_steps)
+    t.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size, help="images per validation batch")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on CUDA: BatchNorm statistics over the whole global batch (SyncBatchNorm); "
+                        "default: each process normalises with its own slice")
     out = p.add_argument_group("output")
     out.add_argument("--runs-dir", type=Path, help="default: $RESNET_EXPLORER_RUNS_DIR or ./runs")
     out.add_argument("--name", help="run folder name (default: time-arch-dataset)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    out.add_argument("--record-block-grads", type=int, default=0, metavar="N",
+                     help=f"every N steps, write each block's output-gradient norm to {BLOCK_GRADS_FILE}")
     return p
 
 
@@ -77,7 +92,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, schedule=args.schedule,
         milestones=tuple(args.milestones), gamma=args.gamma, warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing, augment_crop=not args.no_crop, crop_padding=args.crop_padding,
+        warmup_steps=args.warmup_steps, eval_batch_size=args.eval_batch_size, label_smoothing=args.label_smoothing,
+        augment_crop=not args.no_crop, crop_padding=args.crop_padding,
         augment_flip=not args.no_flip, seed=args.seed, device=args.device, bf16=args.bf16,
         channels_last=args.channels_last, compile=args.compile, max_steps=args.max_steps)
 
@@ -85,7 +101,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def dataset_from_args(args: argparse.Namespace) -> DatasetSpec:
     """The DatasetSpec the command line describes (the recipe's Shapes set by default)."""
     return DatasetSpec(kind=args.dataset, root=args.data_root, n_train=args.n_train, n_val=args.n_val,
-                       seed=args.data_seed, image_size=args.image_size)
+                       seed=args.data_seed, image_size=args.image_size, val_fraction=args.val_fraction,
+                       download=not args.no_download, verify_checksums=not args.no_verify)
 
 
 def _model_config_from_args(args: argparse.Namespace) -> ResNetConfig:
@@ -104,8 +121,9 @@ def _model_from_args(args: argparse.Namespace, cfg: ResNetConfig, num_classes: i
     return build_seeded(cfg, seed, num_classes)
 
 
-def _watch(trainer: Trainer, show_progress: bool) -> None:
-    """Follow the trainer from the main thread with a progress bar; Ctrl-C stops it cleanly."""
+def _watch(trainer: Trainer, show_progress: bool, on_tick: Any = None) -> None:
+    """Follow the trainer from the main thread with a progress bar (and `on_tick()` 4 times a second);
+    Ctrl-C stops it cleanly."""
     bar = None
     if show_progress:
         from tqdm import tqdm
@@ -115,10 +133,18 @@ def _watch(trainer: Trainer, show_progress: bool) -> None:
         while not trainer.join(0.25):
             if bar is not None:
                 _update_bar(bar, trainer.snapshot())
-    except KeyboardInterrupt:
-        print("\nstopping (finishing the current step)...", file=sys.stderr)
+            if on_tick is not None:
+                on_tick()
+    except KeyboardInterrupt:  # under torchrun every rank gets it (torchrun passes Ctrl-C on) and they stop together
+        if trainer.dist is None or trainer.dist.is_main:
+            print("\nstopping (finishing the current step)...", file=sys.stderr)
         trainer.stop()
-        trainer.join()
+        # Not trainer.join(): on Python 3.11 a join that Ctrl-C interrupted marks the thread finished while it still
+        # runs (the bpo-45274 change), and the process would exit before the model and final status are written.
+        while trainer.is_running:
+            time.sleep(0.05)
+    if on_tick is not None:
+        on_tick()
     if bar is not None:
         _update_bar(bar, trainer.snapshot())
         bar.close()
@@ -139,23 +165,42 @@ def _update_bar(bar: Any, snap: TrainerSnapshot) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        return _train(parser, args)
+    finally:
+        shutdown()  # under torchrun every rank leaves the process group, after an error too, so torchrun exits
 
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Under torchrun each rank runs this: rank 0 alone writes the run folder and prints."""
     try:
         config = config_from_args(args)
         spec = dataset_from_args(args)
-        resolve_device(config.device)
+        device = resolve_device(config.device)
         model_cfg = _model_config_from_args(args)
-        data = load_dataset(spec)
-        if args.finetune:
-            data = with_pretrained_stats(data)
-        model = _model_from_args(args, model_cfg, len(data.classes), config.seed)
-        trainer = create_trainer(model, data, config, runs_dir=args.runs_dir, name=args.name)
+        dist = start(device, sync_bn=args.sync_bn)  # None in a single process
+        with main_first(dist):  # one rank downloads (CIFAR, pretrained weights), the others read its files
+            data = load_dataset(spec)
+            if args.finetune:
+                data = with_pretrained_stats(data)
+            model = _model_from_args(args, model_cfg, len(data.classes), config.seed)
+        trainer = create_trainer(model, data, config, runs_dir=args.runs_dir, name=args.name, dist=dist)
     except (TrainConfigError, ConfigError, DatasetError, TrainerError, WeightsUnavailableError, ValueError,
             OSError) as exc:
         parser.error(str(exc))
+    if trainer.run is None:  # another rank than 0 under torchrun: train quietly, report only a failure of its own
+        trainer.start()
+        _watch(trainer, False)
+        snap = trainer.snapshot()
+        if snap.status is Status.FAILED:
+            print(f"error (rank {dist.rank}): {snap.message}", file=sys.stderr)
+        return 1 if snap.status.bad else 0
     print(f"run folder: {trainer.run.path}", file=sys.stderr)
+    on_tick = None
+    if args.record_block_grads:
+        on_tick = BlockGradWriter(BlockGradRecorder(model, args.record_block_grads), trainer.run.path).write_new
     trainer.start()
-    _watch(trainer, not args.no_progress)
+    _watch(trainer, not args.no_progress, on_tick)
     snap = trainer.snapshot()
     if snap.status.bad:  # diverged or failed
         print(f"error: {snap.message}", file=sys.stderr)

@@ -5,6 +5,8 @@ Layout of a run folder (`<runs dir>/<name>/`):
                    created time, name, status (rewritten atomically when the status changes)
     metrics.jsonl  one JSON object per metric event, appended and flushed while training
     model.pt       the trained weights (checkpoint.save_checkpoint: atomic, weights_only-loadable)
+    stop           present when someone asked the run to stop (request_stop); the trainer polls for it
+                   every step, so a run stops the same way whoever started it (the app, a terminal)
 
 Nothing here raises on a damaged folder while listing: `list_runs` reports it with
 Status.DAMAGED and the reason, so one broken run never hides the others.
@@ -36,6 +38,7 @@ RUNS_DIR_ENV = "RESNET_EXPLORER_RUNS_DIR"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.pt"
+STOP_FILE = "stop"
 FORMAT_VERSION = 1
 
 # Columns of metrics_csv, in order; events carry a subset of them.
@@ -87,8 +90,10 @@ class Run:
         classes: list[str],
         preprocess: dict[str, Any],
         name: str | None = None,
+        world_size: int = 1,
     ) -> Run:
-        """Make a new, uniquely named run folder and write its config.json (status running)."""
+        """Make a new, uniquely named run folder and write its config.json (status running). `world_size`: the
+        processes training it together (torchrun), recorded as "world_size"."""
         runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         runs_dir.mkdir(parents=True, exist_ok=True)
         base = _slug(name) if name else "-".join(
@@ -102,6 +107,7 @@ class Run:
             "message": "",
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "world_size": int(world_size),
             "arch": arch_name(model_config),
             "model": model_config.to_dict(),
             "train": train_config,
@@ -112,6 +118,10 @@ class Run:
         }
         _write_json(path / CONFIG_FILE, info)
         return cls(path, info)
+
+    def stop_requested(self) -> bool:
+        """Whether request_stop() was called on this folder (one stat call: cheap enough for every step)."""
+        return (self.path / STOP_FILE).exists()
 
     def log(self, event: Event) -> None:
         """Append one metric event as a JSON line; flushed so a reader (or a crash) sees whole lines."""
@@ -133,6 +143,12 @@ class Run:
                               final=final or {})
             _write_json(self.path / CONFIG_FILE, self._info)
             self._metrics.close()
+
+
+def request_stop(run_dir: str | Path) -> None:
+    """Ask the process training `run_dir` to stop: it ends "stopped" within one step, its weights saved."""
+    path = _run_dir(run_dir)
+    (path / STOP_FILE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z"), encoding="utf-8")
 
 
 def _unique_folder(runs_dir: Path, base: str) -> Path:
@@ -301,6 +317,7 @@ def load_run_model(run_dir: str | Path) -> tuple[nn.Module, list[str], dict[str,
 __all__ = [
     "METRIC_COLUMNS",
     "RUNS_DIR_ENV",
+    "STOP_FILE",
     "Run",
     "RunError",
     "RunInfo",
@@ -311,4 +328,5 @@ __all__ = [
     "load_run_model",
     "metrics_csv",
     "read_run",
+    "request_stop",
 ]

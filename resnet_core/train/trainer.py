@@ -20,6 +20,7 @@ from ..jobs import OneShotWorker
 from ..model.config import ResNetConfig
 from ..status import Status
 from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
+from .distributed import DistContext, broadcast_buffers, rank_device, shard, sum_all, take, wrap
 from .events import EpochEvent, Event, StatusEvent, StepEvent
 from .runs import Run
 from .schedule import RunPlan, lr_at
@@ -100,11 +101,13 @@ class _Diverged(Exception):
 class Trainer(OneShotWorker):
     """Trains `model` on `data` in a background thread; see the module docstring."""
 
-    def __init__(self, model: nn.Module, data: DataBundle, config: TrainConfig, run: Run | None = None):
+    def __init__(self, model: nn.Module, data: DataBundle, config: TrainConfig, run: Run | None = None,
+                 dist: DistContext | None = None):
+        """`dist`: this process's rank under torchrun (distributed.start()); None trains in this process alone."""
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         super().__init__("resnet-trainer")
-        self.model, self.data, self.config, self.run = model, data, config, run
+        self.model, self.data, self.config, self.run, self.dist = model, data, config, run, dist
         n = len(data.train.labels)
         if n == 0:
             raise TrainerError("the training set is empty: give the dataset at least one image per class")
@@ -112,7 +115,12 @@ class Trainer(OneShotWorker):
         plan = RunPlan.of(config, n)
         self.batch_size, self.steps_per_epoch = plan.batch_size, plan.steps_per_epoch
         self.total_steps, self.epochs = plan.total_steps, plan.epochs
+        if dist is not None and plan.batch_size < dist.world_size:
+            raise TrainerError(f"batch size {plan.batch_size} is smaller than the {dist.world_size} processes: each "
+                               f"process needs at least one image of every batch; use a batch of {dist.world_size} "
+                               "or more, or fewer processes")
         self.device: torch.device | None = None
+        self._agreed_stop = False  # under torchrun: the Stop every rank agreed on at the last flush
         self._events: list[Event] = []
         self._status = Status.IDLE
         self._message = ""
@@ -200,6 +208,15 @@ class Trainer(OneShotWorker):
     def _now(self) -> float:
         return round(time.perf_counter() - self._t0, 4)
 
+    def _stop_asked(self) -> bool:
+        """Stop pressed in this process, or the run folder's stop file (request_stop) written by anyone."""
+        return self._stop.is_set() or (self.run is not None and self.run.stop_requested())
+
+    def _stop_wanted(self) -> bool:
+        # Under torchrun every rank must leave at the same step (a rank that stops alone leaves the others
+        # waiting in a collective), so they follow the decision taken together at the last flush.
+        return self._agreed_stop if self.dist is not None else self._stop_asked()
+
     def _main(self) -> None:
         self._t0 = time.perf_counter()
         try:
@@ -253,27 +270,41 @@ class Trainer(OneShotWorker):
 
     def _train(self) -> tuple[Status, str]:
         cfg = self.config
-        device = self.device = resolve_device(cfg.device)
+        device = resolve_device(cfg.device)
+        device = self.device = rank_device(device, self.dist.local_rank) if self.dist else device
         bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda"
         channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = self.model.to(device=device, memory_format=memory_format)
-        forward = torch.compile(model) if cfg.compile else model
+        ddp = model
+        if self.dist is not None:
+            # Keep the bare model (SyncBatchNorm-converted if asked): it is what gets saved and validated.
+            model, ddp = wrap(model, self.dist, device)
+            self.model = model
+        forward = torch.compile(ddp) if cfg.compile else ddp
         train_x, train_y, on_device = _place(self.data.train, device)
-        val_x, val_y, _ = _place(self.data.val, device)
+        val_x, val_y, _ = _place(shard(self.data.val, self.dist) if self.dist else self.data.val, device)
         norm = Normalizer(self.data.mean, self.data.std, device, memory_format)
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise TrainerError("the model has no trainable parameters (is every layer frozen?)")
         optimizer = make_optimizer(cfg, params)
         criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        if self.dist is not None:
+            # Each rank's loss is its slice's summed loss over the global batch's length (all-reduced with SUM,
+            # the global batch's mean loss, as logged). DDP averages gradients over the ranks, so backward runs
+            # on world_size times it: the average is then exactly the gradient of that global mean.
+            summed = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing, reduction="sum")
+            criterion = lambda out, target: summed(out, target) / self.batch_size
+        augment = cfg.augment_crop or cfg.augment_flip
         shuffle = torch.Generator().manual_seed(cfg.seed)
         augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
         autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
         # A host sync per step is free on the CPU but stalls a GPU's queue: batch them there.
         sync_every = 1 if device.type == "cpu" else 16
         where = "data on the device" if on_device else "data in host memory"
-        message = (f"training on {device} ({where}{', bf16' if bf16 else ''}{', channels_last' if channels_last else ''}"
+        on = f"{self.dist.world_size} processes ({device.type}, " if self.dist else f"{device} ("
+        message = (f"training on {on}{where}{', bf16' if bf16 else ''}{', channels_last' if channels_last else ''}"
                    f"): {self.total_steps} steps, {self.epochs} epoch(s) of {self.steps_per_epoch} batches of "
                    f"{self.batch_size}")
         self._emit(StatusEvent(Status.RUNNING, message, step=0, time=self._now(), device=str(device),
@@ -293,14 +324,17 @@ class Trainer(OneShotWorker):
             for i in range(self.steps_per_epoch):
                 if step >= self.total_steps:
                     break
-                if self._stop.is_set():
+                if self._stop_wanted():
                     self._flush(pending, window_start)
                     return Status.STOPPED, f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
                 idx = order[i * bs:(i + 1) * bs]
-                x = train_x[idx].to(device, non_blocking=True)
-                y = train_y[idx].to(device, non_blocking=True)
-                if cfg.augment_crop or cfg.augment_flip:
+                mine = take(idx, self.dist) if self.dist else idx  # this rank's contiguous slice of the batch
+                x = train_x[idx if augment else mine].to(device, non_blocking=True)
+                y = train_y[mine].to(device, non_blocking=True)
+                if augment:
+                    # The whole global batch, so every rank draws the crops and flips one process would draw.
                     x = augment_batch(x, cfg.crop_padding if cfg.augment_crop else 0, cfg.augment_flip, augment_gen)
+                    x = take(x, self.dist) if self.dist else x
                 lr = lr_at(cfg, step, self.total_steps, self.steps_per_epoch)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -308,7 +342,7 @@ class Trainer(OneShotWorker):
                 with autocast():
                     logits = forward(norm(x))
                 loss = criterion(logits.float(), y)
-                loss.backward()
+                (loss * self.dist.world_size if self.dist else loss).backward()
                 grad_norm = global_grad_norm(params)
                 optimizer.step()
                 step += 1
@@ -323,6 +357,9 @@ class Trainer(OneShotWorker):
             self._flush(pending, window_start)
             done = step >= self.total_steps
             if seen:
+                if self.dist is not None:  # every rank saw its slice: the epoch's sums over all of them
+                    loss_sum, correct, seen = sum_all(torch.stack([
+                        loss_sum.double(), correct.double(), torch.tensor(float(seen), device=device).double()])).tolist()
                 train_stats = (float(loss_sum) * bs / seen, int(correct) / seen)  # training loss, accuracy
                 if not self._evaluate(model, val_x, val_y, norm, autocast, epoch, step, train_stats):
                     return Status.STOPPED, f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
@@ -336,7 +373,16 @@ class Trainer(OneShotWorker):
         """Turn the steps since the last sync into events (one host sync for all of them)."""
         if not pending:
             return
-        losses = torch.stack([p[2] for p in pending]).tolist()
+        if self.dist is None:
+            losses = torch.stack([p[2] for p in pending]).tolist()
+        else:
+            # One small all-reduce per flush: the ranks' loss parts (summing to the global batch's mean loss, so
+            # every rank sees the same values and a divergence stops them all) and a Stop flag: any rank's Stop,
+            # or rank 0's stop file, stops every rank at the same step.
+            stop = torch.tensor([float(self._stop_asked())], device=pending[0][2].device)
+            *losses, agreed = sum_all(torch.cat([torch.stack([p[2] for p in pending]).float(), stop])).tolist()
+            self._agreed_stop = agreed > 0
+        # Grad norms need no all-reduce: after DDP's all-reduce every rank holds the same gradients.
         norms = torch.stack([p[3] for p in pending]).tolist()
         elapsed = max(time.perf_counter() - window_start, 1e-9)
         rate = len(pending) * self.batch_size / elapsed
@@ -354,12 +400,18 @@ class Trainer(OneShotWorker):
                   epoch: int, step: int, train_stats: tuple[float, float]) -> bool:
         """Validation loss and accuracy as an epoch event; False when Stop came in the middle."""
         val_loss = val_acc = None
-        if len(y):
+        total = len(self.data.val.labels)  # under torchrun `x`, `y` are this rank's shard (perhaps empty)
+        if total:
+            # Under torchrun the agreed Stop cannot change here, so all ranks leave (or stay) together.
+            if self._stop_wanted():
+                return False
+            if self.dist is not None:
+                broadcast_buffers(model)
             model.eval()
             loss_sum = torch.zeros((), device=self.device)
             correct = torch.zeros((), dtype=torch.long, device=self.device)
             for start in range(0, len(y), self.config.eval_batch_size):
-                if self._stop.is_set():
+                if self._stop_wanted():
                     return False
                 xb = x[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
                 yb = y[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
@@ -368,7 +420,9 @@ class Trainer(OneShotWorker):
                 loss_sum += F.cross_entropy(logits, yb, reduction="sum")
                 correct += (logits.argmax(1) == yb).sum()
             model.train()
-            val_loss, val_acc = float(loss_sum) / len(y), int(correct) / len(y)
+            if self.dist is not None:
+                loss_sum, correct = sum_all(torch.stack([loss_sum.double(), correct.double()])).tolist()
+            val_loss, val_acc = float(loss_sum) / total, int(correct) / total
         train_loss, train_acc = train_stats
         event = EpochEvent(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                            val_acc=val_acc, time=self._now())
@@ -398,16 +452,17 @@ def _place(images: ImageSet, device: torch.device) -> tuple[Tensor, Tensor, bool
 
 def create_trainer(model: nn.Module, data: DataBundle, config: TrainConfig,
                    runs_dir: str | Path | None = None, name: str | None = None,
-                   save: bool = True) -> Trainer:
-    """A Trainer with its run folder made (config.json written); call .start() on it."""
+                   save: bool = True, dist: DistContext | None = None) -> Trainer:
+    """A Trainer with its run folder made (config.json written); call .start() on it. Under torchrun (`dist`)
+    only rank 0 makes the folder: the other ranks train the same run without one."""
     run = None
-    if save:
+    if save and (dist is None or dist.is_main):
         cfg = getattr(model, "config", None)
         if not isinstance(cfg, ResNetConfig):
             raise TrainerError("only ResNet models built by resnet_core can be saved as runs")
-        trainer = Trainer(model, data, config)  # validates model/data before a folder is made
+        trainer = Trainer(model, data, config, dist=dist)  # validates model/data before a folder is made
         run = Run.create(runs_dir, cfg, config.to_dict(), dict(data.description), list(data.classes),
-                         preprocess_of(data), name=name)
+                         preprocess_of(data), name=name, world_size=dist.world_size if dist else 1)
         trainer.run = run
         return trainer
-    return Trainer(model, data, config, run)
+    return Trainer(model, data, config, run, dist=dist)

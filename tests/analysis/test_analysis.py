@@ -7,6 +7,7 @@ import math
 import re
 import statistics
 import threading
+import time
 
 import pytest
 import torch
@@ -39,10 +40,11 @@ from resnet_core.charts import (
     plain_vs_residual_training_figure,
     shattering_figure,
 )
-from resnet_core.data import DataBundle, ImageSet, channel_stats, normalize
+from resnet_core.data import DataBundle, DatasetSpec, ImageSet, channel_stats, load_dataset, normalize
+from resnet_core.jobs.training_queue import TrainingQueue
 from resnet_core.model import build_seeded
 from resnet_core.status import Status
-from resnet_core.train import TrainConfig, Trainer
+from resnet_core.train import StepEvent, TrainConfig, Trainer, load_metrics
 from ui.captions import CAPTIONS
 
 
@@ -247,7 +249,7 @@ def test_nothing_to_compare_is_an_error():
     with pytest.raises(GradientError, match="nothing to compare"):
         profile_pair(cfg, cfg)
     with pytest.raises(GradientError, match="nothing to compare"):
-        SideBySide(gratings_bundle(64, 16), TrainConfig(epochs=1, device="cpu"), depths=(20, 20))
+        SideBySide(DatasetSpec(), TrainConfig(epochs=1, device="cpu"), depths=(20, 20))
     assert twin_configs(cfg) == (cfg, cfg.plain_twin())
 
 
@@ -292,46 +294,68 @@ def test_block_recorder_records_the_true_block_output_gradients_on_its_steps():
     assert not model._forward_pre_hooks and not any(b._forward_hooks for _, b in model.named_blocks())
 
 
+def wait_until_done(pair: SideBySide, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while pair.running:
+        assert time.monotonic() < deadline, "the twins did not finish in time"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
-def test_side_by_side_trains_four_runs_with_the_same_start_and_records_heatmaps():
-    data = gratings_bundle(256, 64)
+def test_side_by_side_trains_four_worker_processes_from_the_same_start_and_records_heatmaps(tmp_path):
+    spec = DatasetSpec(kind="shapes", n_train=256, n_val=64, image_size=16)
     config = TrainConfig(epochs=1, batch_size=32, lr=0.05, device="cpu", seed=0, max_steps=6,
                          augment_crop=False, augment_flip=False)
-    pair = SideBySide(data, config, depths=(8, 14), record_every=5)
-    names = [r.name for r in pair.runs]
-    assert names == ["plain-8", "ResNet-8", "plain-14", "ResNet-14"]
-    # same seed: each plain net starts from exactly its residual twin's weights
-    for plain, res in (pair.runs[0:2], pair.runs[2:4]):
-        sp, sr = plain.model.state_dict(), res.model.state_dict()
-        assert sp.keys() == sr.keys() and all(torch.equal(sp[k], sr[k]) for k in sp)
-    pair.start()
-    assert pair.join(120)
-    curves = pair.curves()
-    assert list(curves) == names
-    for name in names:
-        c = curves[name]
-        assert c["status"] is Status.FINISHED and c["step"] == [1, 2, 3, 4, 5, 6]
-        assert len(c["train_loss"]) == 6 and len(c["val_acc"]) == 1
-        snap = pair.run(name).trainer.snapshot()
-        assert c["train_loss"] == [e.train_loss for e in snap.steps]
-        assert c["val_acc"] == [snap.epochs[-1].val_acc] and c["val_step"] == [6]
-    paths, steps, matrix = pair.run("plain-14").recorder.snapshot()
-    assert len(paths) == 6 and steps == [1, 5] and all(len(row) == 2 for row in matrix)
-    for metric in ("train_loss", "val_acc"):
-        fig = plain_vs_residual_training_figure(curves, metric)
-        assert len(fig.data) == 4
-    fig = grad_heatmap_figure(paths, steps, matrix)
-    assert fig.data[0].z[0][0] == pytest.approx(math.log10(matrix[0][0]))
+    queue = TrainingQueue(tmp_path, slots=1)
+    try:
+        pair = SideBySide(spec, config, depths=(8, 14), record_every=5)
+        names = pair.names
+        assert names == ["plain-8", "ResNet-8", "plain-14", "ResNet-14"]
+        # the worker builds each net with build_seeded(cfg, seed): each plain net starts from its twin's weights
+        for plain, res in ((names[0], names[1]), (names[2], names[3])):
+            sp = build_seeded(pair.configs[plain], config.seed, 10).state_dict()
+            sr = build_seeded(pair.configs[res], config.seed, 10).state_dict()
+            assert sp.keys() == sr.keys() and all(torch.equal(sp[k], sr[k]) for k in sp)
+        pair.submit(queue, estimate_s=20)
+        assert len(queue.jobs()) == 1  # four processes, one job: they share the device's one slot
+        wait_until_done(pair)
+        assert pair.view().status is Status.FINISHED, pair.view().error
+        curves = pair.curves()
+        assert list(curves) == names
+        for name in names:
+            c = curves[name]
+            assert c["status"] is Status.FINISHED and c["step"] == [1, 2, 3, 4, 5, 6]
+            assert len(c["train_loss"]) == 6 and len(c["val_acc"]) == 1 and c["val_step"] == [6]
+            assert c["train_loss"] == [e.train_loss for e in load_metrics(pair.run_dirs[name])
+                                       if isinstance(e, StepEvent)]
+        snaps, zrange = pair.heatmaps(14)
+        paths, steps, matrix = snaps["plain-14"]
+        assert len(paths) == 6 and steps == [1, 5] and all(len(row) == 2 for row in matrix)
+        assert zrange is not None and zrange[0] <= math.log10(matrix[0][0]) <= zrange[1]
+        for metric in ("train_loss", "val_acc"):
+            assert len(plain_vs_residual_training_figure(curves, metric).data) == 4
+        fig = grad_heatmap_figure(paths, steps, matrix)
+        assert fig.data[0].z[0][0] == pytest.approx(math.log10(matrix[0][0]))
+        lesion = pair.lesion_job(8, load_dataset(spec), n_images=32).start()
+        assert lesion.join(60) and lesion.snapshot().status is Status.FINISHED
+        assert [r.label for r in lesion.snapshot().result] == ["plain-8", "ResNet-8"]
+    finally:
+        queue.close()
 
 
-def test_side_by_side_stop_stops_every_run():
-    data = gratings_bundle(256, 32)
+@pytest.mark.slow
+def test_side_by_side_stop_stops_every_worker_and_keeps_their_weights(tmp_path):
+    spec = DatasetSpec(kind="shapes", n_train=256, n_val=32, image_size=16)
     config = TrainConfig(epochs=50, batch_size=32, device="cpu", augment_crop=False, augment_flip=False)
-    pair = SideBySide(data, config, depths=(8, 14)).start()
-    pair.stop()
-    assert pair.join(60)
-    assert not pair.running
-    assert {c["status"] for c in pair.curves().values()} == {Status.STOPPED}
+    queue = TrainingQueue(tmp_path, slots=1)
+    try:
+        pair = SideBySide(spec, config, depths=(8, 14)).submit(queue, estimate_s=60)
+        pair.stop()
+        wait_until_done(pair, timeout=90)
+        assert pair.view().status is Status.STOPPED
+        assert {c["status"] for c in pair.curves().values()} == {Status.STOPPED}
+    finally:
+        queue.close()
 
 
 # ---- lesion study ---------------------------------------------------------------------------------------

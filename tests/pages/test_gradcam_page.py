@@ -18,7 +18,7 @@ from resnet_core.data import SHAPES_CLASSES
 from resnet_core.explain import COLORMAPS
 from resnet_core.model import save_checkpoint
 from resnet_core.status import Status
-from resnet_core.train import Run
+from resnet_core.train import Run, StatusEvent, StepEvent, load_metrics, read_run, request_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "4_Grad-CAM.py")
@@ -190,18 +190,33 @@ def test_pretrained_weights_offline_warn_and_the_page_survives(runs_dir):
     assert not at.exception and at.dataframe  # another model still works in the same session
 
 
+def demo_run_after_steps(runs_dir: Path, steps: int, timeout: float = 120) -> Path:
+    """The demo's run folder once its worker logged `steps` training steps."""
+    run_dir = Path(runs_dir) / "gradcam-demo-resnet20-shapes"
+    deadline = time.monotonic() + timeout
+    while not (run_dir / "metrics.jsonl").is_file() or sum(
+            isinstance(e, StepEvent) for e in load_metrics(run_dir)) < steps:
+        assert time.monotonic() < deadline, "the demo's worker did not train in time"
+        time.sleep(0.2)
+    return run_dir
+
+
 def test_one_click_training_makes_a_shapes_model(runs_dir):
     at = _page()
     at.button(key="gc_train_res").click().run()
     assert not at.exception, at.exception
-    trainer = at.session_state["gc_trainer"]
+    run_dir = demo_run_after_steps(runs_dir, 2)  # a worker process trains it into its run folder
+    request_stop(run_dir)  # the full demo takes about a minute; a stopped run still saves its model
     deadline = time.monotonic() + 120
-    while trainer.step < 2:
-        assert time.monotonic() < deadline and trainer.is_running, trainer.message
+    while read_run(run_dir).status is Status.RUNNING:
+        assert time.monotonic() < deadline, "the demo run did not stop"
         time.sleep(0.2)
-    trainer.stop()  # the full demo takes about a minute; a stopped run still saves its model
-    assert trainer.join(120)
-    at.run()  # the progress fragment notices the end and reruns the page
+    assert read_run(run_dir).status is Status.STOPPED
+    for _ in range(20):  # the progress fragment notices the end (the queue reaps its worker) and reruns the page
+        at.run()
+        if "gc_train_job" not in at.session_state:
+            break
+        time.sleep(0.3)
     at.run()
     assert not at.exception, at.exception
     assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
@@ -245,10 +260,14 @@ def test_the_gradcam_demo_trains_the_shapes_model_when_there_is_none(runs_dir):
     at = _page()
     at.button(key="demo_gradcam").click().run()
     assert not at.exception and not at.error
-    trainer = at.session_state["gc_trainer"]  # the demo started the Shapes recipe
-    assert trainer.total_steps > 100
-    trainer.stop()
-    assert trainer.join(120)
+    run_dir = demo_run_after_steps(runs_dir, 1)  # the demo queued the Shapes recipe in a worker
+    status = next(e for e in load_metrics(run_dir) if isinstance(e, StatusEvent))
+    assert status.total_steps > 100
+    request_stop(run_dir)
+    deadline = time.monotonic() + 120
+    while read_run(run_dir).status is Status.RUNNING:
+        assert time.monotonic() < deadline, "the demo run did not stop"
+        time.sleep(0.2)
 
 
 def test_a_link_repeating_a_method_draws_it_once(runs_dir):

@@ -1,5 +1,6 @@
 """The Plain vs Residual page, driven through Streamlit's AppTest with real (tiny) measurements."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -138,7 +139,8 @@ def test_stop_button_stops_a_running_sweep():
 
 
 @pytest.mark.slow
-def test_training_four_runs_then_lesion_study_then_shattering():
+def test_training_four_runs_then_lesion_study_then_shattering(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_RUNS_DIR", str(tmp_path / "runs"))
     at = _page().run()
     at.selectbox(key="pvr_depth_a").set_value(8)
     at.selectbox(key="pvr_depth_b").set_value(14)
@@ -148,8 +150,14 @@ def test_training_four_runs_then_lesion_study_then_shattering():
     at.button(key="pvr_train_start").click().run()
     assert not at.exception and not at.error
     pair = at.session_state["pvr_pair"]
-    assert [r.name for r in pair.runs] == ["plain-8", "ResNet-8", "plain-14", "ResNet-14"]
-    assert pair.join(180)
+    assert pair.names == ["plain-8", "ResNet-8", "plain-14", "ResNet-14"]
+    deadline = time.monotonic() + 180
+    while pair.running:  # four worker processes train and write their run folders
+        assert time.monotonic() < deadline, "the four runs did not finish in time"
+        time.sleep(0.3)
+    assert pair.view().status is Status.FINISHED, pair.view().error
+    assert sorted(p.parent for p in (tmp_path / "runs").glob("*/model.pt")) == sorted(pair.run_dirs.values())
+    at.run()  # the live fragment notices the end and reruns the page
     at.run()
     assert not at.exception and not at.error
     # loss, accuracy, two heatmaps (plain-14 and ResNet-14)

@@ -1,13 +1,16 @@
 """The Train page driven through Streamlit's AppTest with a tiny model and a few hundred Shapes images.
 
 AppTest never fires a fragment's run_every, so the tests call at.run() repeatedly, as the
-timer would, while the real Trainer thread trains in the background.
+timer would, while a real worker process (python -m resnet_core.train) trains in the background
+and the page follows its run folder.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from resnet_core import build_model
 from resnet_core.data import IMAGENET_MEAN
 from resnet_core.model import get_preset
 from resnet_core.status import Status
-from resnet_core.train import list_runs, load_run_model, weights_file_path
+from resnet_core.train import StepEvent, list_runs, load_metrics, load_run_model, weights_file_path
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "2_Train.py")
@@ -51,8 +54,20 @@ def charts(at: AppTest) -> dict[str, dict]:
     return {f["layout"]["title"]["text"]: f for f in figures}
 
 
-def trainer(at: AppTest):
-    return at.session_state["train_trainer"]
+def the_run(runs_dir: Path):
+    """The one run folder the page's worker writes (None before the worker made it)."""
+    runs = list_runs(runs_dir)
+    return runs[0] if runs else None
+
+
+def training(at: AppTest) -> bool:
+    """What the page shows: Start locked and Stop offered while its run waits or trains."""
+    return at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+
+
+def steps_logged(runs_dir: Path) -> int:
+    run = the_run(runs_dir)
+    return 0 if run is None else sum(1 for e in load_metrics(run.path) if isinstance(e, StepEvent))
 
 
 def run_until(at: AppTest, done, timeout: float = 120) -> None:
@@ -70,17 +85,18 @@ def test_start_shows_live_charts_then_the_finished_run_in_the_history(runs_dir):
     assert "Learning-rate schedule (preview)" in charts(at)
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    assert training(at)
 
     run_until(at, lambda: "Training loss" in charts(at) and charts(at)["Training loss"]["data"][0].get("y"))
     loss = charts(at)["Training loss"]
     assert loss["layout"]["uirevision"] == "train-loss"
-    assert {"Per epoch", "Learning rate", "Throughput"} <= set(charts(at))
+    assert "Per epoch" in charts(at)
 
-    run_until(at, lambda: not trainer(at).is_running)
+    run_until(at, lambda: not training(at))
     at.run()
-    assert trainer(at).status is Status.FINISHED
+    assert the_run(runs_dir).status is Status.FINISHED
     assert any("finished 8 steps" in s.value for s in at.success)
+    assert {"Learning rate", "Throughput"} <= set(charts(at))  # drawn once the run is over
     assert len(charts(at)["Training loss"]["data"][0]["y"]) == 8
     assert not at.button(key="train_start").disabled
     (run,) = list_runs(runs_dir)
@@ -94,13 +110,15 @@ def test_start_shows_live_charts_then_the_finished_run_in_the_history(runs_dir):
 def test_stop_ends_the_run_and_the_page_says_so(runs_dir):
     at = tiny_page(epochs=1000)
     at.button(key="train_start").click().run()
-    run_until(at, lambda: trainer(at).step >= 2)
+    run_until(at, lambda: steps_logged(runs_dir) >= 2)
     at.button(key="train_stop").click().run()
-    run_until(at, lambda: not trainer(at).is_running, timeout=30)
+    stop_pressed = steps_logged(runs_dir)
+    run_until(at, lambda: not training(at), timeout=30)
     at.run()
-    assert trainer(at).status is Status.STOPPED
+    run = the_run(runs_dir)
+    assert run.status is Status.STOPPED and run.has_model  # the weights trained so far are kept
+    assert run.steps <= stop_pressed + 2  # stopped within a step or two of the click (CPU: one step is ms)
     assert any("stopped at step" in i.value for i in at.info)
-    assert list_runs(runs_dir)[0].status is Status.STOPPED
     assert not at.exception and not at.error
 
 
@@ -113,7 +131,8 @@ def test_bad_choices_are_explained_not_raised(runs_dir):
     at.text_input(key="train_folder").set_value(str(runs_dir / "no-such-folder")).run()
     at.button(key="train_start").click().run()
     assert not at.exception and len(at.error) == 1 and "Could not start training" in at.error[0].value
-    assert "train_trainer" not in at.session_state
+    assert "no folder or .zip file" in at.error[0].value
+    assert "train_job" not in at.session_state
 
 
 def test_damaged_runs_are_marked_in_the_history(runs_dir):
@@ -148,8 +167,8 @@ def test_fine_tune_from_cached_imagenet_weights_trains_only_the_new_head(runs_di
     at.checkbox(key="train_freeze").check().run()
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error and not at.warning, [w.value for w in at.warning]
-    run_until(at, lambda: not trainer(at).is_running)
-    assert trainer(at).status is Status.FINISHED, trainer(at).message
+    run_until(at, lambda: not training(at))
+    assert the_run(runs_dir).status is Status.FINISHED, the_run(runs_dir).reason
 
     (run,) = list_runs(runs_dir)
     model, classes, preprocess = load_run_model(run.path)
@@ -170,7 +189,7 @@ def test_fine_tune_without_cached_weights_offline_is_a_warning(runs_dir, tmp_pat
     at.button(key="train_start").click().run()
     assert not at.exception and not at.error
     assert "not cached and could not be downloaded" in at.warning[0].value
-    assert "train_trainer" not in at.session_state
+    assert "train_job" not in at.session_state
 
 
 def test_a_shared_link_sets_model_data_and_hyper_parameters(runs_dir):
@@ -197,3 +216,33 @@ def test_a_hostile_link_keeps_the_defaults_with_notices(runs_dir):
     assert len(at.warning) == 5
     assert at.radio(key="train_source").value == "build" and at.number_input(key="train_epochs").value == 4
     assert at.number_input(key="train_lr").value == 0.1
+
+
+@pytest.mark.slow
+def test_a_run_started_in_a_terminal_is_followed_live_and_stopped_from_the_page(runs_dir, tmp_path):
+    model_json = tmp_path / "tiny.json"
+    model_json.write_text(TINY.to_json())
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "resnet_core.train", "--model-config", str(model_json), "--n-train", "200",
+         "--n-val", "50", "--image-size", "16", "--batch-size", "50", "--epochs", "1000", "--device", "cpu",
+         "--runs-dir", str(runs_dir), "--name", "from-terminal", "--no-progress"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while steps_logged(runs_dir) < 1:
+            assert time.monotonic() < deadline and cli.poll() is None, "the terminal run did not start training"
+            time.sleep(0.2)
+        at = tiny_page(epochs=1)
+        assert at.selectbox(key="train_attach_pick").options == ["from-terminal"]
+        at.button(key="train_attach").click().run()
+        assert training(at)  # following a live run locks the form and offers Stop
+        run_until(at, lambda: "Training loss" in charts(at) and len(charts(at)["Training loss"]["data"][0]["y"]) > 2)
+        at.button(key="train_stop").click().run()
+        assert cli.wait(30) == 0
+        run_until(at, lambda: not training(at), timeout=30)
+        at.run()
+        assert the_run(runs_dir).status is Status.STOPPED and the_run(runs_dir).has_model
+        assert any("stopped at step" in i.value for i in at.info)
+    finally:
+        if cli.poll() is None:
+            cli.kill()

@@ -1,16 +1,26 @@
-"""Background work in threads: a one-shot worker with a Stop event, and the analysis job a page polls."""
+"""Background work in threads: a one-shot worker with a Stop event, and the analysis job a page polls.
+
+Analyses are quick measurements that may run inside the web server, but only a few at a time: every
+BackgroundJob waits for one of ANALYSIS_SLOTS before it works, so a class pressing buttons together queues
+its analyses instead of starving the server (trainings never run here: see training_queue).
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .status import Status
+from ..status import Status
 
 # Progress callback of long analyses: (done, total, message, partial result so far).
 Progress = Callable[[int, int, str, Any], None]
+
+# Analyses working at once in this process: one per two cores, at least one ($RESNET_EXPLORER_ANALYSES).
+ANALYSIS_SLOTS = max(1, int(os.environ.get("RESNET_EXPLORER_ANALYSES") or (os.cpu_count() or 2) // 2))
+_analysis_slots = threading.BoundedSemaphore(ANALYSIS_SLOTS)
 
 
 class OneShotWorker:
@@ -97,6 +107,19 @@ class BackgroundJob(OneShotWorker):
                 self._state["result"] = partial
 
     def _main(self) -> None:
+        if not _analysis_slots.acquire(blocking=False):
+            self._progress(0, 0, f"waiting for a free slot ({ANALYSIS_SLOTS} analysis at a time on this server)")
+            while not _analysis_slots.acquire(timeout=0.2):
+                if self._stop.is_set():
+                    with self._lock:
+                        self._state.update(status=Status.STOPPED, error=None)
+                    return
+        try:
+            self._run_work()
+        finally:
+            _analysis_slots.release()
+
+    def _run_work(self) -> None:
         try:
             result = self._work(self._progress, self._stop)
             status = Status.STOPPED if self._stop.is_set() else Status.FINISHED

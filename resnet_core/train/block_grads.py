@@ -1,15 +1,23 @@
-"""BlockGradRecorder: each block's output-gradient norm during training, through hooks."""
+"""Each block's output-gradient norm during training: BlockGradRecorder (hooks) and the file a worker writes.
+
+The Plain vs Residual page draws these norms as heatmaps while its twins train in worker processes: the
+worker appends complete rows to `block_grads.jsonl` in its run folder and the page reads them back.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .common import GradientError, check_model
+from .config import TrainConfigError
+
+BLOCK_GRADS_FILE = "block_grads.jsonl"
 
 
 class BlockGradRecorder:
@@ -25,9 +33,11 @@ class BlockGradRecorder:
     """
 
     def __init__(self, model: nn.Module, every: int = 10):
-        check_model(model)
+        if not isinstance(model, nn.Module) or not hasattr(model, "named_blocks"):
+            raise TrainConfigError(f"block gradients need a ResNet built by resnet_core (with named_blocks()), got "
+                                   f"{type(model).__name__}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise GradientError(f"record every {every!r} steps: must be a whole number >= 1")
+            raise TrainConfigError(f"record every {every!r} steps: must be a whole number >= 1")
         self.every = every
         self.block_paths = tuple(path for path, _ in model.named_blocks())
         self._model = model
@@ -79,3 +89,51 @@ class BlockGradRecorder:
                 columns.append(torch.stack(row).cpu().tolist())  # type: ignore[arg-type]
         matrix = [[col[i] for col in columns] for i in range(len(self.block_paths))]
         return self.block_paths, steps, matrix
+
+
+class BlockGradWriter:
+    """Appends a recorder's new complete rows to `<run folder>/block_grads.jsonl`: a first line with the block
+    paths, then one line per recorded step. Call `write_new()` now and then from the process that trains."""
+
+    def __init__(self, recorder: BlockGradRecorder, run_dir: Path):
+        self.recorder = recorder
+        self.path = Path(run_dir) / BLOCK_GRADS_FILE
+        self._written: set[int] = set()
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"blocks": list(recorder.block_paths)}) + "\n")
+
+    def write_new(self) -> None:
+        _, steps, matrix = self.recorder.snapshot()
+        lines = [json.dumps({"step": step, "norms": [row[j] for row in matrix]})
+                 for j, step in enumerate(steps) if step not in self._written]
+        if lines:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+            self._written.update(steps)
+
+
+def read_block_grads(run_dir: str | Path) -> tuple[tuple[str, ...], list[int], list[list[float]]]:
+    """(block paths, recorded steps, matrix[block][step]) from a run folder, as BlockGradRecorder.snapshot()
+    gives them; empty when the run records none (yet). A cut-off last line is skipped."""
+    path = Path(run_dir) / BLOCK_GRADS_FILE
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return (), [], []
+    blocks: tuple[str, ...] = ()
+    steps: list[int] = []
+    columns: list[list[float]] = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(row, dict):
+            continue
+        if isinstance(row.get("blocks"), list):
+            blocks = tuple(str(b) for b in row["blocks"])
+        elif (isinstance(row.get("step"), int) and isinstance(row.get("norms"), list)
+              and len(row["norms"]) == len(blocks) and all(isinstance(v, (int, float)) for v in row["norms"])):
+            steps.append(row["step"])
+            columns.append([float(v) for v in row["norms"]])
+    return blocks, steps, [[col[i] for col in columns] for i in range(len(blocks))]

@@ -1,0 +1,276 @@
+"""The server-wide training queue: trainings run in worker processes, a few at a time per device.
+
+A page submits a job (one TrainRequest, or several started together such as the plain and residual
+twins) with an estimate of its duration. The queue starts it when its device has a free slot, as
+`python -m resnet_core.train ...` processes (worker_command), each writing its own run folder; pages
+follow those folders (train.follow.RunFollower), so a run survives its browser tab and a crash in a run
+never touches the server. Further jobs wait with their position and an estimate of the wait; a waiting
+job can be cancelled, a running one is asked to stop through its run folder (train.runs.request_stop).
+
+Slots per device: $RESNET_EXPLORER_TRAININGS (default: one per device; a CPU trains best alone, and a
+GPU box sets more). A housekeeping thread starts and reaps jobs twice a second.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..status import Status
+from ..train.follow import RunFollower
+from ..train.launch import TrainRequest, worker_command
+from ..train.runs import CONFIG_FILE, STOP_FILE, read_run, request_stop
+
+TRAININGS_ENV = "RESNET_EXPLORER_TRAININGS"
+SPOOL_DIR = ".queue"  # inside the runs folder: model configs and worker logs (hidden from the run history)
+STOP_GRACE_S = 30.0  # a worker asked to stop that is still alive after this is terminated
+_tokens = itertools.count(1)
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding resnet_core
+
+
+def default_slots() -> int:
+    try:
+        return max(1, int(os.environ.get(TRAININGS_ENV, "1")))
+    except ValueError:
+        return 1
+
+
+@dataclass
+class QueuedJob:
+    """One submitted job: its requests, and how far it got."""
+
+    id: str
+    label: str
+    device: str
+    requests: tuple[TrainRequest, ...]
+    estimate_s: float
+    submitted: float = field(default_factory=time.time)
+    status: Status = Status.QUEUED
+    started: float | None = None
+    ended: float | None = None
+    error: str = ""
+    procs: list[subprocess.Popen] = field(default_factory=list, repr=False)
+    followers: list[RunFollower] = field(default_factory=list, repr=False)  # for the queue's wait estimates
+    stop_asked: float | None = None
+
+    def run_dirs(self, runs_dir: Path) -> list[Path]:
+        return [runs_dir / r.name for r in self.requests]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What a page shows of a job: its status, place in line and wait (queued), or its run folders."""
+
+    id: str
+    label: str
+    status: Status
+    position: int | None  # 1 = next to start; None unless queued
+    wait_s: float | None  # estimated seconds until it starts; None unless queued
+    run_dirs: tuple[Path, ...]
+    error: str
+
+    @property
+    def queued(self) -> bool:
+        return self.status is Status.QUEUED
+
+    @property
+    def active(self) -> bool:
+        return self.status in (Status.QUEUED, Status.RUNNING)
+
+
+class TrainingQueue:
+    """One per server. Thread-safe: every browser session's script thread calls it."""
+
+    def __init__(self, runs_dir: str | Path, slots: int | None = None, poll_s: float = 0.5):
+        self.runs_dir = Path(runs_dir).resolve()  # workers run in PACKAGE_ROOT
+        self.spool = self.runs_dir / SPOOL_DIR
+        self.slots = slots or default_slots()
+        self._jobs: dict[str, QueuedJob] = {}
+        self._lock = threading.RLock()
+        self._poll_s = poll_s
+        self._closed = False
+        self._thread = threading.Thread(target=self._housekeeping, name="resnet-training-queue", daemon=True)
+        self._thread.start()
+
+    # ---- what pages call -----------------------------------------------------------------
+
+    def unique_name(self, base: str) -> str:
+        """A run folder name not used on disk nor by a waiting job."""
+        with self._lock:
+            taken = {r.name for job in self._jobs.values() for r in job.requests}
+            for i in itertools.count(1):
+                name = base if i == 1 else f"{base}-{i}"
+                if name not in taken and not (self.runs_dir / name).exists():
+                    return name
+        raise AssertionError("unreachable")
+
+    def submit(self, label: str, requests: Sequence[TrainRequest], estimate_s: float, device: str = "cpu"
+               ) -> JobView:
+        """Queue a job; its requests start together (one slot) when `device` has a free slot."""
+        if not requests:
+            raise ValueError("a job needs at least one training request")
+        with self._lock:
+            job = QueuedJob(f"job{next(_tokens)}-{os.getpid()}", label, device, tuple(requests),
+                            max(float(estimate_s), 1.0))
+            self._jobs[job.id] = job
+            self._pump()
+            return self._view(job)
+
+    def view(self, job_id: str) -> JobView | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else self._view(job)
+
+    def cancel(self, job_id: str) -> None:
+        """A waiting job leaves the line; a running one is asked to stop (it saves what it trained)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status.ended:
+                return
+            if job.status is Status.QUEUED:
+                job.status, job.ended, job.error = Status.STOPPED, time.time(), "cancelled before it started"
+                return
+            if job.stop_asked is None:
+                job.stop_asked = time.time()
+                for path in job.run_dirs(self.runs_dir):
+                    if path.is_dir():
+                        request_stop(path)
+
+    def jobs(self) -> list[JobView]:
+        """Every job this server ran or holds, in submission order."""
+        with self._lock:
+            return [self._view(j) for j in self._jobs.values()]
+
+    def close(self, stop_running: bool = True) -> None:
+        """Stop the housekeeping (and ask running jobs to stop): for tests and benchmarks."""
+        with self._lock:
+            self._closed = True
+            if stop_running:
+                for job in self._jobs.values():
+                    if job.status is Status.RUNNING:
+                        self.cancel(job.id)
+        self._thread.join(2)
+
+    # ---- inside ----------------------------------------------------------------------------
+
+    def _view(self, job: QueuedJob) -> JobView:
+        position = wait = None
+        if job.status is Status.QUEUED:
+            waits = self._waits(job.device)
+            line = [j for j in self._jobs.values() if j.status is Status.QUEUED and j.device == job.device]
+            position = line.index(job) + 1
+            wait = waits.get(job.id)
+        return JobView(job.id, job.label, job.status, position, wait, tuple(job.run_dirs(self.runs_dir)), job.error)
+
+    def _running(self, device: str) -> list[QueuedJob]:
+        return [j for j in self._jobs.values() if j.status is Status.RUNNING and j.device == device]
+
+    def _waits(self, device: str) -> dict[str, float]:
+        """Seconds until each waiting job on `device` starts: slots free up as running jobs end (their
+        remaining time from their progress so far), and each job ahead takes a slot for its estimate."""
+        now = time.time()
+        free_at = [now + self._remaining(j, now) for j in self._running(device)]
+        free_at += [now] * max(0, self.slots - len(free_at))
+        waits = {}
+        for job in (j for j in self._jobs.values() if j.status is Status.QUEUED and j.device == device):
+            free_at.sort()
+            start = free_at.pop(0)
+            waits[job.id] = start - now
+            free_at.append(start + job.estimate_s)
+        return waits
+
+    def _remaining(self, job: QueuedJob, now: float) -> float:
+        elapsed = now - (job.started or now)
+        if not job.followers:
+            job.followers = [RunFollower(p) for p in job.run_dirs(self.runs_dir)]
+        done = min(f.poll().progress for f in job.followers)
+        if done > 0.05:  # measured progress beats the estimate once there is enough of it
+            return elapsed / done * (1 - done)
+        return max(job.estimate_s - elapsed, 0.0)
+
+    def _housekeeping(self) -> None:
+        while not self._closed:
+            with self._lock:
+                self._pump()
+            time.sleep(self._poll_s)
+
+    def _pump(self) -> None:
+        """Reap ended workers, enforce stop requests, start waiting jobs while slots are free."""
+        now = time.time()
+        for job in self._jobs.values():
+            if job.status is Status.RUNNING:
+                self._reap(job, now)
+        for device in {j.device for j in self._jobs.values() if j.status is Status.QUEUED}:
+            while len(self._running(device)) < self.slots and not self._closed:
+                waiting = [j for j in self._jobs.values() if j.status is Status.QUEUED and j.device == device]
+                if not waiting:
+                    break
+                self._launch(waiting[0])
+
+    def _launch(self, job: QueuedJob) -> None:
+        self.spool.mkdir(parents=True, exist_ok=True)
+        job.status, job.started = Status.RUNNING, time.time()
+        env = dict(os.environ)
+        # Processes started together share the cores instead of each taking all of them.
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(job.requests)))
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # The worker imports this very resnet_core, whatever the server's working directory.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+        # A lower priority keeps the web server responsive while workers use every core.
+        nice = ["nice", "-n", "5"] if shutil.which("nice") else []
+        try:
+            for request in job.requests:
+                log = open(self.spool / f"{request.name}.log", "wb")  # noqa: SIM115 - the child holds it
+                try:
+                    job.procs.append(subprocess.Popen(nice + worker_command(request, self.runs_dir, self.spool),
+                                                      stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                      cwd=PACKAGE_ROOT, start_new_session=True))
+                finally:
+                    log.close()
+        except OSError as exc:
+            job.status, job.ended, job.error = Status.FAILED, time.time(), f"could not start the worker: {exc}"
+            for proc in job.procs:
+                proc.terminate()
+
+    def _reap(self, job: QueuedJob, now: float) -> None:
+        if job.stop_asked is not None and now - job.stop_asked > STOP_GRACE_S:
+            for proc in job.procs:
+                if proc.poll() is None:
+                    proc.terminate()
+        if any(proc.poll() is None for proc in job.procs):
+            if job.stop_asked is not None:  # a worker may have created its folder after Stop was pressed
+                for path in job.run_dirs(self.runs_dir):
+                    if (path / CONFIG_FILE).is_file() and not (path / STOP_FILE).exists():
+                        request_stop(path)
+            return
+        job.ended = now
+        statuses, errors = [], []
+        for request, proc in zip(job.requests, job.procs):
+            path = self.runs_dir / request.name
+            if (path / CONFIG_FILE).is_file():
+                info = read_run(path)
+                statuses.append(info.status)
+                if info.status.bad:
+                    errors.append(f"{request.name}: {info.reason}")
+            else:  # the worker gave up before its run folder existed: bad flags, unreadable data, ...
+                statuses.append(Status.FAILED)
+                errors.append(self._log_tail(request.name) or f"the worker exited with code {proc.returncode}")
+        bad = [s for s in statuses if s.bad]
+        job.status = bad[0] if bad else (Status.STOPPED if Status.STOPPED in statuses else Status.FINISHED)
+        job.error = "; ".join(errors)
+
+    def _log_tail(self, name: str) -> str:
+        """The worker's last words (argparse's "error: ..." line, a traceback's last line)."""
+        try:
+            lines = (self.spool / f"{name}.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        errors = [line for line in lines if "error" in line.lower()]
+        return (errors[-1] if errors else lines[-1] if lines else "").strip()[:500]

@@ -1,0 +1,100 @@
+"""Following a run from its folder, as TensorBoard follows a log directory.
+
+A page (or anything else) keeps one RunFollower per run it shows and calls `poll()` about once a second:
+only the bytes appended to metrics.jsonl since the last poll are read and parsed, and config.json is
+re-read only when it changed. Whoever trains the run (a worker the app started, a terminal, torchrun on
+this machine) writes the folder; nothing else connects the two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from ..status import Status
+from .events import Event, StatusEvent, StepEvent, event_from_dict
+from .runs import CONFIG_FILE, METRICS_FILE, read_run
+from .trainer import TrainerSnapshot
+
+
+class RunFollower:
+    """The events and status of one run folder, read incrementally."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir)
+        self._offset = 0
+        self._partial = b""
+        self._events: list[Event] = []
+        self._config_mtime: float | None = None
+        self._status = Status.RUNNING
+        self._message = ""
+        self._total_steps = 0
+        self._step = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def _read_new_events(self) -> None:
+        try:
+            with open(self.path / METRICS_FILE, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return
+        self._offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()  # the writer may be mid-line: keep the tail for the next poll
+        for line in lines:
+            try:
+                event = event_from_dict(json.loads(line))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if event is None:
+                continue
+            self._events.append(event)
+            if isinstance(event, StepEvent):
+                self._step = event.step
+            elif isinstance(event, StatusEvent):
+                self._message = event.message
+                if event.total_steps:
+                    self._total_steps = event.total_steps
+
+    def _read_status(self) -> None:
+        try:
+            mtime = os.stat(self.path / CONFIG_FILE).st_mtime
+        except OSError:
+            return
+        # A running run's status can also change without a write (its process died): check it each time.
+        if mtime == self._config_mtime and self._status is not Status.RUNNING:
+            return
+        self._config_mtime = mtime
+        info = read_run(self.path)
+        self._status = info.status
+        if info.status is not Status.RUNNING and info.reason:
+            self._message = info.reason
+
+    def poll(self) -> TrainerSnapshot:
+        """Everything logged so far, with status, progress and an estimate of the time left."""
+        self._read_new_events()
+        self._read_status()
+        total = self._total_steps
+        frac = min(self._step / total, 1.0) if total else 0.0
+        eta = None
+        steps = [e for e in self._events[-200:] if isinstance(e, StepEvent)]
+        if self._status is Status.RUNNING and steps and self._step and total:
+            eta = steps[-1].time / self._step * (total - self._step)
+        elif self._status is not Status.RUNNING:
+            eta = 0.0
+        return TrainerSnapshot(list(self._events), self._status, self._message, self._step, total, frac, eta)
+
+    def age_s(self) -> float:
+        """Seconds since the run last wrote a metric (a stalled or paused run shows it)."""
+        try:
+            return time.time() - os.stat(self.path / METRICS_FILE).st_mtime
+        except OSError:
+            return float("inf")
+
