@@ -25,6 +25,8 @@ from resnet_core.analysis import (
     zero_init_warning,
 )
 from resnet_core.charts import (
+    LIVE_POINTS_DRAWN,
+    MAX_POINTS_DRAWN,
     autocorrelation_figure,
     depth_sweep_figure,
     grad_heatmap_figure,
@@ -284,7 +286,9 @@ def training_view() -> None:
         if c["status"].bad:  # diverged or failed
             col.error(c["message"])
     left, right = st.columns(2)
-    left.plotly_chart(plain_vs_residual_training_figure(curves, "train_loss"), key="pvr_train_loss")
+    points = LIVE_POINTS_DRAWN if current.running else MAX_POINTS_DRAWN
+    left.plotly_chart(plain_vs_residual_training_figure(curves, "train_loss", max_points=points),
+                      key="pvr_train_loss")
     right.plotly_chart(plain_vs_residual_training_figure(curves, "val_acc"), key="pvr_train_acc")
     st.caption(CAPTIONS["training"])
     depth = st.selectbox("Heatmaps for depth", current.depths, len(current.depths) - 1, key="pvr_heat_depth")

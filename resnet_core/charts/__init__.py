@@ -13,6 +13,7 @@ from .gradients import (
 )
 from .style import COLORS, base_layout
 from .training import (
+    LIVE_POINTS_DRAWN,
     MAX_POINTS_DRAWN,
     OVERLAY_METRICS,
     TRAIN_COLORS,
@@ -28,6 +29,7 @@ from .training import (
 __all__ = [
     "COLORS",
     "MAX_BLOCKS_DRAWN_PER_STAGE",
+    "LIVE_POINTS_DRAWN",
     "MAX_POINTS_DRAWN",
     "OVERLAY_METRICS",
     "SHORTCUT_LABEL",

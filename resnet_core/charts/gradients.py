@@ -9,7 +9,7 @@ from ..analysis.profiles import Band, PairProfile
 from ..analysis.shattering import ShatteringProfile, ShatteringSweep
 from ..analysis.sweep import SweepResult
 from .style import COLORS, base_layout
-from .training import ema, thin
+from .training import MAX_POINTS_DRAWN, ema, thin
 
 
 def _pvr_color(label: str) -> str:
@@ -192,7 +192,8 @@ def autocorrelation_figure(profiles: "list[ShatteringProfile]", revision: str = 
 
 
 def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "train_loss",
-                                      smoothing: float = 0.6, revision: str = "pvr-training") -> go.Figure:
+                                      smoothing: float = 0.6, revision: str = "pvr-training",
+                                      max_points: int = MAX_POINTS_DRAWN) -> go.Figure:
     """Overlaid curves of the side-by-side runs (gradients.SideBySide.curves()).
 
     Colour tells plain (orange) from residual (blue); the deeper net of each kind is drawn solid and
@@ -207,7 +208,7 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
         deep = depth == depths[-1] and len(depths) > 1
         if metric == "train_loss":
             xs, ys = c["step"], ema(c["train_loss"], smoothing) if smoothing > 0 else c["train_loss"]
-            xs, ys = thin(list(xs), list(ys))
+            xs, ys = thin(list(xs), list(ys), max_points=max_points)
         else:
             xs, ys = c["val_step"], [100 * a for a in c["val_acc"]]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines" if metric == "train_loss" else "lines+markers",

@@ -18,6 +18,9 @@ TRAIN_COLORS = {
 }
 # More points than this per trace are thinned for drawing (the smoothing uses every point).
 MAX_POINTS_DRAWN = 2000
+# While a run trains its charts are redrawn every second, and each point drawn costs the browser on the same
+# CPU as the training (benchmarks/bench_live_page.py): live charts draw at most this many points per trace.
+LIVE_POINTS_DRAWN = 400
 OVERLAY_METRICS = {
     "train_loss": ("step", "training loss"),
     "val_loss": ("epoch", "validation loss"),
@@ -50,8 +53,9 @@ def ema(values: "list[float]", smoothing: float = 0.6) -> list[float]:
     return out
 
 
-def thin(xs: list, *columns: list) -> tuple[list, ...]:
-    stride = max(1, -(-len(xs) // MAX_POINTS_DRAWN))
+def thin(xs: list, *columns: list, max_points: int = MAX_POINTS_DRAWN) -> tuple[list, ...]:
+    """Every k-th point of `xs` and its `columns` (k chosen so at most `max_points` remain), and the newest."""
+    stride = max(1, -(-len(xs) // max_points))
     if stride == 1:
         return (xs, *columns)
     keep = list(range(0, len(xs), stride))
@@ -72,11 +76,13 @@ def _series(events: "list[Event]", kind: str, key: str, x: str = "step") -> tupl
 
 
 def training_loss_figure(events: "list[Event]", smoothing: float = 0.6, log_y: bool = False,
-                         title: str = "Training loss", revision: str = "train-loss") -> go.Figure:
-    """Per-step training loss, raw (faint) and EMA-smoothed, with per-epoch validation loss as markers."""
+                         title: str = "Training loss", revision: str = "train-loss",
+                         max_points: int = MAX_POINTS_DRAWN) -> go.Figure:
+    """Per-step training loss, raw (faint) and EMA-smoothed, with per-epoch validation loss as markers.
+    `max_points`: per trace drawn (LIVE_POINTS_DRAWN while the run trains)."""
     steps, losses = _series(events, "step", "train_loss")
     smooth = ema(losses, smoothing) if smoothing > 0 else list(losses)
-    xs, raw, sm = thin(steps, losses, smooth)
+    xs, raw, sm = thin(steps, losses, smooth, max_points=max_points)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=xs, y=raw, mode="lines", name="training loss (raw)",
                              line=dict(color=TRAIN_COLORS["train"], width=1), opacity=0.3))
