@@ -15,13 +15,13 @@ within +-25%), the redraw interval (target <= 1 s) and where the CPU went. Local
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,6 +45,7 @@ from resnet_core.train import (
     arch_name,
     default_runs_dir,
     fetch_weights,
+    find_run,
     is_cached,
     list_runs,
     load_metrics,
@@ -56,7 +57,7 @@ from resnet_core.train.config import LIMITS as TRAIN_LIMITS
 from resnet_core.train.launch import TrainRequest
 from ui.demos import on_this_device
 from ui.frame import page_setup
-from ui.jobs import follower, show_queued, start_stop, training_queue
+from ui.jobs import calibrated, follower, show_queued, start_stop, training_queue
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
 
@@ -86,6 +87,7 @@ with st.expander("How it works"):
 
 JOB_KEY = "train_job"  # this session's job in the server's training queue
 FOLLOW_KEY = "train_follow"  # a run folder this session follows (its own job's, or one picked below)
+RUN_PARAM = "run"  # the followed run's folder name in the URL
 RUNS_DIR = default_runs_dir()
 SOURCES = {"build": "the model from the Build page", "preset": "a preset", "pretrained": "ImageNet weights (fine-tune)"}
 DATASETS = {
@@ -126,15 +128,21 @@ LINKED = (
 )
 L = by_key(LINKED)
 apply_link(LINKED)
-share_link(LINKED)
 
 queue = training_queue()
 job = queue.view(st.session_state[JOB_KEY]) if JOB_KEY in st.session_state else None
+if job is None and FOLLOW_KEY not in st.session_state:
+    # The URL names the run this page followed (?run=...): reopening the tab, or a shared link, re-attaches to it.
+    linked_run = find_run(RUNS_DIR.resolve(), st.query_params.get(RUN_PARAM))
+    if linked_run is not None:
+        st.session_state[FOLLOW_KEY] = linked_run
 followed: Path | None = job.run_dirs[0] if job is not None else st.session_state.get(FOLLOW_KEY)
 if job is None and followed is not None and not followed.is_dir():
     followed = None
+share_link(LINKED, {RUN_PARAM: followed.name} if followed is not None else None)
 # "running" locks the form: this session's job waits or trains, or the run it follows is still training.
 running = job.active if job is not None else (followed is not None and follower(followed).poll().running)
+queued = job is not None and job.queued
 
 
 def on_optimizer_change() -> None:
@@ -229,8 +237,8 @@ def run_estimate(config: TrainConfig) -> str:
     cfg = chosen_architecture()
     size = 32 if kind in ("cifar10", "cifar100") else int(image_size)
     try:
-        seconds = run_seconds(cfg, size, int(n_train), int(n_val), config,
-                              device=None if config.device == "auto" else config.device)
+        device = None if config.device == "auto" else config.device
+        seconds = calibrated(run_seconds(cfg, size, int(n_train), int(n_val), config, device=device), device)
     except (RuntimeError, ValueError, AssertionError):  # too small an image, a device not here: Start will say
         return ""
     return f" — {on_this_device(seconds)}"
@@ -331,12 +339,16 @@ def attach_choices() -> None:
 # Every 0.8 s (so the charts move at least once a second, fragment time included), and only what changed is
 # read from disk: the worker trains at full speed while the page watches. During a run two charts are live,
 # each trace thinned to LIVE_POINTS_DRAWN points; the learning rate and throughput join them at the end.
-@st.fragment(run_every=0.8 if running else None)
+# A job waiting in line has only its place and wait to show: every 2 s is enough, and a class of waiting pages
+# then costs the server (and each visitor's browser) little.
+@st.fragment(run_every=(2.0 if queued else 0.8) if running else None)
 def live_view() -> None:
     current = queue.view(job.id) if job is not None else None
     if current is not None and current.queued:
         show_queued(current)
         return
+    if queued:
+        st.rerun()  # the job has just started: redraw at the live view's pace
     if followed is None:
         st.info(f"Press **Start** to train. Defaults: the Build page's model on {SHAPES_DATA.n_train:,} Shapes images "
                 f"for {SHAPES_TRAIN.epochs} epochs (SGD with Nesterov momentum, warm-up, then cosine decay).")

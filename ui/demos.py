@@ -10,6 +10,7 @@ import streamlit as st
 from resnet_core.device import describe_device
 from resnet_core.estimates import estimate_seconds, format_duration
 from ui.frame import GRADCAM_PAGE, PLAIN_VS_RESIDUAL_PAGE
+from ui.jobs import calibrated
 from ui.share import LINKED_DEMO_KEY
 
 
@@ -48,9 +49,16 @@ def on_this_device(seconds: float) -> str:
     return f"{format_duration(seconds)} on this {describe_device().name}"
 
 
+# The demos that train (in worker processes, under the training queue), and whose estimates the queue corrects.
+TRAINING_DEMOS = ("degradation",)
+
+
 def estimate_text(key: str, *, model_ready: bool = True) -> str:
-    """How long demo `key` takes here: measured once per process on this device, then scaled."""
-    return on_this_device(estimate_seconds(key, model_ready=model_ready))
+    """How long demo `key` takes here: measured once per process on this device, then scaled (and for a
+    training, corrected by how long trainings here really took lately)."""
+    seconds = estimate_seconds(key, model_ready=model_ready)
+    trains = key in TRAINING_DEMOS or (key == "gradcam" and not model_ready)
+    return on_this_device(calibrated(seconds) if trains else seconds)
 
 
 def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = True, disabled: bool = False) -> None:

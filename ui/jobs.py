@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from resnet_core.device import best_device
 from resnet_core.estimates import format_duration
 from resnet_core.jobs import BackgroundJob, JobSnapshot
 from resnet_core.jobs.training_queue import JobView, TrainingQueue
@@ -74,6 +75,12 @@ def training_queue() -> TrainingQueue:
     """The server's one training queue (per runs folder): shared by every browser session on purpose, since
     it is what keeps a class pressing Start at once from running more trainings than the device can take."""
     return _queue_for(str(default_runs_dir().resolve()))
+
+
+def calibrated(seconds: float, device: str | None = None) -> float:
+    """A training's estimated duration, corrected by how long trainings on `device` (default: the best one here)
+    really took on this server lately (TrainingQueue.calibration)."""
+    return seconds * training_queue().calibration(device or best_device())
 
 
 def follower(run_dir: Path) -> RunFollower:

@@ -48,7 +48,7 @@ from resnet_core.train import (
     weights_file_path,
 )
 from ui.demos import on_this_device
-from ui.jobs import follower, show_queued, training_queue
+from ui.jobs import calibrated, follower, show_queued, training_queue
 from ui.memo import memo_get
 from ui.share import Linked
 from ui.state import current_model
@@ -131,7 +131,7 @@ def training_status() -> None:
 
 def shapes_training_text() -> str:
     """ "about 1 min on this CPU": the Shapes demo model's training, timed on this device."""
-    return on_this_device(shapes_recipe_seconds())
+    return on_this_device(calibrated(shapes_recipe_seconds()))
 
 
 def training_running() -> bool:

@@ -94,9 +94,10 @@ def apply_link(options: Sequence[Linked] = ()) -> bool:
     return new_link
 
 
-def publish(options: Sequence[Linked] = ()) -> str:
-    """Write the model config and the options that differ from their defaults into the URL; return the link."""
-    params = config_to_params(current_config())
+def publish(options: Sequence[Linked] = (), extra: dict[str, str] | None = None) -> str:
+    """Write the model config and the options that differ from their defaults into the URL; return the link.
+    `extra`: more parameters the page reads itself (the Train page's `run`, the run it follows)."""
+    params = {**config_to_params(current_config()), **(extra or {})}
     for option in options:
         default = option.default_value()
         value = st.session_state.get(option.key, default)
@@ -115,6 +116,6 @@ def copy_link(link: str) -> None:
         st.code(link, language=None)
 
 
-def share_link(options: Sequence[Linked] = ()) -> None:
-    """Publish the setup to the URL and draw the "copy link" control."""
-    copy_link(publish(options))
+def share_link(options: Sequence[Linked] = (), extra: dict[str, str] | None = None) -> None:
+    """Publish the setup (and `extra`) to the URL and draw the "copy link" control."""
+    copy_link(publish(options, extra))

@@ -16,9 +16,11 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import statistics
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,9 @@ from ..train.runs import CONFIG_FILE, STOP_FILE, read_run, request_stop
 TRAININGS_ENV = "RESNET_EXPLORER_TRAININGS"
 SPOOL_DIR = ".queue"  # inside the runs folder: model configs and worker logs (hidden from the run history)
 STOP_GRACE_S = 30.0  # a worker asked to stop that is still alive after this is terminated
+CALIBRATION_JOBS = 5  # the last finished jobs per device whose measured/estimated durations correct estimates
+CALIBRATION_BOUNDS = (0.25, 4.0)
+PROJECTION_STEPS = 20  # steps a running run needs before its step times project its duration
 _tokens = itertools.count(1)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding resnet_core
 
@@ -96,6 +101,7 @@ class TrainingQueue:
         self._lock = threading.RLock()
         self._poll_s = poll_s
         self._closed = False
+        self._ratios: dict[str, deque[float]] = {}  # per device: measured / estimated duration of finished jobs
         self._thread = threading.Thread(target=self._housekeeping, name="resnet-training-queue", daemon=True)
         self._thread.start()
 
@@ -143,6 +149,25 @@ class TrainingQueue:
                     if path.is_dir():
                         request_stop(path)
 
+    def calibration(self, device: str) -> float:
+        """How long trainings on `device` take here against their estimates: the median of measured/estimated
+        over the last few finished jobs, a running job's projection (from its step times) until one has finished,
+        1.0 before that.
+
+        Every estimate scales one speed probe the server took when it started, perhaps while a class was opening
+        the app at once (measured: a probe under six page loads read 2.6x slow); finished runs correct it, so the
+        waits in line and the estimates pages show hold under the load the server really has."""
+        with self._lock:
+            ratios = list(self._ratios.get(device, ()))
+            if not ratios:
+                now = time.time()
+                projected = [(self._projected_s(job, now), job.estimate_s) for job in self._running(device)]
+                ratios = [total / estimate for total, estimate in projected if total is not None]
+            if not ratios:
+                return 1.0
+            low, high = CALIBRATION_BOUNDS
+            return min(max(statistics.median(ratios), low), high)
+
     def jobs(self) -> list[JobView]:
         """Every job this server ran or holds, in submission order."""
         with self._lock:
@@ -176,24 +201,31 @@ class TrainingQueue:
         """Seconds until each waiting job on `device` starts: slots free up as running jobs end (their
         remaining time from their progress so far), and each job ahead takes a slot for its estimate."""
         now = time.time()
-        free_at = [now + self._remaining(j, now) for j in self._running(device)]
+        scale = self.calibration(device)
+        free_at = [now + self._remaining(j, now, scale) for j in self._running(device)]
         free_at += [now] * max(0, self.slots - len(free_at))
         waits = {}
         for job in (j for j in self._jobs.values() if j.status is Status.QUEUED and j.device == device):
             free_at.sort()
             start = free_at.pop(0)
             waits[job.id] = start - now
-            free_at.append(start + job.estimate_s)
+            free_at.append(start + job.estimate_s * scale)
         return waits
 
-    def _remaining(self, job: QueuedJob, now: float) -> float:
-        elapsed = now - (job.started or now)
+    def _projected_s(self, job: QueuedJob, now: float) -> float | None:
+        """A running job's whole duration as its runs' own step times project it: elapsed plus the slowest run's
+        time left. None until every run has PROJECTION_STEPS steps (the first ones pay for start-up)."""
         if not job.followers:
             job.followers = [RunFollower(p) for p in job.run_dirs(self.runs_dir)]
-        done = min(f.poll().progress for f in job.followers)
-        if done > 0.05:  # measured progress beats the estimate once there is enough of it
-            return elapsed / done * (1 - done)
-        return max(job.estimate_s - elapsed, 0.0)
+        snaps = [f.poll() for f in job.followers]
+        if job.started is None or any(s.step < PROJECTION_STEPS or s.eta_s is None for s in snaps):
+            return None
+        return (now - job.started) + max(s.eta_s for s in snaps)
+
+    def _remaining(self, job: QueuedJob, now: float, scale: float) -> float:
+        elapsed = now - (job.started or now)
+        projected = self._projected_s(job, now)  # measured progress beats the estimate once there is some
+        return max((projected if projected is not None else job.estimate_s * scale) - elapsed, 0.0)
 
     def _housekeeping(self) -> None:
         while not self._closed:
@@ -265,6 +297,9 @@ class TrainingQueue:
         bad = [s for s in statuses if s.bad]
         job.status = bad[0] if bad else (Status.STOPPED if Status.STOPPED in statuses else Status.FINISHED)
         job.error = "; ".join(errors)
+        if job.status is Status.FINISHED and job.started is not None:
+            ratios = self._ratios.setdefault(job.device, deque(maxlen=CALIBRATION_JOBS))
+            ratios.append((now - job.started) / job.estimate_s)
 
     def _log_tail(self, name: str) -> str:
         """The worker's last words (argparse's "error: ..." line, a traceback's last line)."""

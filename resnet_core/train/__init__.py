@@ -54,6 +54,7 @@ from .runs import (
     load_run_model,
     metrics_csv,
     read_run,
+    find_run,
     request_stop,
 )
 from .schedule import RunPlan, lr_at, lr_schedule, schedule_preview, warmup_length
@@ -126,6 +127,7 @@ __all__ = [
     "prepare_finetune",
     "preprocess_of",
     "read_run",
+    "find_run",
     "request_stop",
     "resolve_device",
     "schedule_preview",

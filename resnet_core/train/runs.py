@@ -253,6 +253,19 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunInfo]:
     return sorted(runs, key=lambda r: (r.created, r.name), reverse=True)
 
 
+MAX_RUN_NAME = 200
+
+
+def find_run(runs_dir: str | Path, name: object) -> Path | None:
+    """The run folder `runs_dir/name` when `name` (outside text: a link, a form) is a plain folder name of a run
+    there; None otherwise, so a link can never point outside the runs folder."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_RUN_NAME or name.startswith(".") \
+            or any(c in name for c in "/\\\0") or name != name.strip():
+        return None
+    path = Path(runs_dir) / name
+    return path if (path / CONFIG_FILE).is_file() else None
+
+
 def _run_dir(run_dir: str | Path) -> Path:
     path = Path(run_dir)
     if not path.is_dir():
@@ -328,5 +341,6 @@ __all__ = [
     "load_run_model",
     "metrics_csv",
     "read_run",
+    "find_run",
     "request_stop",
 ]

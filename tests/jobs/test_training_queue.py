@@ -93,6 +93,27 @@ def test_one_slot_runs_jobs_one_after_another_and_says_where_each_waits(queue):
 
 
 @pytest.mark.slow
+def test_finished_jobs_correct_the_estimates_of_the_jobs_in_line(queue):
+    """A speed probe taken while the server was busy overestimates every training: once one job has run, the
+    waits in line (and the estimates pages show) follow what trainings here really took."""
+    assert queue.calibration("cpu") == 1.0  # nothing measured yet: estimates stand as they are
+    first = queue.submit("first", [tiny_request("first")], estimate_s=400)  # takes a few seconds, not 400
+    wait_for(lambda: not queue.view(first.id).active)
+    assert queue.view(first.id).status is Status.FINISHED
+    scale = queue.calibration("cpu")
+    assert scale == 0.25  # measured/estimated is far below, held at the lower bound
+    assert queue.calibration("cuda") == 1.0  # another device learns nothing from this one
+    blocker = queue.submit("blocker", [tiny_request("blocker", epochs=500)], estimate_s=400)
+    waiting = queue.submit("waiting", [tiny_request("waiting")], estimate_s=400)
+    wait_s = queue.view(waiting.id).wait_s
+    assert 0 < wait_s <= 400 * scale  # the job ahead is expected to take its corrected estimate, not 400 s
+    queue.cancel(waiting.id)
+    queue.cancel(blocker.id)
+    wait_for(lambda: not queue.view(blocker.id).active, timeout=30)
+    assert queue.calibration("cpu") == scale  # a stopped run says nothing about how long a whole run takes
+
+
+@pytest.mark.slow
 def test_a_waiting_job_can_be_cancelled_and_a_running_one_stops_with_its_weights(queue):
     running = queue.submit("long", [tiny_request("long", epochs=500)], estimate_s=600)
     waiting = queue.submit("never", [tiny_request("never")], estimate_s=10)

@@ -246,3 +246,31 @@ def test_a_run_started_in_a_terminal_is_followed_live_and_stopped_from_the_page(
     finally:
         if cli.poll() is None:
             cli.kill()
+
+
+@pytest.mark.slow
+def test_a_reopened_tab_re_attaches_to_its_run_through_the_link(runs_dir):
+    at = tiny_page(epochs=1000)
+    at.button(key="train_start").click().run()
+    run_until(at, lambda: steps_logged(runs_dir) >= 1, timeout=90)
+    name = the_run(runs_dir).name
+    assert at.query_params["run"] == name  # the URL names the run the page follows
+
+    # The tab is closed (its session gone) and reopened from the same URL: the run went on and is followed again.
+    reopened = AppTest.from_file(PAGE, default_timeout=120)
+    reopened.session_state["model_config"] = TINY
+    reopened.query_params["run"] = name
+    reopened.run()
+    assert not reopened.exception and training(reopened)
+    run_until(reopened, lambda: "Training loss" in charts(reopened))
+    reopened.button(key="train_stop").click().run()
+    run_until(reopened, lambda: not training(reopened), timeout=60)
+    assert the_run(runs_dir).status is Status.STOPPED and the_run(runs_dir).has_model
+
+    # A link naming no run here, or a path out of the runs folder, follows nothing and breaks nothing.
+    for bad in ("no-such-run", "../" + name, "/etc", ".queue"):
+        other = AppTest.from_file(PAGE, default_timeout=120)
+        other.query_params["run"] = bad
+        other.run()
+        assert not other.exception and not training(other), bad
+        assert any("Press **Start**" in i.value for i in other.info), bad
