@@ -38,6 +38,7 @@ from resnet_core.train import (
     TORCHVISION_ARCHS,
     USUAL_LR,
     RunError,
+    StatusEvent,
     TrainConfig,
     TrainConfigError,
     TrainerError,
@@ -371,10 +372,7 @@ def live_view() -> None:
     else:
         st.caption(snap.message)
 
-    controls = st.columns([2, 1, 3])
-    smoothing = controls[0].slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="train_ema")
-    log_y = controls[1].toggle("Log scale", key="train_log_y")
-
+    smoothing, log_y = st.session_state.get("train_ema", 0.6), st.session_state.get("train_log_y", False)
     steps, validated = snap.steps, snap.validated_epochs
     metric_cols = st.columns(4)
     metric_cols[0].metric("Step", f"{snap.step} / {snap.total_steps}")
@@ -385,12 +383,24 @@ def live_view() -> None:
     left, right = st.columns(2)
     points = LIVE_POINTS_DRAWN if snap.running else MAX_POINTS_DRAWN
     left.plotly_chart(training_loss_figure(snap.events, smoothing, log_y, max_points=points), key="train_loss_chart")
-    right.plotly_chart(epoch_metrics_figure(snap.events), key="train_epoch_chart")
+    if validated:
+        right.plotly_chart(epoch_metrics_figure(snap.events), key="train_epoch_chart")
+    else:  # an empty chart would show meaningless axes: say what comes, and when
+        plan = next((e for e in snap.events if isinstance(e, StatusEvent) and e.steps_per_epoch), None)
+        when = f" (step {plan.steps_per_epoch:,})" if plan is not None else ""
+        right.info(f"Validation accuracy and loss per epoch appear here when epoch 1 ends{when}.",
+                   icon=":material/schedule:")
     if not snap.running:
         left.plotly_chart(lr_figure([e.step for e in steps], [e.lr for e in steps]), key="train_lr_chart")
         right.plotly_chart(throughput_figure(snap.events, smoothing), key="train_speed_chart")
 
 
+if followed is not None:
+    # Drawn once, outside the live view: the fragment then redraws only numbers and charts every 0.8 s, and a
+    # change here reruns the page (and the charts with it).
+    controls = st.columns([2, 1, 3])
+    controls[0].slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="train_ema")
+    controls[1].toggle("Log scale", key="train_log_y")
 live_view()
 if not running:
     attach_choices()
