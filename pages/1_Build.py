@@ -3,6 +3,7 @@
 import streamlit as st
 
 from resnet_core import ConfigError, ResNetConfig, list_presets
+from resnet_core.share import escape_markdown
 from resnet_core.charts import architecture_figure, stage_table
 from resnet_core.model import (
     BLOCK_TYPES,
@@ -15,6 +16,7 @@ from resnet_core.model import (
     STEM_TYPES,
     STRIDE_PLACEMENTS,
     ExportError,
+    check_cost,
     config_to_python,
     conv_output_size,
     default_image_size,
@@ -121,9 +123,13 @@ with right:
 
 try:
     cfg = config_from_widgets()
+    # Estimated from the config alone: nothing is built for a model past the limits.
+    check_cost(cfg, int(st.session_state["build_image_size"]))
 except (ConfigError, TypeError) as exc:
-    results.error(f"**This configuration cannot be built.** {exc}  \nFix the field above; the last valid model "
-             f"({preset_name_of(current_config()) or 'custom'}) is still the one the other pages use.")
+    # The values in the message are the visitor's own typing (a link's values were checked on the way in).
+    results.error(f"**This configuration cannot be built.** {exc}  \nFix the field above; the "
+                  f"last valid model ({preset_name_of(current_config()) or 'custom'}) is still the one the other "
+                  "pages use.")
     cfg = None
 
 
@@ -205,6 +211,6 @@ with st.sidebar:
         try:
             loaded = ResNetConfig.from_json(uploaded.getvalue().decode("utf-8", errors="replace"))
         except ConfigError as exc:
-            st.error(f"{uploaded.name}: {exc}")
+            st.error(escape_markdown(f"{uploaded.name}: {exc}"))
         else:
             st.button("Use this config", on_click=load_into_widgets, args=(loaded,))

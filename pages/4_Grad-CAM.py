@@ -42,6 +42,7 @@ from resnet_core.explain import (
     usable_runs,
 )
 from resnet_core.recipes import LOCALIZATION_IMAGES
+from resnet_core.share import escape_markdown
 from resnet_core.train import RunInfo, default_runs_dir
 from ui.demos import demo_panel
 from ui.frame import page_setup
@@ -148,10 +149,10 @@ uploads = cols[1].file_uploader("Or upload images (JPEG, PNG, WebP, BMP, GIF, TI
                                 accept_multiple_files=True, key="gc_uploads")
 good, bad = decode_images([(u.name, u.getvalue()) for u in uploads or []])
 for _, message in bad:
-    st.error(message)
+    st.error(escape_markdown(message))  # it names the visitor's file: shown as plain text
 for decoded in good:
     for note in decoded.notes:
-        st.info(note)
+        st.info(escape_markdown(note))
 
 items = [shape_items[n] if n in shape_items else GalleryItem(n, photos[n].load()) for n in chosen]
 items += [GalleryItem(d.name, d.image) for d in good]

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from .model.config import PRESETS, ConfigError, ResNetConfig, get_preset, preset_name_of
+from .model.config import PRESETS, ConfigError, ResNetConfig, default_image_size, get_preset, preset_name_of
+from .model.summary import check_cost
 
 MAX_PARAM_LENGTH = 200  # longer values are not a setting anyone typed; refuse them
 LIST_SEPARATOR = "-"  # tuples of ints (stage_blocks=3-4-6-3)
@@ -42,23 +43,54 @@ def _decode(name: str, text: str, default: Any) -> Any:
             return False
         raise ValueError("expected 1 or 0")
     if isinstance(default, tuple):
-        return tuple(int(p) for p in text.split(LIST_SEPARATOR))
+        return tuple(_whole(p, "whole numbers separated by '-', e.g. 3-4-6-3") for p in text.split(LIST_SEPARATOR))
     if isinstance(default, list):
         if not text:
             return []
         as_int = bool(default) and all(isinstance(v, int) for v in default)
-        items = [int(p) if as_int else p for p in text.split(CHOICES_SEPARATOR)]
+        items = [_whole(p, "whole numbers separated by commas") if as_int else p
+                 for p in text.split(CHOICES_SEPARATOR)]
         return list(dict.fromkeys(items))  # a repeated choice would draw the same widget twice
     if isinstance(default, int):
-        return int(text)
+        return _whole(text, "a whole number")
     if isinstance(default, float):
-        return float(text)
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("expected a number") from None
     return text
 
 
-def quoted(text: str) -> str:
-    """A URL value as shown in a notice: short, and without Markdown or HTML that the page would render."""
-    return repr(re.sub(r"[\[\]()!`*_<>#|~$:\\]", "", text[:40]))
+def _whole(text: str, expected: str) -> int:
+    """int(text), with a reason of our own: int()'s message would repeat the outside text unquoted."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"expected {expected}") from None
+
+
+# Characters that start Markdown: links and images need "[", emphasis "*"/"_", code "`", HTML "<", headings
+# "#", tables "|", strikethrough "~", LaTeX "$", e-mail autolinks "@", entities "&"; a colon before a
+# non-space starts a URL ("https://"), a colour directive (":red[") or an icon (":material/..."). Quotes,
+# commas, parentheses and hyphens stay as they are, so a message reads as it would in plain text.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$@&]|:(?=\S))")
+
+
+def escape_markdown(text: object) -> str:
+    """`text` shown literally where Markdown is rendered (st.warning, st.error, st.markdown): the characters
+    that start Markdown are backslash-escaped (CommonMark's rule), so no link, image, emphasis, HTML, LaTeX,
+    colour directive or bare-URL autolink is made from it; line breaks become spaces."""
+    out = _MARKDOWN_SPECIAL.sub(r"\\\1", re.sub(r"[\r\n\t]+", " ", str(text)))
+    out = re.sub(r"(?i)\bwww\.", lambda m: m.group(0)[:3] + "\\.", out)  # "www.x.y" is autolinked too
+    return re.sub(r"^(\s*)([-=])", r"\1\\\2", out)  # a leading "-" would start a list
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """An outside value (a link value, a file name) as shown in a notice: quoted, shortened to `limit`
+    characters, and escaped so that the page renders it as plain text (see `escape_markdown`)."""
+    text = str(text)
+    short = text[:limit] + ("…" if len(text) > limit else "")
+    return escape_markdown(repr(short))
 
 
 def config_to_params(cfg: ResNetConfig) -> dict[str, str]:
@@ -74,8 +106,13 @@ def config_to_params(cfg: ResNetConfig) -> dict[str, str]:
     return params
 
 
-def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tuple[ResNetConfig, list[str]]:
-    """The config a link describes, and one notice per value that was ignored."""
+def config_from_params(params: Mapping[str, str], default: ResNetConfig,
+                       image_size: int | None = 0) -> tuple[ResNetConfig, list[str]]:
+    """The config a link describes, and one notice per value that was ignored.
+
+    A config too costly to build (parameters, or MACs and feature maps at `image_size` px; 0: the size its
+    stem is made for; None: parameters only) is refused from the settings alone, before anything is built.
+    """
     notices: list[str] = []
     base = default
     preset = params.get("preset")
@@ -96,14 +133,16 @@ def config_from_params(params: Mapping[str, str], default: ResNetConfig) -> tupl
             changes[name] = _decode(name, text, getattr(base, name))
         except ValueError as exc:
             notices.append(f"{name}={quoted(text)} in the link is not valid ({exc}); ignored")
-    if not changes:
-        return base, notices
+    fallback = preset_name_of(base) or "defaults"
     try:
-        return base.replace(**changes), notices
+        cfg = base.replace(**changes) if changes else base
+        if image_size is not None and cfg != base:
+            check_cost(cfg, image_size if image_size > 0 else default_image_size(cfg))
     except (ConfigError, TypeError) as exc:
-        fallback = preset_name_of(base) or "defaults"
-        notices.append(f"the link's model settings do not fit together ({exc}); using {fallback}")
+        # The message repeats the values, and a text field (block, stem, ...) may hold any outside text.
+        notices.append(f"the link's model settings do not fit together ({escape_markdown(exc)}); using {fallback}")
         return base, notices
+    return cfg, notices
 
 
 def option_from_params(params: Mapping[str, str], name: str, default: Any, choices: Any = None,
@@ -134,4 +173,4 @@ def option_from_params(params: Mapping[str, str], name: str, default: Any, choic
     return value, None
 
 
-__all__ = ["config_to_params", "config_from_params", "encode_value", "option_from_params"]
+__all__ = ["config_to_params", "config_from_params", "encode_value", "escape_markdown", "option_from_params", "quoted"]

@@ -73,7 +73,8 @@ def test_list_options_round_trip_and_refuse_strangers():
 def test_repeated_choices_collapse_and_notices_do_not_render_markup():
     assert option_from_params({"m": "gradcam,gradcam"}, "m", ["gradcam"], ("gradcam",)) == (["gradcam"], None)
     _, notices = config_from_params({"preset": "[Log in](https://ev.il)"}, DEFAULT)
-    assert notices and not any(c in notices[0] for c in "[]()") and "https:" not in notices[0]
+    # Shown literally: every character that would start a link is escaped, and no bare URL is left.
+    assert notices and r"\[Log in\](https\://ev.il)" in notices[0] and "https:" not in notices[0]
 
 
 def test_a_link_cannot_ask_for_a_model_too_big_to_build():

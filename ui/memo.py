@@ -17,7 +17,8 @@ def memo_get(key: tuple, compute: Callable[[], T], *, name: str = "gc_memo", lim
     """`compute()` once per session for `key`, kept in a bounded LRU (session state `name`).
 
     Per session rather than st.cache_*: models loaded from a session's files and the maps
-    computed with them must not leak into another person's session.
+    computed with them must not leak into another person's session. A `compute` that raises
+    caches nothing.
     """
     memo: OrderedDict[tuple, Any] = st.session_state.setdefault(name, OrderedDict())
     if key in memo:
@@ -27,6 +28,15 @@ def memo_get(key: tuple, compute: Callable[[], T], *, name: str = "gc_memo", lim
     while len(memo) > limit:
         memo.popitem(last=False)
     return value
+
+
+def memo_forget(keep: Callable[[tuple], bool], *, name: str = "gc_memo") -> int:
+    """Drop every entry whose key `keep` rejects (a refused upload's checkpoint and model); how many went."""
+    memo: OrderedDict[tuple, Any] = st.session_state.get(name) or OrderedDict()
+    gone = [key for key in memo if not keep(key)]
+    for key in gone:
+        del memo[key]
+    return len(gone)
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)

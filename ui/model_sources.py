@@ -26,7 +26,9 @@ from resnet_core.explain import (
 )
 from resnet_core.model import (
     CheckpointError,
+    check_cost,
     checkpoint_config,
+    default_image_size,
     fitted_model,
     load_checkpoint,
     misfit_message,
@@ -49,7 +51,8 @@ from resnet_core.train import (
 )
 from ui.demos import on_this_device
 from ui.jobs import calibrated, follower, show_queued, training_queue
-from ui.memo import memo_get
+from resnet_core.share import escape_markdown
+from ui.memo import memo_forget, memo_get
 from ui.share import Linked
 from ui.state import current_model
 
@@ -230,32 +233,56 @@ def upload_source() -> Subject | None:
         return None
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
+    name = upload.name
+    # One uploaded checkpoint at a time: another file's weights and model leave the session.
+    memo_forget(lambda key: key[0] not in ("ckpt", "ckpt-model") or key[1] == digest)
+
+    def refuse(message: str) -> None:
+        """Show why, as plain text, and keep nothing of this file (its bytes, tensors or model)."""
+        memo_forget(lambda key: key[0] not in ("ckpt", "ckpt-model"))
+        st.error(escape_markdown(message))
+
     try:
         ckpt = memo_get(("ckpt", digest), lambda: load_checkpoint(data))
     except CheckpointError as exc:
-        st.error(f"{upload.name}: {exc}")
+        refuse(f"{name}: {exc}")
         return None
+    del data
     cfg, how, why_unknown = checkpoint_config(ckpt)
     if why_unknown is not None:
-        st.warning(f"{upload.name}: the architecture is not recorded and could not be inferred ({why_unknown}). "
-                   "Pick it in the list below.")
+        st.warning(escape_markdown(f"{name}: the architecture is not recorded and could not be inferred "
+                                   f"({why_unknown}). Pick it in the list below."))
     choice = st.selectbox(f"Architecture ({how})", ["as found"] + list_presets(), key="gc_ckpt_arch",
                           help="Override when the architecture was not recorded or was guessed wrongly.")
     if choice != "as found":
         try:
             cfg = preset_for_checkpoint(ckpt, choice)
         except ConfigError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
             return None
     if cfg is None:
-        st.error(f"{upload.name}: the architecture is unknown; pick it in the list above.")
+        st.error(escape_markdown(f"{name}: the architecture is unknown; pick it in the list above."))
+        return None
+    size = (ckpt.preprocess or {}).get("image_size") or default_image_size(cfg)
+    try:
+        check_cost(cfg, size)  # from the config alone, before anything is built
+    except ConfigError as exc:
+        refuse(f"{name}: the model it describes is too costly to run here ({exc})")
         return None
     model, report = memo_get(("ckpt-model", digest, choice), lambda: fitted_model(cfg, ckpt.state_dict))
-    if not report.ok:
+    if model is None:
         target = choice if choice != "as found" else ("the recorded" if ckpt.config else "the inferred") + " architecture"
-        st.error(misfit_message(report, upload.name, target))
+        memo_forget(lambda key: key[:3] != ("ckpt-model", digest, choice))
+        st.error(plain_lines(misfit_message(report, name, target)))
         return None
     return checkpoint_subject(model, ckpt, cfg, f"{digest}:{choice}", upload.name)
+
+
+def plain_lines(text: str) -> str:
+    """A message of several lines, each shown as plain text (a line starting "- " stays a list item)."""
+    lines = [("- " + escape_markdown(line[2:])) if line.startswith("- ") else escape_markdown(line)
+             for line in text.split("\n")]
+    return "\n".join(lines)
 
 
 # code (as in links) -> (label, the picker that draws its widgets and returns the Subject)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -157,7 +159,24 @@ MAX_BLOCKS_PER_STAGE = 1000
 MAX_WIDTH = 8192
 MAX_CLASSES = 100_000
 MAX_IN_CHANNELS = 1024
-MAX_PARAMS = 500_000_000  # 2 GB of float32 weights: resnet152 has 60M, resnet1202 19M
+# 400 MB of float32 weights: resnet152 has 60M, resnet1202 19M. A big GPU box raises it with the
+# environment variable RESNET_EXPLORER_MAX_PARAMS (read on every check, so a test or a server may set it).
+MAX_PARAMS = 100_000_000
+MAX_PARAMS_ENV = "RESNET_EXPLORER_MAX_PARAMS"
+
+
+def limit_from_env(name: str, default: float) -> float:
+    """A positive number from environment variable `name`, else `default` (a bad value is ignored)."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+def max_params() -> int:
+    """The parameter limit in force: MAX_PARAMS unless RESNET_EXPLORER_MAX_PARAMS says otherwise."""
+    return int(limit_from_env(MAX_PARAMS_ENV, MAX_PARAMS))
 
 
 def validate(cfg: ResNetConfig) -> None:
@@ -180,11 +199,12 @@ def validate(cfg: ResNetConfig) -> None:
     wm = cfg.width_multiplier
     if isinstance(wm, bool) or not isinstance(wm, (int, float)) or not (0 < wm <= 16):
         raise ConfigError(f"width_multiplier: {wm!r} must be a number in (0, 16]")
-    params = approximate_params(cfg)
-    if params > MAX_PARAMS:
+    params, limit = estimate_params(cfg), max_params()
+    if params > limit:
         raise ConfigError(
-            f"stage_blocks/stage_widths: this model would have about {params / 1e6:,.0f}M parameters, more than "
-            f"the {MAX_PARAMS / 1e6:,.0f}M allowed (resnet152 has 60M); use fewer blocks or narrower stages")
+            f"model size: this model would have {params / 1e6:,.1f}M parameters (stem, blocks and head), more "
+            f"than the {limit / 1e6:,.0f}M allowed (resnet152 has 60M); use fewer blocks, narrower stages, a "
+            f"narrower stem or fewer classes (a server admin can raise the limit with {MAX_PARAMS_ENV})")
     if cfg.zero_init_residual and cfg.norm == "none":
         raise ConfigError(
             "zero_init_residual: True needs norm='batch' (it zeroes the last BatchNorm gamma of each "
@@ -197,10 +217,75 @@ def validate(cfg: ResNetConfig) -> None:
         )
 
 
-def approximate_params(cfg: ResNetConfig) -> int:
-    """The blocks' convolution weights, counted without building anything (the guard against huge configs)."""
-    per_block = 18 if cfg.block == "basic" else 17  # 2 3x3 convs of w*w; or w*4w + 3x3 w*w + w*4w
-    return sum(n * per_block * w * w for n, w in zip(cfg.stage_blocks, cfg.scaled_widths))
+def _norm_params(cfg: ResNetConfig, channels: int) -> int:
+    return 2 * channels if cfg.norm == "batch" else 0
+
+
+def _conv_params(cfg: ResNetConfig, in_ch: int, out_ch: int, kernel: int) -> int:
+    """A convolution's weights, plus its bias when there is no BatchNorm to follow it."""
+    return in_ch * out_ch * kernel * kernel + (out_ch if cfg.norm == "none" else 0)
+
+
+def stem_params(cfg: ResNetConfig) -> int:
+    sw, bn = cfg.stem_width, (0 if cfg.preact else _norm_params(cfg, cfg.stem_width))
+    if cfg.stem == "cifar":
+        return _conv_params(cfg, cfg.in_channels, sw, 3) + bn
+    if cfg.stem == "imagenet":
+        return _conv_params(cfg, cfg.in_channels, sw, 7) + bn
+    mid = sw // 2
+    return (_conv_params(cfg, cfg.in_channels, mid, 3) + _norm_params(cfg, mid) + _conv_params(cfg, mid, mid, 3)
+            + _norm_params(cfg, mid) + _conv_params(cfg, mid, sw, 3) + bn)
+
+
+def shortcut_kind(cfg: ResNetConfig, in_ch: int, out_ch: int, stride: int) -> str:
+    """"none", "pad" (option A, no parameters) or "projection": what blocks.make_shortcut builds."""
+    shape_changes = stride != 1 or in_ch != out_ch
+    if not cfg.residual or (cfg.shortcut != "C" and not shape_changes):
+        return "none"
+    return "pad" if cfg.shortcut == "A" and out_ch >= in_ch else "projection"
+
+
+def block_layout(cfg: ResNetConfig) -> list[tuple[int, int, int, int]]:
+    """(input channels, width, output channels, stride) of every block, input to output."""
+    layout, in_ch = [], cfg.stem_width
+    for i, (n, width) in enumerate(zip(cfg.stage_blocks, cfg.scaled_widths)):
+        out_ch = width * cfg.expansion
+        for j in range(n):
+            layout.append((in_ch, width, out_ch, 2 if i > 0 and j == 0 else 1))
+            in_ch = out_ch
+    return layout
+
+
+def block_params(cfg: ResNetConfig, in_ch: int, width: int, out_ch: int, stride: int) -> int:
+    norm = _norm_params
+    if cfg.block == "basic":
+        convs = _conv_params(cfg, in_ch, width, 3) + _conv_params(cfg, width, out_ch, 3)
+        norms = norm(cfg, in_ch) + norm(cfg, width) if cfg.preact else norm(cfg, width) + norm(cfg, out_ch)
+    else:
+        convs = (_conv_params(cfg, in_ch, width, 1) + _conv_params(cfg, width, width, 3)
+                 + _conv_params(cfg, width, out_ch, 1))
+        norms = (norm(cfg, in_ch) + 2 * norm(cfg, width) if cfg.preact
+                 else 2 * norm(cfg, width) + norm(cfg, out_ch))
+    projection = 0
+    if shortcut_kind(cfg, in_ch, out_ch, stride) == "projection":
+        projection = _conv_params(cfg, in_ch, out_ch, 1) + (0 if cfg.preact else norm(cfg, out_ch))
+    return convs + norms + projection
+
+
+def estimate_params(cfg: ResNetConfig) -> int:
+    """The built model's parameter count (stem, blocks, shortcuts, head), from the config alone.
+
+    Exact for every config this package builds (tests compare it with the built models); it is the
+    guard that refuses huge configs before anything is allocated.
+    """
+    layout = block_layout(cfg)
+    last = layout[-1][2] if layout else cfg.stem_width
+    blocks = sum(block_params(cfg, *b) for b in layout)
+    final = _norm_params(cfg, last) if cfg.preact else 0
+    return stem_params(cfg) + blocks + final + last * cfg.num_classes + cfg.num_classes
+
+
+approximate_params = estimate_params  # the former name
 
 
 def parse_int_list(name: str, text: str) -> tuple[int, ...]:
@@ -333,4 +418,5 @@ def preset_name_of(cfg: ResNetConfig) -> str | None:
 __all__ = [
     "ResNetConfig", "ConfigError", "PRESETS", "get_preset", "list_presets", "preset_note", "preset_name_of",
     "BLOCK_TYPES", "STEM_TYPES", "SHORTCUT_TYPES", "STRIDE_PLACEMENTS", "NORM_TYPES", "SHORTCUT_MEANING",
+    "estimate_params", "max_params", "limit_from_env", "block_layout", "shortcut_kind",
 ]

@@ -176,9 +176,8 @@ def load_model_file(source: str | Path | bytes) -> tuple[ResNet, Checkpoint]:
     """
     ckpt = load_checkpoint(source)
     cfg = ckpt.config if ckpt.config is not None else infer_config_from_state_dict(ckpt.state_dict)
-    model = build_model(cfg)
-    report = load_state_dict_report(model, ckpt.state_dict)
-    if not report.ok:
+    model, report = fitted_model(cfg, ckpt.state_dict)
+    if model is None:
         raise CheckpointError(f"the weights do not fit their recorded config: {report.summary()}")
     if ckpt.config is None:
         ckpt.config = cfg
@@ -208,8 +207,17 @@ def preset_for_checkpoint(ckpt: Checkpoint, preset: str) -> ResNetConfig:
     return get_preset(preset).replace(num_classes=n)
 
 
-def fitted_model(cfg: ResNetConfig, state_dict: Mapping[str, Tensor]) -> tuple[ResNet, LoadReport]:
-    """A model of `cfg` with the weights loaded when they fit, and the report of how they fit."""
+def fitted_model(cfg: ResNetConfig, state_dict: Mapping[str, Tensor]) -> tuple[ResNet | None, LoadReport]:
+    """A model of `cfg` with the weights loaded, or None when they do not fit; and the report of how they fit.
+
+    The fit is checked on a model without storage (the meta device) first, so a config that claims a
+    huge model next to small weights allocates nothing.
+    """
+    with torch.device("meta"):
+        probe = build_model(cfg)
+    report = _compare(probe.state_dict(), state_dict)
+    if not report.ok:
+        return None, report
     model = build_model(cfg)
     return model, load_state_dict_report(model, state_dict)
 

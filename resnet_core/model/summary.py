@@ -1,4 +1,4 @@
-"""Per-layer summary from a real forward pass: output shapes, parameters, MACs.
+"""Per-layer summary from a real forward pass (shapes, parameters, MACs), and cost estimates from a config alone.
 
 MACs count multiply-accumulates of convolutions and linear layers, the convention
 behind torchvision's published GFLOPS (resnet50: 4.089 at 224x224).
@@ -13,6 +13,7 @@ from torch import nn
 
 from ..device import device_of
 from .blocks import PadShortcut, is_block
+from .config import ConfigError, ResNetConfig, block_layout, estimate_params, limit_from_env, max_params, shortcut_kind
 
 
 @dataclass(frozen=True)
@@ -166,4 +167,95 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
     return (size - kernel + 2 * padding) // stride + 1
 
 
-__all__ = ["summarize", "ModelSummary", "LayerRow", "BlockRow", "conv_output_size", "format_count", "format_bytes"]
+# ---- costs from the config alone: the guards run before any model is built ------------------------------
+
+# 50 GMACs per image is about 25x resnet50 at 224 px (a few seconds for one forward pass on a laptop CPU);
+# one feature map of 128 MiB per image (float32) keeps a forward pass well under a gigabyte.
+MAX_GMACS = 50.0
+MAX_GMACS_ENV = "RESNET_EXPLORER_MAX_GMACS"
+MAX_FEATURE_MB = 128.0
+MAX_FEATURE_MB_ENV = "RESNET_EXPLORER_MAX_FEATURE_MB"
+
+
+def _down(size: int) -> int:
+    """A stride-2 step (3x3 pad 1, 1x1, max-pool 3/2/1, or a ceil-mode 2x2 average pool)."""
+    return (size - 1) // 2 + 1
+
+
+def _stem_cost(cfg: ResNetConfig, size: int) -> tuple[int, int, int]:
+    """(MACs, largest feature map in elements, output size) of the stem at `size` px."""
+    c_in, sw = cfg.in_channels, cfg.stem_width
+    if cfg.stem == "cifar":
+        return size * size * sw * c_in * 9, size * size * sw, size
+    if cfg.stem == "imagenet":
+        s = conv_output_size(size, 7, 2, 3)
+        return s * s * sw * c_in * 49, s * s * sw, _down(s)
+    mid, s = sw // 2, _down(size)
+    macs = s * s * (mid * c_in * 9 + mid * mid * 9 + sw * mid * 9)
+    return macs, s * s * max(mid, sw), _down(s)
+
+
+def _block_cost(cfg: ResNetConfig, in_ch: int, width: int, out_ch: int, stride: int, size: int) -> tuple[int, int, int]:
+    """(MACs, largest feature map in elements, output size) of one block whose input is `size` px."""
+    out = _down(size) if stride == 2 else size
+    if cfg.block == "basic":
+        macs = out * out * (width * in_ch * 9 + out_ch * width * 9)
+        largest = out * out * max(width, out_ch)
+    else:
+        first = size if cfg.stride_placement == "v1.5" else out  # where the 1x1 reduction runs
+        macs = first * first * width * in_ch + out * out * (width * width * 9 + out_ch * width)
+        largest = max(first * first * width, out * out * out_ch)
+    if shortcut_kind(cfg, in_ch, out_ch, stride) == "projection":
+        macs += out * out * out_ch * in_ch
+    return macs, largest, out
+
+
+def estimate_costs(cfg: ResNetConfig, image_size: int) -> tuple[int, int]:
+    """(MACs per image, the largest feature map in elements) at `image_size` px, without building anything.
+
+    MACs count convolutions and the linear head, as `summarize` measures them (torchvision's convention:
+    resnet18 1.814 G at 224 px); tests compare both with the built models.
+    """
+    macs, largest, size = _stem_cost(cfg, int(image_size))
+    for block in block_layout(cfg):
+        block_macs, block_largest, size = _block_cost(cfg, *block, size)
+        macs, largest = macs + block_macs, max(largest, block_largest)
+    last = cfg.out_channels[-1]
+    return macs + last * cfg.num_classes, largest
+
+
+def estimate_macs(cfg: ResNetConfig, image_size: int) -> int:
+    return estimate_costs(cfg, image_size)[0]
+
+
+def max_gmacs() -> float:
+    return limit_from_env(MAX_GMACS_ENV, MAX_GMACS)
+
+
+def max_feature_mb() -> float:
+    return limit_from_env(MAX_FEATURE_MB_ENV, MAX_FEATURE_MB)
+
+
+def check_cost(cfg: ResNetConfig, image_size: int) -> None:
+    """Refuse (ConfigError) a model whose parameters, MACs per image or largest feature map at `image_size` px
+    pass the limits; the message states the estimate, the limit and what to change. Nothing is built."""
+    params, limit = estimate_params(cfg), max_params()
+    if params > limit:
+        raise ConfigError(f"model size: {params / 1e6:,.1f}M parameters is more than the {limit / 1e6:,.0f}M "
+                          "allowed; use fewer blocks, narrower stages, a narrower stem or fewer classes")
+    macs, largest = estimate_costs(cfg, image_size)
+    gmacs, feature_mb = macs / 1e9, largest * 4 / 2**20
+    if gmacs > max_gmacs():
+        raise ConfigError(
+            f"compute: at {image_size}x{image_size} px this model needs {gmacs:,.1f} GMACs per image, more than "
+            f"the {max_gmacs():g} GMACs allowed (resnet50 needs 4.1 at 224 px); use a smaller image size, fewer "
+            f"blocks or narrower stages (a server admin can raise the limit with {MAX_GMACS_ENV})")
+    if feature_mb > max_feature_mb():
+        raise ConfigError(
+            f"memory: at {image_size}x{image_size} px one feature map of this model takes {feature_mb:,.0f} MiB "
+            f"per image, more than the {max_feature_mb():g} MiB allowed; use a smaller image size, a narrower "
+            f"stem or narrower stages (a server admin can raise the limit with {MAX_FEATURE_MB_ENV})")
+
+
+__all__ = ["summarize", "estimate_costs", "estimate_macs", "check_cost", "max_gmacs", "max_feature_mb",
+           "MAX_GMACS", "MAX_FEATURE_MB", "ModelSummary", "LayerRow", "BlockRow", "conv_output_size", "format_count", "format_bytes"]

@@ -84,3 +84,37 @@ def test_a_hostile_link_falls_back_to_defaults_with_a_notice():
     assert not at.exception and not at.error
     assert len(at.warning) == 3
     assert _metric(at, "Parameters") == "269.72 k"
+
+
+def test_a_hostile_link_is_refused_quickly_with_its_reason():
+    import time
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    for name, value in {"preset": "resnet18", "stem_width": "8192", "in_channels": "1024",
+                        "num_classes": "100000"}.items():
+        at.query_params[name] = value
+    start = time.perf_counter()
+    at.run()
+    assert not at.exception and time.perf_counter() - start < 10
+    warning = at.warning[0].value
+    assert "478.7M parameters" in warning and "100M allowed" in warning
+    assert at.session_state["model_config"] == get_preset("resnet18")
+
+
+def test_link_values_are_quoted_as_plain_text():
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.query_params["preset"] = "[Log in again](https://x.y)"
+    at.query_params["block"] = "![i](https://x.y/a.png)"
+    at.run()
+    assert not at.exception
+    shown = " ".join(w.value for w in at.warning)
+    assert r"\[Log in again\](https\://x.y)" in shown and r"!\[i\](https\://x.y/a.png)" in shown
+    assert "](https://" not in shown
+
+
+def test_an_image_size_too_costly_for_the_model_is_refused_before_building():
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.query_params["preset"] = "resnet152"
+    at.query_params["size"] = "1024"
+    at.run()
+    assert not at.exception
+    assert any("GMACs per image, more than the 50 GMACs allowed" in e.value for e in at.error)

@@ -277,3 +277,24 @@ def test_a_link_repeating_a_method_draws_it_once(runs_dir):
     at.run()
     assert not at.exception and not at.error
     assert at.multiselect(key="gc_methods").value == ["gradcam"]
+
+
+def test_a_refused_checkpoint_upload_leaves_nothing_in_the_session(runs_dir, tmp_path):
+    claim = get_preset("resnet20").to_dict() | {"stage_blocks": [1], "stage_widths": [5240]}
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {"fc.weight": torch.zeros(10, 64)}, "config": claim}, buffer)
+    at = _page("upload")
+    at.file_uploader(key="gc_ckpt").set_value(("[huge](https://x.y).pt", buffer.getvalue(),
+                                               "application/octet-stream")).run()
+    assert not at.exception
+    message = at.error[0].value
+    assert r"\[huge\](https\://x.y).pt: the checkpoint's config is not valid" in message and "parameters" in message
+    assert not any(key[0] in ("ckpt", "ckpt-model") for key in at.session_state["gc_memo"])
+
+
+def test_a_checkpoint_with_bad_preprocess_gets_a_message(runs_dir, tmp_path):
+    path = save_checkpoint(tmp_path / "pre.pt", build_model(SMALL), preprocess={"image_size": 4000})
+    at = _page("upload")
+    at.file_uploader(key="gc_ckpt").set_value(("pre.pt", path.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception
+    assert "image\\_size must be a whole number of pixels from 16 to 1024; found 4000" in at.error[0].value
