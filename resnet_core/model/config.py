@@ -285,7 +285,6 @@ def estimate_params(cfg: ResNetConfig) -> int:
     return stem_params(cfg) + blocks + final + last * cfg.num_classes + cfg.num_classes
 
 
-approximate_params = estimate_params  # the former name
 
 
 def parse_int_list(name: str, text: str) -> tuple[int, ...]:
