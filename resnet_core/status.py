@@ -15,6 +15,7 @@ class Status(str, Enum):
     FINISHED = "finished"  # ran to its planned end
     STOPPED = "stopped"  # Stop was pressed; what was trained is kept
     DIVERGED = "diverged"  # the loss became NaN or infinite
+    DID_NOT_LEARN = "did not learn"  # ran to its end, but near chance accuracy or with its loss risen far above its start
     FAILED = "failed"  # an error (out of memory, a file that could not be written, ...)
     INTERRUPTED = "interrupted"  # the process that ran it ended before writing a final status
     DAMAGED = "damaged"  # its folder on disk cannot be read
@@ -29,13 +30,14 @@ class Status(str, Enum):
 
     @property
     def kept_weights(self) -> bool:
-        """Ended with weights worth keeping (a finished or stopped run saves its model)."""
-        return self in (Status.FINISHED, Status.STOPPED)
+        """Ended having saved its final weights (a finished, stopped or did-not-learn run saves its model; a run
+        that did not learn keeps them so it can be inspected, e.g. a plain net's lesion study)."""
+        return self in (Status.FINISHED, Status.STOPPED, Status.DID_NOT_LEARN)
 
     @property
     def bad(self) -> bool:
         """Ended in a way a person must be told about."""
-        return self in (Status.DIVERGED, Status.FAILED, Status.INTERRUPTED, Status.DAMAGED)
+        return self in (Status.DIVERGED, Status.DID_NOT_LEARN, Status.FAILED, Status.INTERRUPTED, Status.DAMAGED)
 
     @classmethod
     def of(cls, value: object) -> Status | None:

@@ -19,6 +19,7 @@ from ..status import Status
 from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, TrainerError, resolve_device
 from .block_grads import BLOCK_GRADS_FILE, BlockGradRecorder, BlockGradWriter
 from .distributed import main_first, shutdown, start
+from .faults import is_out_of_memory, out_of_memory_message
 from .pretrained import WeightsUnavailableError, finetune_model
 from .trainer import Trainer, TrainerSnapshot, create_trainer, with_pretrained_stats
 
@@ -188,6 +189,11 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except (TrainConfigError, ConfigError, DatasetError, TrainerError, WeightsUnavailableError, ValueError,
             OSError) as exc:
         parser.error(str(exc))
+    except (MemoryError, RuntimeError) as exc:  # the dataset or the model did not fit in memory
+        if not is_out_of_memory(exc):
+            raise
+        parser.error(out_of_memory_message(exc, "cpu (loading the data and building the model)", args.batch_size,
+                                           args.image_size))
     if trainer.run is None:  # another rank than 0 under torchrun: train quietly, report only a failure of its own
         trainer.start()
         _watch(trainer, False)
@@ -202,13 +208,13 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     trainer.start()
     _watch(trainer, not args.no_progress, on_tick)
     snap = trainer.snapshot()
-    if snap.status.bad:  # diverged or failed
+    if snap.status.bad and snap.status is not Status.DID_NOT_LEARN:  # diverged or failed
         print(f"error: {snap.message}", file=sys.stderr)
         return 1
-    print(snap.message, file=sys.stderr)
+    print(f"warning: {snap.message}" if snap.status is Status.DID_NOT_LEARN else snap.message, file=sys.stderr)
     epochs = snap.validated_epochs
     if epochs:
         print(f"final validation accuracy: {100 * epochs[-1].val_acc:.2f}%")
     else:
         print("final validation accuracy: n/a (stopped before the first validation)")
-    return 0
+    return 1 if snap.status.bad else 0

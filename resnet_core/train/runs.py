@@ -2,14 +2,20 @@
 
 Layout of a run folder (`<runs dir>/<name>/`):
     config.json    model config, train config, dataset description, classes, preprocess,
-                   created time, name, status (rewritten atomically when the status changes)
-    metrics.jsonl  one JSON object per metric event, appended and flushed while training
-    model.pt       the trained weights (checkpoint.save_checkpoint: atomic, weights_only-loadable)
+                   created time, name, status, and "checkpoint" (the epoch model.pt holds, its
+                   validation numbers); rewritten atomically at each epoch end and when the status changes
+    metrics.jsonl  one JSON object per metric event, appended and flushed while training; the last one is
+                   the closing status event
+    model.pt       the weights (checkpoint.save_checkpoint: atomic, weights_only-loadable), rewritten at every
+                   epoch end and at the end: a killed run keeps its last whole epoch
+    heartbeat      touched every few seconds by the training process (liveness.py): a "running" run whose
+                   heartbeat went stale is listed as interrupted, whatever became of its pid
     stop           present when someone asked the run to stop (request_stop); the trainer polls for it
                    every step, so a run stops the same way whoever started it (the app, a terminal)
 
-Nothing here raises on a damaged folder while listing: `list_runs` reports it with
-Status.DAMAGED and the reason, so one broken run never hides the others.
+Run folders are outside input: nothing here raises on a damaged folder while listing. `list_runs` reports
+it with Status.DAMAGED and the reason (or, for a value of the wrong type, ignores that value and says so),
+so one broken run never hides the others.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import socket
@@ -32,7 +39,8 @@ from ..model.checkpoint import CheckpointError, atomic_write_bytes, load_checkpo
 from ..model.config import PRESETS, ResNetConfig
 from ..model.model import build_model
 from ..status import Status
-from .events import Event, event_from_dict, event_to_dict
+from .events import Event, StatusEvent, event_from_dict, event_to_dict
+from .liveness import Heartbeat, still_running
 
 RUNS_DIR_ENV = "RESNET_EXPLORER_RUNS_DIR"
 CONFIG_FILE = "config.json"
@@ -40,6 +48,7 @@ METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.pt"
 STOP_FILE = "stop"
 FORMAT_VERSION = 1
+MAX_CONFIG_BYTES = 16 * 1024**2  # a config.json past this is damaged, not read
 
 # Columns of metrics_csv, in order; events carry a subset of them.
 METRIC_COLUMNS = ("type", "step", "epoch", "train_loss", "lr", "samples_per_s", "grad_norm",
@@ -75,6 +84,7 @@ class Run:
         self._info = info
         self._lock = threading.Lock()
         self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115 - open for the run's life
+        self._heartbeat = Heartbeat(self.path)
 
     @property
     def name(self) -> str:
@@ -136,13 +146,32 @@ class Run:
         return save_checkpoint(self.path / MODEL_FILE, model, classes=classes, preprocess=preprocess,
                                extra={"run": self.name, **(extra or {})})
 
-    def finish(self, status: Status, message: str = "", final: dict[str, Any] | None = None) -> None:
-        """Record how the run ended in config.json (atomically) and close the metrics file."""
+    def save_epoch(self, model: nn.Module, classes: list[str], preprocess: dict[str, Any], epoch: int, step: int,
+                   val_acc: float | None, val_loss: float | None, extra: dict[str, Any] | None = None) -> Path:
+        """The checkpoint of an epoch end: model.pt rewritten atomically (the epoch in its extra), then
+        config.json's "checkpoint" says which epoch it holds and its validation numbers."""
+        mark = {"epoch": int(epoch), "step": int(step), "val_acc": val_acc, "val_loss": val_loss,
+                "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        path = self.save_model(model, classes, preprocess, extra={**(extra or {}), **mark})
         with self._lock:
-            self._info.update(status=Status(status).value, message=message, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                              final=final or {})
+            self._info["checkpoint"] = mark
             _write_json(self.path / CONFIG_FILE, self._info)
-            self._metrics.close()
+        return path
+
+    def finish(self, status: Status, message: str = "", final: dict[str, Any] | None = None,
+               event: StatusEvent | None = None) -> None:
+        """Record how the run ended: `event` (the closing status event) appended to metrics.jsonl, then
+        config.json rewritten atomically, then the metrics file closed and the heartbeat stopped."""
+        if event is not None:
+            self.log(event)
+        with self._lock:
+            try:
+                self._info.update(status=Status(status).value, message=message,
+                                  finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), final=final or {})
+                _write_json(self.path / CONFIG_FILE, self._info)
+            finally:
+                self._metrics.close()
+                self._heartbeat.stop(remove=True)
 
 
 def request_stop(run_dir: str | Path) -> None:
@@ -184,6 +213,26 @@ class RunInfo:
     val_loss: float | None = None
     has_model: bool = False
     config: dict[str, Any] = field(default_factory=dict, repr=False)
+    saved_epoch: int | None = None  # the epoch end whose weights model.pt holds, when config.json records one
+    planned_epochs: int | None = None
+
+    @property
+    def partial(self) -> bool:
+        """Its model.pt holds an epoch end, not the run's end: it was cut off, failed or diverged after it."""
+        return self.has_model and self.saved_epoch is not None and not self.status.kept_weights
+
+    @property
+    def openable(self) -> bool:
+        """Has weights worth opening (e.g. on Grad-CAM): its final ones, or its last whole epoch's."""
+        return self.has_model and (self.status.kept_weights or self.partial)
+
+    @property
+    def weights_note(self) -> str:
+        """What the weights are, for a title: "" for a run's final weights, else e.g. "last epoch 1 of 3"."""
+        if not self.partial:
+            return ""
+        of = f" of {self.planned_epochs}" if self.planned_epochs else ""
+        return f"last epoch {self.saved_epoch}{of}: the run {self.status}"
 
     def record(self) -> dict[str, Any]:
         """A flat dict for a table."""
@@ -193,54 +242,128 @@ class RunInfo:
                 "val loss": self.val_loss, "created": self.created, "note": self.reason}
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _fraction(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+    return float(value) if ok else None
+
+
+def _loss(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else None
+
+
+class _Fields:
+    """Typed reads of a config.json's values: one of the wrong type reads as None and is named in `wrong`."""
+
+    def __init__(self) -> None:
+        self.wrong: list[str] = []
+
+    def get(self, section: dict[str, Any], key: str, check: Any, where: str = "") -> Any:
+        if section.get(key) is None:
+            return None
+        value = check(section[key])
+        if value is None:
+            self.wrong.append(f"{where}{key}")
+        return value
+
+    def section(self, info: dict[str, Any], key: str) -> dict[str, Any]:
+        value = info.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.wrong.append(key)
+            return {}
+        return value
+
+
+def _read_config(path: Path) -> dict[str, Any] | str:
+    """config.json's object, or why it cannot be read."""
+    file = path / CONFIG_FILE
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if file.stat().st_size > MAX_CONFIG_BYTES:
+            return f"{CONFIG_FILE} is larger than {MAX_CONFIG_BYTES // 1024**2} MB"
+        info = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{CONFIG_FILE} is missing"
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return f"{CONFIG_FILE} is not valid JSON ({exc})"
+    except (RecursionError, ValueError):
+        return f"{CONFIG_FILE} is nested too deeply to read"
+    except OSError as exc:
+        return f"{CONFIG_FILE} could not be read ({exc.strerror or exc})"
+    return info if isinstance(info, dict) else f"{CONFIG_FILE} does not hold a JSON object"
+
+
+def _interrupted_reason(why: str, saved_epoch: int | None, planned: int | None, step: int | None) -> str:
+    if saved_epoch is None:
+        return f"cut off before its first epoch ended: {why}"
+    of = f" of {planned}" if planned else ""
+    at = f" (step {step})" if step is not None else ""
+    return f"cut off after epoch {saved_epoch}{of}{at}: {why}; {MODEL_FILE} holds epoch {saved_epoch}'s weights"
 
 
 def read_run(path: str | Path) -> RunInfo:
-    """Describe one run folder; a folder that cannot be read comes back with Status.DAMAGED."""
+    """Describe one run folder; a folder that cannot be read comes back with Status.DAMAGED. Values of the
+    wrong type (e.g. "final": {"val_acc": "high"}) are ignored and named in the reason."""
     path = Path(path)
     damaged = lambda reason: RunInfo(path.name, path, Status.DAMAGED, reason)
-    try:
-        info = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return damaged(f"{CONFIG_FILE} is missing")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return damaged(f"{CONFIG_FILE} is not valid JSON ({exc})")
-    except OSError as exc:
-        return damaged(f"{CONFIG_FILE} could not be read ({exc})")
-    if not isinstance(info, dict):
-        return damaged(f"{CONFIG_FILE} does not hold a JSON object")
+    info = _read_config(path)
+    if isinstance(info, str):
+        return damaged(info)
     missing = [k for k in ("model", "train", "dataset", "status") if k not in info]
     if missing:
         return damaged(f"{CONFIG_FILE} lacks {missing}")
+    not_objects = [k for k in ("model", "train", "dataset") if not isinstance(info[k], dict)]
+    if not_objects:
+        return damaged(f"{CONFIG_FILE}: {', '.join(not_objects)} must be JSON objects")
     if not (path / METRICS_FILE).is_file():
         return damaged(f"{METRICS_FILE} is missing")
     status = Status.of(info["status"]) if isinstance(info["status"], str) else None
-    if status is None:
-        return damaged(f"{CONFIG_FILE} records an unknown status {info['status']!r}")
+    if status is None or status in (Status.DAMAGED, Status.IDLE, Status.QUEUED):
+        return damaged(f"{CONFIG_FILE} records an unknown status {repr(info['status'])[:80]}")
     has_model = (path / MODEL_FILE).is_file()
     if status.kept_weights and not has_model:
         return damaged(f"the run {status} but {MODEL_FILE} is missing")
-    if status is Status.RUNNING and (info.get("host") != socket.gethostname() or not _pid_alive(info.get("pid"))):
-        status = Status.INTERRUPTED  # the process that trained it ended before writing a final status
-    final = info.get("final") if isinstance(info.get("final"), dict) else {}
-    dataset = info["dataset"] if isinstance(info["dataset"], dict) else {}
-    train = info["train"] if isinstance(info["train"], dict) else {}
+    f = _Fields()
+    final, train, dataset, mark = f.section(info, "final"), info["train"], info["dataset"], f.section(info, "checkpoint")
+    classes = info.get("classes", [])
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        f.wrong.append("classes")
+    if not isinstance(info.get("preprocess", {}), dict):
+        f.wrong.append("preprocess")
+    reason = f.get(info, "message", _text) or ""
+    saved_epoch = f.get(mark, "epoch", _count, "checkpoint.") if has_model else None
+    planned = f.get(train, "epochs", _count, "train.")
+    epochs, steps = f.get(final, "epochs", _count, "final."), f.get(final, "steps", _count, "final.")
+    val_acc, val_loss = f.get(final, "val_acc", _fraction, "final."), f.get(final, "val_loss", _loss, "final.")
+    if not final and mark:  # still running, or cut off: the last whole epoch's numbers
+        epochs, steps = saved_epoch, f.get(mark, "step", _count, "checkpoint.")
+        val_acc, val_loss = f.get(mark, "val_acc", _fraction, "checkpoint."), f.get(mark, "val_loss", _loss, "checkpoint.")
+    elif "epochs" not in final:
+        epochs = planned
+    if status is Status.RUNNING:
+        alive, why = still_running(path, info)
+        if not alive:
+            status, reason = Status.INTERRUPTED, _interrupted_reason(why, saved_epoch, planned, steps)
+    elif saved_epoch is not None and not status.kept_weights:
+        reason = f"{reason} ({MODEL_FILE} holds epoch {saved_epoch}'s weights)".lstrip()
+    if f.wrong:
+        reason = (f"{reason}; " if reason else "") + \
+            f"{CONFIG_FILE} has values of the wrong type (ignored): {', '.join(sorted(set(f.wrong)))}"
     return RunInfo(
-        name=path.name, path=path, status=status, reason=str(info.get("message", "")),
-        created=str(info.get("created", "")), arch=str(info.get("arch", "")),
-        dataset=str(dataset.get("name") or dataset.get("kind") or ""),
-        epochs=final.get("epochs", train.get("epochs")), steps=final.get("steps"),
-        val_acc=final.get("val_acc"), val_loss=final.get("val_loss"), has_model=has_model, config=info,
+        name=path.name, path=path, status=status, reason=reason,
+        created=f.get(info, "created", _text) or "", arch=f.get(info, "arch", _text) or "",
+        dataset=_text(dataset.get("name")) or _text(dataset.get("kind")) or "",
+        epochs=epochs, steps=steps, val_acc=val_acc, val_loss=val_loss, has_model=has_model, config=info,
+        saved_epoch=saved_epoch, planned_epochs=planned,
     )
 
 
@@ -273,23 +396,26 @@ def _run_dir(run_dir: str | Path) -> Path:
     return path
 
 
-def load_metrics(run_dir: str | Path) -> list[Event]:
+def load_metrics(run_dir: str | Path, skip_damaged: bool = False) -> list[Event]:
     """The metric events of a run, typed. A truncated last line (a run cut off mid-write) is skipped, and so is
-    a line that is valid JSON but no event (event_from_dict rejects it)."""
+    a line that is valid JSON but no event (event_from_dict rejects it). A line that is not JSON elsewhere is a
+    RunError saying the file is damaged, or skipped too with `skip_damaged`."""
     path = _run_dir(run_dir) / METRICS_FILE
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         raise RunError(f"{path} is missing: this run has no metrics") from None
+    except OSError as exc:
+        raise RunError(f"{path} could not be read ({exc.strerror or exc})") from None
     events = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             event = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break  # the writer was interrupted mid-line
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            if number == len(lines) or skip_damaged:
+                continue  # the writer was interrupted mid-line (or the caller takes what can be read)
             raise RunError(f"{path}, line {number}, is not valid JSON: the metrics file is damaged") from None
         typed = event_from_dict(event)
         if typed is not None:
@@ -298,11 +424,12 @@ def load_metrics(run_dir: str | Path) -> list[Event]:
 
 
 def metrics_csv(run_dir: str | Path) -> str:
-    """All metric events of a run as CSV text (one row per event, empty cells where an event has no value)."""
+    """All metric events of a run as CSV text (one row per event, empty cells where an event has no value).
+    Lines of metrics.jsonl that cannot be read are left out, so a damaged line never empties the export."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(METRIC_COLUMNS), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for event in load_metrics(run_dir):
+    for event in load_metrics(run_dir, skip_damaged=True):
         writer.writerow(event_to_dict(event))
     return buffer.getvalue()
 
@@ -316,15 +443,23 @@ def load_run_model(run_dir: str | Path) -> tuple[nn.Module, list[str], dict[str,
         ckpt = load_checkpoint(path)
     except CheckpointError as exc:
         raise RunError(f"{path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a run folder is outside input: never a traceback
+        raise RunError(f"{path} could not be read as a checkpoint ({type(exc).__name__}: {exc})") from None
     if ckpt.config is None:
         raise RunError(f"{path} does not record the model's config, so the model cannot be rebuilt")
-    model = build_model(ckpt.config)
     try:
+        model = build_model(ckpt.config)
         model.load_state_dict(ckpt.state_dict, strict=True)
-    except RuntimeError as exc:
-        raise RunError(f"{path}: the weights do not fit the recorded config ({str(exc).splitlines()[0]})") from None
+    except (RuntimeError, ValueError, TypeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise RunError(f"{path}: the weights do not fit the recorded config ({first})") from None
+    classes, preprocess = ckpt.classes, ckpt.preprocess
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise RunError(f"{path}: its class names are not a list of text")
+    if preprocess is not None and not isinstance(preprocess, dict):
+        raise RunError(f"{path}: its preprocessing is not a JSON object")
     model.eval()
-    return model, list(ckpt.classes or []), dict(ckpt.preprocess or {})
+    return model, list(classes or []), dict(preprocess or {})
 
 
 __all__ = [

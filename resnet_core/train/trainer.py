@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ from ..status import Status
 from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
 from .distributed import DistContext, broadcast_buffers, rank_device, shard, sum_all, take, wrap
 from .events import EpochEvent, Event, StatusEvent, StepEvent
+from .faults import friendly_failure, untrainable_reason
 from .runs import Run
 from .schedule import RunPlan, lr_at
+from .verdict import WINDOW, did_not_learn
 
 
 def global_grad_norm(params: list[nn.Parameter]) -> Tensor:
@@ -119,6 +122,12 @@ class Trainer(OneShotWorker):
             raise TrainerError(f"batch size {plan.batch_size} is smaller than the {dist.world_size} processes: each "
                                f"process needs at least one image of every batch; use a batch of {dist.world_size} "
                                "or more, or fewer processes")
+        cfg = getattr(model, "config", None)
+        if isinstance(cfg, ResNetConfig):  # refused here, not with BatchNorm's error at the first step
+            per_process = plan.batch_size // (dist.world_size if dist is not None else 1)
+            reason = untrainable_reason(cfg, tuple(data.train.images.shape[-2:]), per_process)
+            if reason:
+                raise TrainerError(reason)
         self.device: torch.device | None = None
         self._agreed_stop = False  # under torchrun: the Stop every rank agreed on at the last flush
         self._events: list[Event] = []
@@ -127,6 +136,9 @@ class Trainer(OneShotWorker):
         self._step = 0
         self._t0 = 0.0
         self._last_val: EpochEvent | None = None  # the newest epoch that ended with a validation pass
+        self._first_loss: float | None = None  # the first and last training losses: did the run learn?
+        self._last_losses: deque[float] = deque(maxlen=WINDOW)
+        self._saved_epoch: int | None = None  # the newest epoch end checkpointed in the run folder
 
     @staticmethod
     def _check_classes(model: nn.Module, data: DataBundle) -> None:
@@ -223,20 +235,23 @@ class Trainer(OneShotWorker):
             status, message = self._train()
         except _Diverged as exc:
             status, message = Status.DIVERGED, str(exc)
-        except torch.OutOfMemoryError:
-            status, message = Status.FAILED, self._oom_message()
         except Exception as exc:  # noqa: BLE001 - a training bug must never take the server down
-            if "out of memory" in str(exc).lower():
-                status, message = Status.FAILED, self._oom_message()
-            else:
-                status, message = Status.FAILED, f"training failed: {type(exc).__name__}: {exc}"
+            # Memory errors (CPU, CUDA, MPS) and BatchNorm's single-value error say what to change.
+            status, message = Status.FAILED, friendly_failure(exc, self.device, self.batch_size,
+                                                              int(self.data.train.images.shape[-1]))
         self._free_memory()
-        status, message = self._finish_run(status, message)
-        self._emit(StatusEvent(status, message, self._step, self._now()), status=status, message=message)
-
-    def _oom_message(self) -> str:
-        return (f"out of memory on {self.device} with batch size {self.batch_size}: lower the batch size, "
-                "pick a smaller model or a smaller image size, or train on the CPU")
+        if status is Status.FINISHED:
+            cfg = getattr(self.model, "config", None)
+            verdict = did_not_learn(self.config, self._step, len(self.data.classes), self._first_loss,
+                                    list(self._last_losses), self._last_val.val_acc if self._last_val else None,
+                                    cfg if isinstance(cfg, ResNetConfig) else None)
+            if verdict:
+                status, message = Status.DID_NOT_LEARN, verdict
+        status, message, logged = self._finish_run(status, message)
+        # _finish_run wrote the closing event to metrics.jsonl before closing it: the same one in memory.
+        same = logged is not None and logged.status is status and logged.message == message
+        self._emit(logged if same else StatusEvent(status, message, self._step, self._now()), status=status,
+                   message=message)
 
     def _free_memory(self) -> None:
         """Model back to the host and the device cache emptied, whatever the outcome (an OOM included)."""
@@ -249,24 +264,38 @@ class Trainer(OneShotWorker):
         if self.device is not None and self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def _finish_run(self, status: Status, message: str) -> tuple[Status, str]:
-        """Save the model (finished or stopped runs) and the final status; file errors fail the run."""
+    def _finish_run(self, status: Status, message: str) -> tuple[Status, str, StatusEvent | None]:
+        """Save the model (finished, stopped or did-not-learn runs; the others keep their last epoch's
+        checkpoint) and the final status: the closing event in metrics.jsonl, then config.json. File errors
+        fail the run."""
         if self.run is None:
-            return status, message
+            return status, message, None
         last = self._last_val
         final = {"steps": self._step, "epochs": last.epoch if last else None,
                  "val_acc": last.val_acc if last else None, "val_loss": last.val_loss if last else None}
         try:
             if status.kept_weights:
                 self.run.save_model(self.model, self.data.classes, preprocess_of(self.data),
-                                    extra={"train": self.config.to_dict(), "status": status.value})
+                                    extra={"train": self.config.to_dict(), "status": status.value,
+                                           "step": self._step, "epoch": self._saved_epoch})
         except Exception as exc:  # noqa: BLE001
             status, message = Status.FAILED, f"could not save the model to {self.run.path}: {exc}"
+        event = StatusEvent(status, message, self._step, self._now())
         try:
-            self.run.finish(status, message, final)
+            self.run.finish(status, message, final, event=event)
         except Exception as exc:  # noqa: BLE001
             status, message = Status.FAILED, f"could not write the run's status to {self.run.path}: {exc}"
-        return status, message
+        return status, message, event
+
+    def _save_epoch(self, epoch: int, step: int) -> None:
+        """The atomic checkpoint of an epoch end: a run killed later keeps these weights."""
+        if self.run is None:
+            return
+        last = self._last_val if self._last_val is not None and self._last_val.epoch == epoch else None
+        self.run.save_epoch(self.model, self.data.classes, preprocess_of(self.data), epoch, step,
+                            last.val_acc if last else None, last.val_loss if last else None,
+                            extra={"train": self.config.to_dict(), "status": Status.RUNNING.value})
+        self._saved_epoch = epoch
 
     def _train(self) -> tuple[Status, str]:
         cfg = self.config
@@ -363,6 +392,7 @@ class Trainer(OneShotWorker):
                 train_stats = (float(loss_sum) * bs / seen, int(correct) / seen)  # training loss, accuracy
                 if not self._evaluate(model, val_x, val_y, norm, autocast, epoch, step, train_stats):
                     return Status.STOPPED, f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
+                self._save_epoch(epoch, step)
             if done:
                 break
         acc = self._last_val.val_acc if self._last_val else None
@@ -384,6 +414,8 @@ class Trainer(OneShotWorker):
             self._agreed_stop = agreed > 0
         # Grad norms need no all-reduce: after DDP's all-reduce every rank holds the same gradients.
         norms = torch.stack([p[3] for p in pending]).tolist()
+        self._first_loss = losses[0] if self._first_loss is None else self._first_loss
+        self._last_losses.extend(losses)
         elapsed = max(time.perf_counter() - window_start, 1e-9)
         rate = len(pending) * self.batch_size / elapsed
         now = self._now()

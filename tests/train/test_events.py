@@ -91,11 +91,12 @@ def test_a_real_trainer_writes_typed_events_that_read_back_equal(tmp_path):
     snap = trainer.snapshot()
     assert snap.status is Status.FINISHED and trainer.status is Status.FINISHED, snap.message
     loaded = load_metrics(trainer.run.path)
-    assert loaded == snap.events[:-1]  # the closing status is written to config.json, after metrics.jsonl closes
+    assert loaded == snap.events  # the closing status event too: written before metrics.jsonl closes
     keys = {"step": set(OLD_LINES[1]), "epoch": set(OLD_LINES[2]), "status": set(OLD_LINES[0])}
-    for line in (trainer.run.path / METRICS_FILE).read_text().splitlines():
-        obj = json.loads(line)
+    lines = [json.loads(line) for line in (trainer.run.path / METRICS_FILE).read_text().splitlines()]
+    for obj in lines[:-1]:
         assert set(obj) == keys[obj["type"]]
+    assert lines[-1] == {**OLD_LINES[4], "message": snap.message, "step": 8, "time": lines[-1]["time"]}
     assert metrics_csv(trainer.run.path).count("\n") == 1 + len(loaded)
 
 
