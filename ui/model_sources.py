@@ -127,7 +127,7 @@ def training_status() -> None:
         st.progress(min(1.0, snap.progress), text=text)
         return
     st.session_state.pop(JOB_KEY)
-    if not job.status.kept_weights:  # diverged, failed or cancelled
+    if job.status.bad or not job.status.kept_weights:  # did not learn, diverged, failed or cancelled
         st.session_state[TRAIN_ERROR_KEY] = f"The demo training ended with status {job.status}: {job.error}"
     st.rerun(scope="app")  # the new run (or the message) appears in the whole page
 

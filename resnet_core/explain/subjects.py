@@ -37,8 +37,9 @@ def numbered_classes(n: int) -> list[str]:
 
 
 def usable_runs(runs_dir: Any) -> list[RunInfo]:
-    """Runs that ended and saved their weights, newest first: the ones worth explaining."""
-    return [r for r in list_runs(runs_dir) if r.has_model and r.status.kept_weights]
+    """Runs with weights worth explaining, newest first: ended with their weights saved, or cut off after a whole
+    epoch (opened with that epoch's checkpoint, and titled so)."""
+    return [r for r in list_runs(runs_dir) if r.openable]
 
 
 def run_is_residual(run: RunInfo) -> bool:
@@ -63,7 +64,9 @@ def run_subject(run: RunInfo, model: nn.Module, classes: Sequence[str] | None, p
     classes = classes or numbered_classes(model.fc.out_features)
     on_shapes = run.dataset == "shapes" and list(classes) == list(SHAPES_CLASSES)
     acc = "" if run.val_acc is None else f", validation accuracy {100 * run.val_acc:.1f}%"
-    return Subject(model, list(classes), pre, f"run:{run.path}:{mtime}", f"run {run.name} ({run.arch}{acc})", on_shapes)
+    note = f" — {run.weights_note}" if run.weights_note else ""
+    return Subject(model, list(classes), pre, f"run:{run.path}:{mtime}", f"run {run.name} ({run.arch}{acc}){note}",
+                   on_shapes)
 
 
 def built_subject(model: nn.Module) -> Subject:

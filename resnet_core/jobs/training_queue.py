@@ -297,7 +297,7 @@ class TrainingQueue:
         bad = [s for s in statuses if s.bad]
         job.status = bad[0] if bad else (Status.STOPPED if Status.STOPPED in statuses else Status.FINISHED)
         job.error = "; ".join(errors)
-        if job.status is Status.FINISHED and job.started is not None:
+        if job.status in (Status.FINISHED, Status.DID_NOT_LEARN) and job.started is not None:  # ran to their end
             ratios = self._ratios.setdefault(job.device, deque(maxlen=CALIBRATION_JOBS))
             ratios.append((now - job.started) / job.estimate_s)
 

@@ -232,7 +232,8 @@ class RunInfo:
         if not self.partial:
             return ""
         of = f" of {self.planned_epochs}" if self.planned_epochs else ""
-        return f"last epoch {self.saved_epoch}{of}: the run {self.status}"
+        state = "is still training" if self.status is Status.RUNNING else self.status.value
+        return f"last epoch {self.saved_epoch}{of}: the run {state}"
 
     def record(self) -> dict[str, Any]:
         """A flat dict for a table."""
