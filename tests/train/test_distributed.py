@@ -35,6 +35,16 @@ def _run(launcher: list[str], *args: str, cwd: Path) -> subprocess.CompletedProc
                           check=False, capture_output=True, text=True, timeout=300)
 
 
+def wait_for_a_step(proc: subprocess.Popen, run_dir: Path, timeout: float = 120) -> None:
+    """Until the run in `run_dir` has logged a training step (its process still alive)."""
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + timeout
+    while not (metrics.is_file() and '"type": "step"' in metrics.read_text()):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the run did not start training in time"
+        time.sleep(0.05)
+
+
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
@@ -76,12 +86,7 @@ def test_a_stop_file_stops_every_rank_at_the_same_step_with_the_weights_saved(tm
             "--epochs", "1000", "--runs-dir", str(runs), "--name", "long"]
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        metrics = runs / "long" / "metrics.jsonl"
-        deadline = time.monotonic() + 120
-        while not (metrics.is_file() and '"type": "step"' in metrics.read_text()):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "the run did not start training in time"
-            time.sleep(0.05)
+        wait_for_a_step(proc, runs / "long")
         request_stop(runs / "long")
         _, err = proc.communicate(timeout=60)
     finally:
@@ -110,12 +115,7 @@ def test_ctrl_c_on_the_command_line_saves_a_stopped_run(tmp_path):
             "--runs-dir", str(runs), "--name", "ctrl-c"]
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        metrics = runs / "ctrl-c" / "metrics.jsonl"
-        deadline = time.monotonic() + 120
-        while not (metrics.is_file() and '"type": "step"' in metrics.read_text()):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "the run did not start training in time"
-            time.sleep(0.05)
+        wait_for_a_step(proc, runs / "ctrl-c")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
