@@ -6,6 +6,7 @@ second (resnet_core.train.follow), so the run survives its tab, and a run starte
 followed here too.
 """
 
+import secrets
 import time
 from pathlib import Path
 
@@ -23,8 +24,19 @@ from resnet_core.charts import (
     throughput_figure,
     training_loss_figure,
 )
-from resnet_core.data import DatasetError, DatasetSpec, save_upload
+from resnet_core.data import (
+    DATA_ROOT_ENV,
+    DatasetError,
+    DatasetSpec,
+    check_zip,
+    clean_uploads,
+    data_root,
+    discard_upload,
+    save_upload,
+    visitor_path,
+)
 from resnet_core.data.spec import LIMITS as DATA_LIMITS
+from resnet_core.data.uploads import MAX_AGE_S as UPLOAD_MAX_AGE_S
 from resnet_core.device import best_device
 from resnet_core.estimates import run_seconds
 from resnet_core.model import get_preset
@@ -152,6 +164,59 @@ def on_optimizer_change() -> None:
 
 # ---- setup ---------------------------------------------------------------------------------
 
+UPLOAD_KEY = "train_upload"  # (upload id, saved path or None, refusal message or None) of the zip uploaded
+root_problem: str | None = None  # why the typed folder cannot be used (served mode); said when Start is pressed
+
+
+def typed_folder(text: str, what: str) -> str | None:
+    """The typed folder as the server will read it; in served mode confined to the data root."""
+    global root_problem
+    if not text:
+        return None
+    try:
+        return str(visitor_path(text, what))
+    except DatasetError as exc:
+        root_problem = str(exc)
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def clean_last_servers_uploads() -> int:
+    """Once per server process, at the first Train page: the uploads a previous server left (every upload is made
+    on this page, so this server's own are younger; the minute spares a file another process is writing now)."""
+    return clean_uploads(max_age_s=60)
+
+
+def kept_upload(upload) -> str | None:
+    """The uploaded zip saved on disk under its own name, checked from its directory at once. A refused one is
+    deleted at once and its reason shown; a replaced or removed one is deleted (uploads.clean_uploads removes
+    the rest: at server start, and ones a closed tab left a day ago)."""
+    clean_last_servers_uploads()
+    before = st.session_state.get(UPLOAD_KEY)
+    if upload is None:
+        if before is not None and not running:
+            discard_upload(before[1])
+            del st.session_state[UPLOAD_KEY]
+        return None
+    upload_id = getattr(upload, "file_id", None) or (upload.name, upload.size)
+    if before is None or before[0] != upload_id or (before[1] and not Path(before[1]).is_file()):
+        if before is not None:
+            discard_upload(before[1])
+        owner = st.session_state.setdefault("train_upload_owner", secrets.token_hex(8))
+        clean_uploads(max_age_s=UPLOAD_MAX_AGE_S)
+        path = save_upload(upload.getvalue(), upload.name, owner=owner)
+        try:
+            check_zip(path, upload.name)
+            before = (upload_id, str(path), None)
+        except DatasetError as exc:
+            discard_upload(path)  # refused: nothing of it stays on the server
+            before = (upload_id, None, str(exc))
+        st.session_state[UPLOAD_KEY] = before
+    if before[2]:
+        st.error(before[2])
+    return before[1]
+
+
 model_col, data_col = st.columns(2)
 with model_col:
     st.subheader("Model")
@@ -174,16 +239,19 @@ with data_col:
     st.subheader("Data")
     kind = L["train_dataset"].widget(st.selectbox, "Dataset", format_func=DATASETS.get, disabled=running)
     root = None
+    served_help = (f"This server reads only folders inside its data folder ({DATA_ROOT_ENV}): type a path "
+                   "relative to it." if data_root() is not None else None)
     if kind in ("cifar10", "cifar100"):
-        root = st.text_input("Folder with the CIFAR files (downloaded there if missing and online)",
-                             value="data", key="train_root", disabled=running)
+        root = typed_folder(st.text_input("Folder with the CIFAR files (downloaded there if missing and online)",
+                                          value="data", key="train_root", disabled=running, help=served_help),
+                            "CIFAR folder")
     elif kind == "imagefolder":
-        root = st.text_input("Folder with one sub-folder of images per class (or a .zip path)", key="train_folder",
-                             disabled=running)
+        root = typed_folder(st.text_input("Folder with one sub-folder of images per class (or a .zip path)",
+                                          key="train_folder", disabled=running, help=served_help), "image folder")
     elif kind == "upload":
         upload = st.file_uploader("A .zip with one folder of images per class", type=["zip"], key="train_zip",
                                   disabled=running)
-        root = str(save_upload(upload.getvalue())) if upload is not None else None
+        root = kept_upload(upload)
     n_cols = st.columns(3)
     n_train = L["train_n_train"].widget(n_cols[0].number_input, "Training images", step=500, disabled=running)
     n_val = L["train_n_val"].widget(n_cols[1].number_input, "Validation images", step=500, disabled=running)
@@ -246,6 +314,10 @@ def run_estimate(config: TrainConfig) -> str:
 
 
 def dataset_spec() -> DatasetSpec:
+    if root_problem:
+        raise DatasetError(root_problem)
+    if kind == "upload" and not root and st.session_state.get(UPLOAD_KEY):
+        raise DatasetError("the uploaded zip was refused (see above); upload another one")
     if kind in ("imagefolder", "upload") and not root:
         raise DatasetError("choose a folder (or upload a .zip) with one sub-folder of images per class")
     return DatasetSpec(kind="imagefolder" if kind == "upload" else kind, root=root, n_train=int(n_train),

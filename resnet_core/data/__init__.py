@@ -18,9 +18,10 @@ from .containers import (
     stratified_split,
 )
 from .download import DOWNLOAD_TIMEOUT_S, download_file
-from .folders import MAX_ZIP_BYTES, MAX_ZIP_FILES, extract_zip, load_image_folder
+from .folders import MAX_DATASET_BYTES, dataset_bytes_limit, load_image_folder
 from .images import (
     IMAGE_EXTENSIONS,
+    MAX_ASPECT,
     MAX_PIXELS,
     SUPPORTED_FORMATS,
     SUPPORTED_TEXT,
@@ -31,6 +32,7 @@ from .images import (
     load_image,
     sniff_format,
 )
+from .paths import DATA_ROOT_ENV, data_root, shown, visitor_path
 from .samples import SAMPLES_DIR, GalleryItem, SampleImage, sample_images, shapes_items
 from .shapes import DEFAULT_STYLE, SHAPES_CLASSES, ShapesStyle, load_shapes, make_shapes
 from .spec import DatasetSpec, load_dataset
@@ -48,7 +50,8 @@ from .transforms import (
     tensor_digest,
     to_tensor,
 )
-from .uploads import save_upload
+from .uploads import clean_uploads, discard_upload, is_upload, save_upload, uploads_dir
+from .zips import MAX_ZIP_BYTES, MAX_ZIP_FILES, check_zip, extract_zip, zip_limits
 
 __all__ = [
     "CIFAR100_MEAN",
@@ -56,6 +59,7 @@ __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "DATASET_KINDS",
+    "DATA_ROOT_ENV",
     "DEFAULT_STYLE",
     "DOWNLOAD_TIMEOUT_S",
     "DataBundle",
@@ -69,6 +73,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageError",
     "ImageSet",
+    "MAX_ASPECT",
+    "MAX_DATASET_BYTES",
     "MAX_PIXELS",
     "MAX_ZIP_BYTES",
     "MAX_ZIP_FILES",
@@ -82,13 +88,19 @@ __all__ = [
     "ShapesStyle",
     "augment_batch",
     "channel_stats",
+    "check_zip",
     "cifar_files",
+    "clean_uploads",
+    "data_root",
+    "dataset_bytes_limit",
     "decode_image",
     "decode_images",
     "default_resize",
+    "discard_upload",
     "download_file",
     "extract_zip",
     "for_display",
+    "is_upload",
     "load_cifar",
     "load_dataset",
     "load_image",
@@ -103,9 +115,13 @@ __all__ = [
     "sample_images",
     "save_upload",
     "shapes_items",
+    "shown",
     "sniff_format",
     "stratified_cap",
     "stratified_split",
     "tensor_digest",
     "to_tensor",
+    "uploads_dir",
+    "visitor_path",
+    "zip_limits",
 ]

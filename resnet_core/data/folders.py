@@ -1,11 +1,9 @@
-"""ImageFolder datasets: a folder of class sub-folders, or a zip of one, decoded safely."""
+"""ImageFolder datasets: a folder of class sub-folders, decoded safely into one in-memory set."""
 
 from __future__ import annotations
 
-import io
-import stat
-import zipfile
-from pathlib import Path, PurePosixPath
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,84 +11,23 @@ import torch
 
 from .containers import DataBundle, DatasetError, ImageSet, Progress, channel_stats, stratified_split
 from .images import ImageError, load_image
+from .paths import data_root, inside, shown
 from .transforms import resize_crop
 
-MAX_ZIP_FILES = 200_000
-MAX_ZIP_BYTES = 4 * 1024 ** 3  # uncompressed; a guard against zip bombs
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 
-def _is_ignored(name: str) -> bool:
-    return name.startswith(".") or name in _IGNORED_NAMES
-
-
-def _zip_member_problem(info: zipfile.ZipInfo) -> str | None:
-    """Why a member may not be extracted (escaping the folder, absolute, a link), or None."""
-    name = info.filename.replace("\\", "/")
-    path = PurePosixPath(name)
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        return f"'{info.filename}' is an absolute path"
-    if ".." in path.parts:
-        return f"'{info.filename}' points outside the archive's folder ('..')"
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        return f"'{info.filename}' is a symbolic link"
-    return None
-
-
-def extract_zip(data: bytes | str | Path, dest: str | Path) -> Path:
-    """Extract an uploaded zip safely into `dest`; returns the dataset's root folder.
-
-    The whole archive is refused (nothing is written) when any member would land outside
-    `dest` (zip-slip: '..' or absolute paths), is a symbolic link, or the archive is a zip bomb.
-    The root is the single top-level folder when the zip wraps everything in one, else `dest`.
-    """
-    dest = Path(dest)
+def env_int(name: str, default: int) -> int:
+    """$name as a positive whole number, else `default` (a mistyped setting never stops the server)."""
     try:
-        archive = zipfile.ZipFile(_zip_source(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DatasetError(f"the upload is not a readable .zip archive ({exc}); zip the dataset folder again") from None
-    with archive:
-        members = archive.infolist()
-        for info in members:
-            problem = _zip_member_problem(info)
-            if problem:
-                raise DatasetError(f"the zip was refused because {problem}; a dataset zip must contain only "
-                                   "regular files inside one folder tree. Re-create it from the dataset folder")
-        if len(members) > MAX_ZIP_FILES:
-            raise DatasetError(f"the zip holds {len(members):,} entries, more than the {MAX_ZIP_FILES:,} allowed")
-        total = sum(info.file_size for info in members)
-        if total > MAX_ZIP_BYTES:
-            raise DatasetError(f"the zip would unpack to {total / 1e9:.1f} GB, more than the "
-                               f"{MAX_ZIP_BYTES / 1e9:.0f} GB allowed; use a smaller dataset or a server folder")
-        dest.mkdir(parents=True, exist_ok=True)
-        resolved = dest.resolve()
-        for info in members:
-            target = (resolved / info.filename.replace("\\", "/")).resolve()
-            if resolved != target and resolved not in target.parents:
-                raise DatasetError(f"the zip was refused because '{info.filename}' points outside the archive's folder")
-            try:
-                archive.extract(info, resolved)
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                raise DatasetError(f"the zip is damaged: '{info.filename}' could not be extracted ({exc})") from None
-    return _dataset_root(dest)
+        value = int(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
-def _zip_source(data: bytes | str | Path) -> Any:
-    """A file name or an in-memory buffer zipfile can read."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return io.BytesIO(bytes(data))
-    return str(data)
-
-
-def _dataset_root(folder: Path) -> Path:
-    """Descend through a single wrapping folder (zip of 'mydata/' rather than of its contents)."""
-    entries = [p for p in folder.iterdir() if not _is_ignored(p.name)]
-    if len(entries) == 1 and entries[0].is_dir():
-        inner = entries[0]
-        if any(p.is_dir() and not _is_ignored(p.name) for p in inner.iterdir()):
-            return inner
-    return folder
+def is_ignored(name: str) -> bool:
+    return name.startswith(".") or name in _IGNORED_NAMES
 
 
 def _decode(data: bytes, name: str) -> Any:
@@ -98,18 +35,18 @@ def _decode(data: bytes, name: str) -> Any:
     return load_image(data, name)
 
 
-def _class_folders(root: Path) -> list[Path]:
+def _class_folders(root: Path, label: str) -> list[Path]:
     if not root.exists():
-        raise DatasetError(f"image folder {root} does not exist; give the path of a folder holding one "
+        raise DatasetError(f"image folder {label} does not exist; give the path of a folder holding one "
                            "sub-folder per class")
     if not root.is_dir():
-        raise DatasetError(f"{root} is a file, not a folder; give a folder holding one sub-folder per class "
+        raise DatasetError(f"{label} is a file, not a folder; give a folder holding one sub-folder per class "
                            "(or upload a .zip of it)")
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not _is_ignored(p.name)), key=lambda p: p.name)
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not is_ignored(p.name)), key=lambda p: p.name)
     if not folders:
-        loose = [p.name for p in root.iterdir() if p.is_file() and not _is_ignored(p.name)]
+        loose = [p.name for p in root.iterdir() if p.is_file() and not is_ignored(p.name)]
         what = f"it holds {len(loose)} loose file(s) but no sub-folders" if loose else "it is empty"
-        raise DatasetError(f"image folder {root}: {what}. Put the images in one sub-folder per class, "
+        raise DatasetError(f"image folder {label}: {what}. Put the images in one sub-folder per class, "
                            "e.g. cats/*.jpg and dogs/*.jpg")
     return folders
 
@@ -117,51 +54,86 @@ def _class_folders(root: Path) -> list[Path]:
 def _class_files(folder: Path) -> list[Path]:
     """Every regular file under the class folder (sub-folders too), sorted for determinism."""
     files = [p for p in folder.rglob("*")
-             if p.is_file() and not any(_is_ignored(part) for part in p.relative_to(folder).parts)]
+             if p.is_file() and not any(is_ignored(part) for part in p.relative_to(folder).parts)]
     return sorted(files)
 
 
+DATASET_BYTES_ENV = "RESNET_EXPLORER_MAX_DATASET_MB"
+MAX_DATASET_BYTES = 1024 ** 3  # the decoded images together (uint8); training holds about twice this
+
+
+def dataset_bytes_limit() -> int:
+    """How many bytes the decoded images of one ImageFolder may take: 1 GiB, or $RESNET_EXPLORER_MAX_DATASET_MB."""
+    return env_int(DATASET_BYTES_ENV, MAX_DATASET_BYTES // 1024 ** 2) * 1024 ** 2
+
+
+def _fence(root: Path) -> Path | None:
+    """In served mode, the folder every image file must resolve inside (a symbolic link in a dataset
+    must not read elsewhere on the server): the data root, or the dataset itself when it lies outside
+    it (an extracted upload). None locally: links are followed as the user made them."""
+    served = data_root()
+    if served is None:
+        return None
+    resolved = root.resolve()
+    return served if inside(resolved, served) else resolved
+
+
 def load_image_folder(path: str | Path, image_size: int = 64, val_fraction: float = 0.2, seed: int = 0,
-                      progress: Progress | None = None) -> DataBundle:
+                      progress: Progress | None = None, label: str | None = None) -> DataBundle:
     """Images from `path/<class>/*`, decoded safely, resized and centre-cropped to `image_size`.
 
-    Unreadable files are skipped, each with a message in `skipped`. The split is stratified:
-    each class gives round(val_fraction * its count) images to validation (at least one when
-    it has two or more), chosen by `seed`.
+    Unreadable files (damaged, not images, absurd sizes, links leading out in served mode) are skipped,
+    each with a message in `skipped`: one bad file never stops the rest. The decoded set must fit
+    dataset_bytes_limit(), checked from the file count before decoding. The split is stratified: each
+    class gives round(val_fraction * its count) images to validation (at least one when it has two or
+    more), chosen by `seed`. Messages call the folder `label` (e.g. the uploaded zip's name), else its path.
     """
     root = Path(path).expanduser()
+    label = shown(label or root)
     if isinstance(image_size, bool) or not isinstance(image_size, int) or not 8 <= image_size <= 1024:
         raise DatasetError(f"image size: {image_size!r} must be a whole number from 8 to 1024")
     if not 0.0 < float(val_fraction) < 1.0:
         raise DatasetError(f"validation fraction: {val_fraction!r} must be between 0 and 1 (e.g. 0.2)")
-    folders = _class_folders(root)
-    files = [(label, f) for label, folder in enumerate(folders) for f in _class_files(folder)]
-    arrays: list[np.ndarray] = []
+    folders = _class_folders(root, label)
+    files = [(k, f) for k, folder in enumerate(folders) for f in _class_files(folder)]
+    needed, limit = len(files) * 3 * image_size * image_size, dataset_bytes_limit()
+    if needed > limit:
+        raise DatasetError(
+            f"image folder {label}: {len(files):,} files at {image_size} px would take "
+            f"{needed / 2 ** 20:,.1f} MB in memory, more than the {limit / 2 ** 20:,.0f} MB "
+            f"allowed (set by {DATASET_BYTES_ENV} on the server); lower the image size or use fewer images")
+    fence = _fence(root)
+    # Filled in place, channels first: no list of arrays and no stacked copy of the whole set.
+    pixels = np.empty((len(files), 3, image_size, image_size), dtype=np.uint8)
     labels: list[int] = []
     skipped: list[str] = []
-    for i, (label, file) in enumerate(files):
-        name = str(file.relative_to(root))
+    for i, (k, file) in enumerate(files):
+        name = shown(file.relative_to(root))
         try:
-            arrays.append(resize_crop(_decode(file.read_bytes(), name), image_size))
-            labels.append(label)
+            if fence is not None and not inside(file.resolve(), fence):
+                raise ImageError(f"{name}: a link to a file outside the data folder; it was skipped")
+            pixels[len(labels)] = resize_crop(_decode(file.read_bytes(), name), image_size).transpose(2, 0, 1)
+            labels.append(k)
         except ImageError as exc:
             skipped.append(str(exc))
         except OSError as exc:
-            skipped.append(f"{name}: could not be read ({exc.strerror or exc}); it was skipped")
+            skipped.append(f"{name}: could not be read ({shown(exc.strerror or exc)}); it was skipped")
+        except Exception as exc:  # noqa: BLE001 - one file from outside must never stop the whole dataset
+            skipped.append(f"{name}: could not be used ({type(exc).__name__}: {shown(exc)}); it was skipped")
         if progress is not None and (i % 50 == 0 or i == len(files) - 1):
             progress((i + 1) / len(files), f"decoding images {i + 1}/{len(files)}")
     present = sorted(set(labels))
     empty = [folders[k].name for k in range(len(folders)) if k not in present]
     if len(present) < 2:
-        found = ", ".join(f"{folders[k].name} ({labels.count(k)})" for k in present) or "none"
+        found = ", ".join(f"{shown(folders[k].name)} ({labels.count(k)})" for k in present) or "none"
         raise DatasetError(
-            f"image folder {root}: classification needs at least two classes with readable images; found "
+            f"image folder {label}: classification needs at least two classes with readable images; found "
             f"{found} among {len(folders)} sub-folder(s), {len(skipped)} unreadable file(s) skipped. "
             "Add a sub-folder of images for each class")
     # Classes without a single readable image are dropped so labels stay 0..k-1.
     remap = {old: new for new, old in enumerate(present)}
     classes = [folders[k].name for k in present]
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    images = torch.from_numpy(pixels[: len(labels)])
     label_tensor = torch.tensor([remap[k] for k in labels], dtype=torch.int64)
     train_idx, val_idx = stratified_split(label_tensor, val_fraction, seed)
     train, val = ImageSet(images[train_idx], label_tensor[train_idx]), ImageSet(images[val_idx], label_tensor[val_idx])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import threading
 import warnings
 from dataclasses import dataclass
@@ -15,6 +16,14 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 # with our own message: 64 MP (8000x8000) covers every phone and most DSLR photos, and a
 # decoded 64 MP RGB image is 192 MB, which a classroom laptop can still hold.
 MAX_PIXELS = 64_000_000
+# Longest side over shortest side. Phone panoramas stay under 10:1; past 50:1 the centre crop a network
+# sees is a sliver of the picture (and a 1 x 20000 strip is a classic resize attack), so it is refused.
+MAX_ASPECT = 50
+# Past this many pixels a decoded image is reduced by a whole factor right after decoding (JPEGs are
+# decoded at that scale directly): no network input needs more (the largest is 1024 px), and the
+# conversions after it (orientation, alpha, colour) then cost a quarter of a 64 MP photo's memory.
+MAX_WORKING_PIXELS = 16_000_000
+_REDUCIBLE_MODES = ("L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F")
 
 # Decoders Pillow may use (fewer decoders, less attack surface). Multi-picture JPEGs (MPO, from
 # some cameras) come through the JPEG decoder; MPO is not a separate opener in Pillow.
@@ -66,10 +75,12 @@ def decode_image(data: bytes, name: str = "") -> DecodedImage:
     _check_size(image, label)
     # Counting frames seeks through the file, so do it before decoding frame 0.
     notes = _extension_notes(name, fmt) + _frame_notes(image, fmt)
+    _draft(image, fmt)
     _load_pixels(image, label, fmt)
     original_mode = image.mode
+    image = _bounded(image)
     image, orientation_notes = _apply_orientation(image)
-    rgb = _to_rgb(image, label)
+    rgb = _bounded(_to_rgb(image, label))  # palette and 16-bit images reduce once they are RGB
     return DecodedImage(name=name, image=rgb, format=fmt, original_mode=original_mode,
                         notes=notes + orientation_notes)
 
@@ -170,6 +181,38 @@ def _check_size(image: Image.Image, label: str) -> None:
         raise ImageError(f"{label}: the image has no pixels ({w}x{h}); re-export it")
     if w * h > MAX_PIXELS:
         raise ImageError(_too_big_message(label, (w, h)))
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageError(
+            f"{label}: the image is {w}x{h} pixels, a strip {max(w, h) / min(w, h):,.0f} times longer than it is "
+            f"wide; at most {MAX_ASPECT}:1 is accepted, since the network sees only a square from its centre. "
+            "Crop it to the part that matters and try again")
+
+
+def _factor(size: tuple[int, int]) -> int:
+    """The whole factor that brings `size` within MAX_WORKING_PIXELS (1: it is within already)."""
+    pixels = size[0] * size[1]
+    return 1 if pixels <= MAX_WORKING_PIXELS else math.ceil(math.sqrt(pixels / MAX_WORKING_PIXELS))
+
+
+def _draft(image: Image.Image, fmt: str) -> None:
+    """A JPEG over MAX_WORKING_PIXELS is decoded at a reduced scale directly (its DCT allows 1/2 to 1/8)."""
+    factor = _factor(image.size)
+    if factor > 1 and fmt == "JPEG":
+        try:
+            image.draft(image.mode, (math.ceil(image.width / factor), math.ceil(image.height / factor)))
+        except (OSError, ValueError):
+            pass  # decoded at full size: _bounded reduces it after
+
+
+def _bounded(image: Image.Image) -> Image.Image:
+    """The image reduced by a whole factor (block average) when it is over MAX_WORKING_PIXELS."""
+    factor = _factor(image.size)
+    if factor == 1 or image.mode.startswith("I;16"):
+        return image  # 16-bit grey is reduced once it is RGB (it converts in bands of rows)
+    if image.mode not in _REDUCIBLE_MODES:  # palette or bilevel: averaging needs the colours themselves
+        transparent = image.mode == "PA" or (image.mode == "P" and "transparency" in image.info)
+        image = image.convert("RGBA" if transparent else "RGB" if image.mode == "P" else "L")
+    return image.reduce(min(factor, image.width, image.height))
 
 
 def _load_pixels(image: Image.Image, label: str, fmt: str) -> None:
@@ -270,19 +313,24 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
-    """Scale 16/32-bit integer or float grey to 8 bits by its range instead of clipping."""
-    values = np.asarray(image).astype(np.float64)
-    if image.mode.startswith("I;16"):
-        scaled = values * (255.0 / 65535.0)
-    else:
+    """Scale 16/32-bit integer or float grey to 8 bits by its range instead of clipping (in bands of
+    rows, so a 64 MP 16-bit image never has a float64 copy of itself)."""
+    values = np.asarray(image)
+    shift, scale = 0.0, 255.0 / 65535.0
+    if not image.mode.startswith("I;16"):
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
         if image.mode == "F" and lo >= 0.0 and hi <= 1.0:
-            scaled = values * 255.0  # float images in [0, 1] are the common convention
+            scale = 255.0  # float images in [0, 1] are the common convention
         elif lo >= 0.0 and hi <= 255.0:
-            scaled = values
+            scale = 1.0
         elif lo >= 0.0 and hi <= 65535.0:
-            scaled = values * (255.0 / 65535.0)  # 16-bit data stored in a 32-bit mode
+            pass  # 16-bit data stored in a 32-bit mode
         else:
-            scaled = (values - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(values)
-    grey = np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
+            shift, scale = lo, (255.0 / (hi - lo) if hi > lo else 0.0)
+    grey = np.empty(values.shape, dtype=np.uint8)
+    rows = max(1, (1 << 20) // max(1, values.shape[1]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, values.shape[0], rows):
+            part = (values[start:start + rows].astype(np.float64) - shift) * scale
+            grey[start:start + rows] = np.clip(np.rint(np.nan_to_num(part)), 0, 255)
     return Image.fromarray(grey, mode="L").convert("RGB")

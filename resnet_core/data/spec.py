@@ -11,8 +11,11 @@ from typing import Any
 from ..validation import dataclass_from_dict, is_number, need, need_bool, need_int
 from .cifar import load_cifar
 from .containers import DATASET_KINDS, DataBundle, DatasetError, Progress, stratified_cap
-from .folders import extract_zip, load_image_folder
+from .folders import load_image_folder
+from .paths import shown
 from .shapes import load_shapes
+from .uploads import EXTRACT_PREFIX
+from .zips import check_zip, extract_zip
 
 # The accepted range of each whole-number field, both ends included: DatasetSpec checks it, and the Train
 # page's widgets and links read it. n_train / n_val cap CIFAR and ImageFolder sets; image_size is the
@@ -67,9 +70,11 @@ class DatasetSpec:
         not wait its turn only to fail on a typo. (CIFAR may be downloaded into its folder.)"""
         if self.kind == "imagefolder":
             root = Path(self.root).expanduser()
-            if not root.is_dir() and not (root.is_file() and root.suffix.lower() == ".zip"):
-                raise DatasetError(f"no folder or .zip file at {root}: give a folder with one sub-folder of images "
-                                   "per class, or a .zip of one")
+            if root.is_file() and root.suffix.lower() == ".zip":
+                check_zip(root)  # refused from its directory now, not after its wait in the queue
+            elif not root.is_dir():
+                raise DatasetError(f"no folder or .zip file at {shown(root)}: give a folder with one sub-folder of "
+                                   "images per class, or a .zip of one")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,10 +102,12 @@ def _load_folder_or_zip(root: Path, spec: DatasetSpec, progress: Progress | None
     if root.is_file() and root.suffix.lower() == ".zip":
         import shutil
 
-        tmp = Path(tempfile.mkdtemp(prefix="resnet_explorer_zip_"))
+        tmp = Path(tempfile.mkdtemp(prefix=EXTRACT_PREFIX))
         try:
-            folder = extract_zip(root, tmp)
-            bundle = load_image_folder(folder, spec.image_size, spec.val_fraction, spec.seed, progress)
+            # Messages name the zip (for an upload, the visitor's own file name), never the temporary folder.
+            folder = extract_zip(root, tmp, name=root.name)
+            bundle = load_image_folder(folder, spec.image_size, spec.val_fraction, spec.seed, progress,
+                                       label=root.name)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         bundle.description["root"] = str(root)

@@ -23,15 +23,25 @@ REDUCING_GAP = 3.0
 def resize_crop(image: Image.Image, size: int, resize: int | None = None) -> np.ndarray:
     """The one resize-and-centre-crop: shorter side to `resize` (default `size`), then the centre
     `size` x `size` square, as an H x W x 3 uint8 RGB array. Training and inference both use it.
-    A `resize` below `size` is taken as `size` (the crop never reaches past the image)."""
+    A `resize` below `size` is taken as `size` (the crop never reaches past the image).
+
+    Only the source region under the crop is resampled, straight to `size` x `size`: the cost is
+    bounded by the output, so a 1 x 60000 strip costs kilobytes, not a 224 x 13,440,000 intermediate."""
     side = max(resize or size, size)
     image = image.convert("RGB")
     w, h = image.size
     scale = side / min(w, h)
-    new = (max(side, round(w * scale)), max(side, round(h * scale)))
-    resized = image.resize(new, RESAMPLE, reducing_gap=REDUCING_GAP)
-    left, top = (new[0] - size) // 2, (new[1] - size) // 2
-    return np.array(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    new_w, new_h = max(side, round(w * scale)), max(side, round(h * scale))
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    # Pillow's reducing_gap step, done as it does for a whole-image resize (whole factors over the
+    # whole image, which only shrinks it), so the pixels equal resize-then-crop exactly.
+    fx, fy = max(1, int(w / new_w / REDUCING_GAP)), max(1, int(h / new_h / REDUCING_GAP))
+    if fx > 1 or fy > 1:
+        image = image.reduce((fx, fy))
+    # The crop box of the resized image, mapped back to (reduced) source coordinates, fractions allowed.
+    sx, sy = w / fx / new_w, h / fy / new_h
+    box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+    return np.array(image.resize((size, size), RESAMPLE, box=box), dtype=np.uint8)
 
 
 def _coefficients(mean: Sequence[float], std: Sequence[float], device: torch.device) -> tuple[Tensor, Tensor]:

@@ -417,9 +417,10 @@ def test_load_dataset_shapes_and_capped_cifar(tmp_path: Path) -> None:
     assert capped.description["full_n_train"] == 20 and capped.description["n_train"] == 10
 
 
-def test_an_upload_is_saved_once_under_its_content_name():
+def test_an_upload_is_saved_once_under_its_content_name(tmp_path, monkeypatch):
     from resnet_core.data import save_upload
 
+    monkeypatch.setenv("RESNET_EXPLORER_UPLOADS_DIR", str(tmp_path))
     first = save_upload(b"PK\x05\x06" + b"\0" * 18)
     assert first.read_bytes().startswith(b"PK") and first.suffix == ".zip"
     assert save_upload(b"PK\x05\x06" + b"\0" * 18) == first

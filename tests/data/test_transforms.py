@@ -88,8 +88,12 @@ def test_model_view_resizes_then_crops_the_centre_as_imagenet_does():
     view = model_view(photo, pre)
     assert view.size == (224, 224) and view.mode == "RGB"
     # Shorter side to 256 (341 x 256), then the centre 224 x 224: (58, 16) to (282, 240).
+    # Only the region under the crop is resampled (bounded cost); the pixels match resizing the whole
+    # image and cropping it, up to one grey level of rounding on a few pixels.
     resized = photo.resize((341, 256), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    assert np.array_equal(np.asarray(view), np.asarray(resized.crop((58, 16, 282, 240))))
+    reference = np.asarray(resized.crop((58, 16, 282, 240))).astype(int)
+    difference = np.abs(np.asarray(view).astype(int) - reference)
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01
     assert np.array_equal(np.asarray(view), resize_crop(photo, 224, resize=256))
     # A recorded resize smaller than the crop is taken as the crop: never a black border.
     assert np.array_equal(resize_crop(photo, 64, resize=32), resize_crop(photo, 64))
