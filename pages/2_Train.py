@@ -110,8 +110,9 @@ DATASETS = {
     "imagefolder": "ImageFolder (a folder on this machine)",
     "upload": "ImageFolder (upload a .zip)",
 }
-STATUS_BOX = {Status.FINISHED: st.success, Status.STOPPED: st.info, Status.DIVERGED: st.error,
-              Status.FAILED: st.error}
+# Green only for a run that learned: "did not learn" and a cut-off run are warnings with their reason.
+STATUS_BOX = {Status.FINISHED: st.success, Status.STOPPED: st.info, Status.DID_NOT_LEARN: st.warning,
+              Status.INTERRUPTED: st.warning, Status.DIVERGED: st.error, Status.FAILED: st.error}
 T, TL, DL = SHAPES_TRAIN, TRAIN_LIMITS, DATA_LIMITS  # each widget's range is the engine's own
 LINKED = (
     Linked("train_source", "source", "build", tuple(SOURCES)),
@@ -523,6 +524,8 @@ else:
         d[1].download_button("Metrics (CSV)", lambda path=info.path: metrics_csv(path),
                              file_name=f"{pick}-metrics.csv", mime="text/csv", on_click="ignore",
                              key="train_download_csv")
+        if info.partial:
+            d[2].caption(f"checkpoint from the {info.weights_note}")
         if info.has_model:
             d[2].download_button(f"Checkpoint ({MODEL_FILE})",
                                  lambda path=info.path: (path / MODEL_FILE).read_bytes(), file_name=f"{pick}.pt",
