@@ -193,7 +193,7 @@ def show_downloads(cfg: ResNetConfig, model, size: int) -> None:
                 with st.spinner("Exporting…"):
                     st.session_state["onnx_export"] = (onnx_key, export_onnx(model, (cfg.in_channels, size, size)))
             except ExportError as exc:
-                st.error(f"{exc}. Try a smaller input size or a simpler configuration.")
+                st.error(f"{escape_markdown(exc)}. Try a smaller input size or a simpler configuration.")
         export = st.session_state.get("onnx_export")
         if export and export[0] == onnx_key:
             st.download_button("Download model.onnx", export[1], file_name="model.onnx",

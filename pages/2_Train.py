@@ -41,6 +41,7 @@ from resnet_core.device import best_device
 from resnet_core.estimates import run_seconds
 from resnet_core.model import get_preset
 from resnet_core.recipes import SHAPES_DATA, SHAPES_TRAIN
+from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import (
     DEVICES,
@@ -384,11 +385,11 @@ if start_clicked:
     try:
         start_training()
     except WeightsUnavailableError as exc:
-        st.warning(f"The pretrained weights are not available: {exc}")
+        st.warning(f"The pretrained weights are not available: {escape_markdown(exc)}")
     except (TrainConfigError, ConfigError, DatasetError, TrainerError) as exc:
-        st.error(f"Could not start training: {exc}")
+        st.error(f"Could not start training: {escape_markdown(exc)}")
     except Exception as exc:  # noqa: BLE001 - a message, never a traceback
-        st.error(f"Could not start training: {type(exc).__name__}: {exc}")
+        st.error(f"Could not start training: {type(exc).__name__}: {escape_markdown(exc)}")
     else:
         st.rerun()
 
@@ -432,7 +433,7 @@ def live_view() -> None:
     if running and ended:
         st.rerun()  # the run just ended: redraw the buttons and the history with the final state
     if current is not None and current.status.ended and current.error and not snap.events:
-        st.error(f"The run could not start: {current.error}")
+        st.error(f"The run could not start: {escape_markdown(current.error)}")
         return
     if current is not None and current.status.ended and current.error == "cancelled before it started":
         st.info("The run was cancelled before it started.")

@@ -40,6 +40,7 @@ from resnet_core.device import best_device
 from resnet_core.estimates import estimate_seconds, profile_seconds
 from resnet_core.model import default_image_size, get_preset
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, SWEEP_BATCH
+from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import TrainConfigError, TrainerError
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
@@ -162,7 +163,7 @@ elif measure or first_visit:
             st.session_state[PROFILE_KEY] = profile_pair(first, second, seeds=tuple(range(seeds)),
                                                          batch_size=batch, image_size=size)
     except BAD_INPUT as exc:
-        st.error(f"Cannot compare: {exc}")
+        st.error(f"Cannot compare: {escape_markdown(exc)}")
         st.session_state[PROFILE_KEY] = None
 
 pair_profile = st.session_state.get(PROFILE_KEY)
@@ -204,7 +205,7 @@ if start_sweep or st.session_state.pop("pvr_autostart_sweep", False):
         norms = ("batch", "none") if no_bn else ("batch",)
         job = sweep_job(chosen, norms, tuple(range(int(sweep_seeds))), batch_size=SWEEP_BATCH, image_size=sweep_size)
     except BAD_INPUT as exc:
-        st.error(f"Cannot run the sweep: {exc}")
+        st.error(f"Cannot run the sweep: {escape_markdown(exc)}")
     else:
         st.session_state[SWEEP_KEY] = job.start()
         st.rerun()
@@ -255,7 +256,7 @@ if start_training or st.session_state.pop("pvr_autostart_train", False):
             DEGRADATION_DATA.n_train * DEGRADATION_TRAIN.epochs * (sum(DEGRADATION_DEPTHS) - 4))
         new_pair.submit(training_queue(), estimate_seconds("degradation") * scale, best_device())
     except BAD_INPUT as exc:
-        st.error(f"Cannot start training: {exc}")
+        st.error(f"Cannot start training: {escape_markdown(exc)}")
     else:
         st.session_state[PAIR_KEY] = new_pair
         st.session_state.pop(LESION_KEY, None)
@@ -277,7 +278,7 @@ def training_view() -> None:
         show_queued(job)
         return
     if job is not None and job.status.bad and job.error and not any(c["step"] for c in current.curves().values()):
-        st.error(f"The training could not run: {job.error}")
+        st.error(f"The training could not run: {escape_markdown(job.error)}")
         return
     curves = current.curves()
     status_cols = st.columns(len(curves))
@@ -326,7 +327,7 @@ else:
             data = cached_dataset(pair.data, spinner="Generating the Shapes dataset…")
             st.session_state[LESION_KEY] = pair.lesion_job(lesion_depth, data).start()
         except BAD_INPUT as exc:
-            st.error(f"Cannot run the lesion study: {exc}")
+            st.error(f"Cannot run the lesion study: {escape_markdown(exc)}")
         else:
             st.rerun()
 
@@ -370,7 +371,7 @@ if start_shatter:
     try:
         job = shattering_job(shatter_depths, tuple(range(int(shatter_seeds))), int(points), image_size=16)
     except BAD_INPUT as exc:
-        st.error(f"Cannot measure shattering: {exc}")
+        st.error(f"Cannot measure shattering: {escape_markdown(exc)}")
     else:
         st.session_state[SHATTER_KEY] = job.start()
         st.rerun()

@@ -175,7 +175,7 @@ try:
     overview = memo_get(("overview", subject.key, tuple(image_keys)),
                         lambda: explain_batch(subject.model, batch, "gradcam"))
 except (AttributionError, RuntimeError) as exc:
-    st.error(f"The model could not process these images: {exc}")
+    st.error(f"The model could not process these images: {escape_markdown(exc)}")
     st.stop()
 
 controls = st.columns(3)
@@ -241,7 +241,7 @@ if methods:
                 with st.spinner(f"{METHOD_LABELS[method]}..."):
                     cam = compute_map(method)
             except (AttributionError, RuntimeError) as exc:
-                st.error(f"{METHOD_LABELS[method]}: {exc}")
+                st.error(f"{METHOD_LABELS[method]}: {escape_markdown(exc)}")
                 continue
             shown = overlay(view, cam, alpha, colormap)
             st.image(shown, caption=METHOD_LABELS[method], width="stretch")

@@ -11,6 +11,7 @@ from resnet_core.device import best_device
 from resnet_core.estimates import format_duration
 from resnet_core.jobs import BackgroundJob, JobSnapshot
 from resnet_core.jobs.training_queue import JobView, TrainingQueue
+from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import default_runs_dir
 from resnet_core.train.follow import RunFollower
@@ -40,7 +41,7 @@ def show_job_status(job: BackgroundJob, what: str) -> None:
     if snap.running:
         st.progress(min(snap.fraction, 1.0), text=f"{what}: {snap.done} of {snap.total or '…'} — {snap.message}")
     elif snap.status is Status.FAILED:
-        st.error(f"The {what} failed: {snap.error}")
+        st.error(f"The {what} failed: {escape_markdown(snap.error)}")
     elif snap.status is Status.STOPPED:
         st.info(f"The {what} was stopped after {snap.done} of {snap.total}; showing what was measured.")
 

@@ -85,7 +85,7 @@ def load_run_subject(run: RunInfo) -> Subject | None:
         mtime = (run.path / MODEL_FILE).stat().st_mtime
         model, classes, preprocess = memo_get(("run", str(run.path), mtime), lambda: load_run_model(run.path))
     except (RunError, OSError) as exc:
-        st.error(f"Run {run.name}: {exc}")
+        st.error(f"Run {escape_markdown(run.name)}: {escape_markdown(exc)}")
         return None
     return run_subject(run, model, classes, preprocess, mtime)
 
@@ -207,7 +207,7 @@ def pretrained_source() -> Subject | None:
     if not is_cached(arch, name):
         if (arch, name) in failures:
             # Offline: do not retry the network on every rerun, only when asked.
-            st.warning(f"{failures[(arch, name)]}\n\nThe other model sources still work.")
+            st.warning(f"{escape_markdown(failures[(arch, name)])}\n\nThe other model sources still work.")
             if not st.button("Try the download again", key="gc_retry_weights"):
                 return None
             failures.pop((arch, name))
@@ -218,7 +218,7 @@ def pretrained_source() -> Subject | None:
     except (WeightsUnavailableError, CheckpointError) as exc:
         bar.empty()
         failures[(arch, name)] = str(exc)
-        st.warning(f"{exc}\n\nThe other model sources still work.")
+        st.warning(f"{escape_markdown(exc)}\n\nThe other model sources still work.")
         return None
     bar.empty()
     return pretrained_subject(loaded, arch, name)
