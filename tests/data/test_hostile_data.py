@@ -33,10 +33,11 @@ from resnet_core.data import (
     visitor_path,
 )
 from resnet_core.data.folders import DATASET_BYTES_ENV
-from resnet_core.data.zips import ZIP_BYTES_ENV, ZIP_FILES_ENV
 from resnet_core.data.uploads import EXTRACT_PREFIX, UPLOADS_ENV
+from resnet_core.data.zips import ZIP_BYTES_ENV, ZIP_FILES_ENV
+from tests.memory import MEMORY_BOUND_MB, run_measured
 
-from .hostile import MEMORY_BOUND_MB, png_bytes, run_measured, write_many_files_zip, write_zip_bomb
+from .hostile import png_bytes, write_many_files_zip, write_zip_bomb
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,6 @@
 """Cost guards from the config alone, hostile checkpoints refused before anything is inflated or built."""
 
 import io
-import resource
-import subprocess
-import sys
 import textwrap
 import time
 import zipfile
@@ -28,6 +25,7 @@ from resnet_core.model import (
     summarize,
 )
 from resnet_core.share import config_from_params
+from tests.memory import run_measured
 
 PEAK_RSS_BOUND = 1.5 * 2**30
 LINK_BIG_STEM = {"preset": "resnet18", "stem_width": "8192", "in_channels": "1024", "num_classes": "100000",
@@ -36,13 +34,9 @@ LINK_DEEP = {"stage_blocks": "1000-1000-1000-1000", "stage_widths": "64-64-64-64
 
 
 def peak_rss_of(script: str) -> tuple[int, str]:
-    """(peak RSS in bytes, stdout) of `script` run in a fresh python."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(peak, before) * 1024, done.stdout
+    """(peak RSS in bytes, stdout) of `script` run in a fresh python (earlier tests' children do not count)."""
+    peak_mb, out = run_measured(textwrap.dedent(script))
+    return int(peak_mb * 2**20), out
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -36,6 +35,7 @@ from resnet_core.train import (
 )
 from resnet_core.train.faults import friendly_failure
 from resnet_core.train.liveness import HEARTBEAT_FILE, STALE_S
+from tests.memory import MEMORY_BOUND_MB, run_measured
 from tests.train.test_train import CLASSES, ROOT, TINY, bundle, fast, finished, tiny_trainer
 
 STEP = StepEvent(step=1, epoch=1, train_loss=1.5, lr=0.05, samples_per_s=100.0, grad_norm=2.0, time=0.1)
@@ -117,12 +117,9 @@ def test_listing_hostile_run_folders_stays_small_in_memory(tmp_path):
     (deep / CONFIG_FILE).write_text("[" * 1_000_000)
     code = ("import sys; from resnet_core.train import list_runs; "
             "print(sorted((r.name, r.status.value) for r in list_runs(sys.argv[1])))")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[('big', 'damaged'), ('deep', 'damaged')]"
-    assert peak_mb < 1536, f"peak RSS {peak_mb:.0f} MB"
+    peak_mb, out = run_measured(code.replace("sys.argv[1]", repr(str(tmp_path))))
+    assert out.strip() == "[('big', 'damaged'), ('deep', 'damaged')]"
+    assert peak_mb < MEMORY_BOUND_MB, f"peak RSS {peak_mb:.0f} MB"
 
 
 # ---- stale "running" runs: heartbeat, not the pid alone -------------------------------------------------------
