@@ -454,28 +454,19 @@ def live_view() -> None:
     metric_cols[2].metric("Validation accuracy", f"{100 * validated[-1].val_acc:.2f}%" if validated else "–")
     metric_cols[3].metric("Images / s", f"{steps[-1].samples_per_s:.0f}" if steps else "–")
 
-    if len(validated) != epochs_drawn:
-        st.rerun()  # an epoch ended: the per-epoch chart below is drawn by the whole page, once per epoch
-    points = LIVE_POINTS_DRAWN if snap.running else MAX_POINTS_DRAWN
-    st.plotly_chart(training_loss_figure(snap.events, smoothing, log_y, max_points=points), key="train_loss_chart")
-
-
-def epoch_charts(snap) -> None:
-    """The per-epoch chart (changes only when an epoch ends, so it is not redrawn every 0.8 s) and, once the run
-    has ended, the learning rate and throughput."""
-    steps = snap.steps
     left, right = st.columns(2)
-    if snap.validated_epochs:
-        left.plotly_chart(epoch_metrics_figure(snap.events), key="train_epoch_chart")
+    points = LIVE_POINTS_DRAWN if snap.running else MAX_POINTS_DRAWN
+    left.plotly_chart(training_loss_figure(snap.events, smoothing, log_y, max_points=points), key="train_loss_chart")
+    if validated:
+        right.plotly_chart(epoch_metrics_figure(snap.events), key="train_epoch_chart")
     else:  # an empty chart would show meaningless axes: say what comes, and when
         plan = next((e for e in snap.events if isinstance(e, StatusEvent) and e.steps_per_epoch), None)
         when = f" (step {plan.steps_per_epoch:,})" if plan is not None else ""
-        left.info(f"Validation accuracy and loss per epoch appear here when epoch 1 ends{when}.",
-                  icon=":material/schedule:")
+        right.info(f"Validation accuracy and loss per epoch appear here when epoch 1 ends{when}.",
+                   icon=":material/schedule:")
     if not snap.running:
-        right.plotly_chart(lr_figure([e.step for e in steps], [e.lr for e in steps]), key="train_lr_chart")
-        left.plotly_chart(throughput_figure(snap.events, st.session_state.get("train_ema", 0.6)),
-                          key="train_speed_chart")
+        left.plotly_chart(lr_figure([e.step for e in steps], [e.lr for e in steps]), key="train_lr_chart")
+        right.plotly_chart(throughput_figure(snap.events, smoothing), key="train_speed_chart")
 
 
 if followed is not None:
@@ -484,11 +475,7 @@ if followed is not None:
     controls = st.columns([2, 1, 3])
     controls[0].slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="train_ema")
     controls[1].toggle("Log scale", key="train_log_y")
-followed_snap = follower(followed).poll() if followed is not None else None
-epochs_drawn = len(followed_snap.validated_epochs) if followed_snap is not None else 0
 live_view()
-if followed_snap is not None and followed_snap.events:
-    epoch_charts(followed_snap)
 if not running:
     attach_choices()
 
