@@ -144,9 +144,9 @@ def test_classes_must_be_names(tmp_path):
         load_checkpoint(path)
 
 
-def test_a_storage_record_that_inflates_is_refused_before_loading(tmp_path):
-    path = tmp_path / "bomb.pt"
-    # ZIP_DEFLATED for the big record only: ZipInfo defaults to stored, so set it per record.
+def write_inflating_checkpoint(path, mib: int):
+    """A real torch.save file whose tensor record is re-packed as `mib` MiB of deflated zeros (streamed in 16 MiB
+    chunks, so writing it stays small in memory). ZipInfo defaults to stored: deflate is set on that record only."""
     good = _checkpoint_bytes({"state_dict": {"w": torch.zeros(4)}})
     with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(path, "w") as out:
         for info in src.infolist():
@@ -154,10 +154,16 @@ def test_a_storage_record_that_inflates_is_refused_before_loading(tmp_path):
                 big = zipfile.ZipInfo(info.filename)
                 big.compress_type = zipfile.ZIP_DEFLATED
                 with out.open(big, "w", force_zip64=True) as f:
-                    for _ in range(16):
-                        f.write(bytes(1 << 24))  # 256 MiB in all
+                    chunk = bytes(1 << 24)
+                    for _ in range(mib // 16):
+                        f.write(chunk)
             else:
                 out.writestr(info, src.read(info.filename))
+    return path
+
+
+def test_a_storage_record_that_inflates_is_refused_before_loading(tmp_path):
+    path = write_inflating_checkpoint(tmp_path / "bomb.pt", mib=256)
     assert path.stat().st_size < 2 * 2**20
     with pytest.raises(CheckpointError, match=r"declare 256\.0 MiB once unpacked .* not compressed"):
         load_checkpoint(path)
@@ -167,19 +173,7 @@ def test_a_storage_record_that_inflates_is_refused_before_loading(tmp_path):
 
 @pytest.mark.slow
 def test_a_gigabyte_bomb_is_refused_in_little_memory(tmp_path):
-    path = tmp_path / "bomb.pt"
-    good = _checkpoint_bytes({"state_dict": {"w": torch.zeros(4)}})
-    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(path, "w") as out:
-        for info in src.infolist():
-            if "/data/" in info.filename and not info.filename.endswith(".pkl"):
-                big = zipfile.ZipInfo(info.filename)
-                big.compress_type = zipfile.ZIP_DEFLATED
-                with out.open(big, "w", force_zip64=True) as f:
-                    chunk = bytes(1 << 24)
-                    for _ in range(64 * 1):  # 1 GiB of zeros, a few MB on disk
-                        f.write(chunk)
-            else:
-                out.writestr(info, src.read(info.filename))
+    path = write_inflating_checkpoint(tmp_path / "bomb.pt", mib=1024)  # a few MB on disk
     peak, out = peak_rss_of(f"""
         import time
         from resnet_core.model import CheckpointError, load_checkpoint
