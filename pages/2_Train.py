@@ -303,16 +303,24 @@ def chosen_architecture() -> ResNetConfig:
     return current_config() if source == "build" else get_preset(st.session_state["train_preset"])
 
 
-def run_estimate(config: TrainConfig) -> str:
-    """ " — about 2 min on this CPU", from a measurement on this device scaled by the model's MACs."""
-    cfg = chosen_architecture()
+def planned_seconds(config: TrainConfig) -> float | None:
+    """How long the run Start would queue takes here, from a measurement on this device scaled by the model's
+    MACs (before the queue's correction); None when it cannot be planned (too small an image, a device not here:
+    Start will say why)."""
     size = 32 if kind in ("cifar10", "cifar100") else int(image_size)
     try:
-        device = None if config.device == "auto" else config.device
-        seconds = calibrated(run_seconds(cfg, size, int(n_train), int(n_val), config, device=device), device)
-    except (RuntimeError, ValueError, AssertionError):  # too small an image, a device not here: Start will say
+        return run_seconds(chosen_architecture(), size, int(n_train), int(n_val), config,
+                           device=None if config.device == "auto" else config.device)
+    except (RuntimeError, ValueError, AssertionError):
+        return None
+
+
+def run_estimate(config: TrainConfig) -> str:
+    """ " — about 2 min on this CPU": the planned time, corrected by how long runs here really took."""
+    seconds = planned_seconds(config)
+    if seconds is None:
         return ""
-    return f" — {on_this_device(seconds)}"
+    return f" — {on_this_device(calibrated(seconds, None if config.device == 'auto' else config.device))}"
 
 
 def dataset_spec() -> DatasetSpec:
@@ -347,12 +355,7 @@ def start_training() -> None:
                            finetune=st.session_state["train_pretrained"] if source == "pretrained" else None,
                            freeze_backbone=source == "pretrained" and st.session_state["train_freeze"],
                            nproc=gpus if all_gpus else 1)
-    size = 32 if kind in ("cifar10", "cifar100") else int(image_size)
-    try:
-        estimate = run_seconds(arch, size, int(n_train), int(n_val), config,
-                               device=None if config.device == "auto" else config.device)
-    except (RuntimeError, ValueError, AssertionError):
-        estimate = 60.0
+    estimate = planned_seconds(config) or 60.0  # the queue corrects it by what runs here really took
     device = best_device() if config.device == "auto" else config.device
     new = queue.submit(f"{arch_name(arch)} on {spec.kind}", [request], estimate, device)
     st.session_state[JOB_KEY] = new.id

@@ -32,6 +32,7 @@ class RunFollower:
         self._message = ""
         self._total_steps = 0
         self._step = 0
+        self._step_time = 0.0  # the newest step's time since the trainer started
 
     @property
     def name(self) -> str:
@@ -57,7 +58,7 @@ class RunFollower:
                 continue
             self._events.append(event)
             if isinstance(event, StepEvent):
-                self._step = event.step
+                self._step, self._step_time = event.step, event.time
             elif isinstance(event, StatusEvent):
                 self._message = event.message
                 if event.total_steps:
@@ -84,9 +85,8 @@ class RunFollower:
         total = self._total_steps
         frac = min(self._step / total, 1.0) if total else 0.0
         eta = None
-        steps = [e for e in self._events[-200:] if isinstance(e, StepEvent)]
-        if self._status is Status.RUNNING and steps and self._step and total:
-            eta = steps[-1].time / self._step * (total - self._step)
+        if self._status is Status.RUNNING and self._step and total:
+            eta = self._step_time / self._step * (total - self._step)
         elif self._status is not Status.RUNNING:
             eta = 0.0
         return TrainerSnapshot(list(self._events), self._status, self._message, self._step, total, frac, eta)
