@@ -28,15 +28,13 @@ from resnet_core.data import (
     DATA_ROOT_ENV,
     DatasetError,
     DatasetSpec,
-    check_zip,
     clean_uploads,
     data_root,
     discard_upload,
-    save_upload,
+    replace_upload,
     visitor_path,
 )
 from resnet_core.data.spec import LIMITS as DATA_LIMITS
-from resnet_core.data.uploads import MAX_AGE_S as UPLOAD_MAX_AGE_S
 from resnet_core.device import best_device
 from resnet_core.estimates import run_seconds
 from resnet_core.model import get_preset
@@ -202,17 +200,9 @@ def kept_upload(upload) -> str | None:
         return None
     upload_id = getattr(upload, "file_id", None) or (upload.name, upload.size)
     if before is None or before[0] != upload_id or (before[1] and not Path(before[1]).is_file()):
-        if before is not None:
-            discard_upload(before[1])
         owner = st.session_state.setdefault("train_upload_owner", secrets.token_hex(8))
-        clean_uploads(max_age_s=UPLOAD_MAX_AGE_S)
-        path = save_upload(upload.getvalue(), upload.name, owner=owner)
-        try:
-            check_zip(path, upload.name)
-            before = (upload_id, str(path), None)
-        except DatasetError as exc:
-            discard_upload(path)  # refused: nothing of it stays on the server
-            before = (upload_id, None, str(exc))
+        path, refusal = replace_upload(upload.getvalue(), upload.name, owner, before[1] if before else None)
+        before = (upload_id, str(path) if path else None, refusal)
         st.session_state[UPLOAD_KEY] = before
     if before[2]:
         st.error(before[2])

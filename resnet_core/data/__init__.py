@@ -50,7 +50,7 @@ from .transforms import (
     tensor_digest,
     to_tensor,
 )
-from .uploads import clean_uploads, discard_upload, is_upload, save_upload, uploads_dir
+from .uploads import clean_uploads, discard_upload, is_upload, replace_upload, save_upload, uploads_dir
 from .zips import MAX_ZIP_BYTES, MAX_ZIP_FILES, check_zip, extract_zip, zip_limits
 
 __all__ = [
@@ -113,6 +113,7 @@ __all__ = [
     "prepare_uint8",
     "resize_crop",
     "sample_images",
+    "replace_upload",
     "save_upload",
     "shapes_items",
     "shown",

@@ -10,6 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from .containers import DatasetError
+from .zips import check_zip
+
 EXTRACT_PREFIX = "resnet_explorer_zip_"  # as data/spec.py names its temporary extraction folders
 UPLOADS_ENV = "RESNET_EXPLORER_UPLOADS_DIR"
 # Uploads older than this are removed by clean_uploads() (a session that went away leaves its file behind).
@@ -50,6 +53,20 @@ def save_upload(data: bytes, name: str = "upload.zip", owner: str = "", suffix: 
     partial.write_bytes(data)
     os.replace(partial, path)  # atomic: a worker never reads half a file
     return path
+
+
+def replace_upload(data: bytes, name: str, owner: str, previous: str | Path | None) -> tuple[Path | None, str | None]:
+    """A new zip upload in place of `previous` (removed): saved, checked from its directory at once, and removed
+    again when refused, so nothing refused stays on the server. (its path, None) or (None, why it was refused)."""
+    discard_upload(previous)
+    clean_uploads(max_age_s=MAX_AGE_S)  # ones closed tabs left behind
+    path = save_upload(data, name, owner=owner)
+    try:
+        check_zip(path, name)
+    except DatasetError as exc:
+        discard_upload(path)
+        return None, str(exc)
+    return path, None
 
 
 def is_upload(path: str | Path) -> bool:
