@@ -69,7 +69,7 @@ from resnet_core.train.config import LIMITS as TRAIN_LIMITS
 from resnet_core.train.launch import TrainRequest
 from ui.demos import on_this_device
 from ui.frame import page_setup
-from ui.jobs import calibrated, follower, show_queued, start_stop, training_queue
+from ui.jobs import calibrated, follower, show_queued, show_run_progress, start_stop, training_queue
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
 
@@ -431,9 +431,7 @@ def live_view() -> None:
     if current is not None and current.status.ended and current.error == "cancelled before it started":
         st.info("The run was cancelled before it started.")
         return
-    eta = f", about {snap.eta_s:.0f} s left" if snap.running and snap.eta_s is not None else ""
-    progress_text = f"step {snap.step} of {snap.total_steps}{eta}" if snap.total_steps else "starting the worker…"
-    st.progress(min(snap.progress, 1.0), text=f"`{followed.name}`: {progress_text}")
+    show_run_progress(snap, f"`{followed.name}`")
     if snap.status in STATUS_BOX:
         STATUS_BOX[snap.status](snap.message)
     else:

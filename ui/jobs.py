@@ -15,6 +15,7 @@ from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import default_runs_dir
 from resnet_core.train.follow import RunFollower
+from resnet_core.train.trainer import TrainerSnapshot
 
 
 def job_running(key: str) -> bool:
@@ -91,6 +92,13 @@ def follower(run_dir: Path) -> RunFollower:
     if key not in followers:
         followers[key] = RunFollower(run_dir)
     return followers[key]
+
+
+def show_run_progress(snap: TrainerSnapshot, label: str) -> None:
+    """A followed run's progress bar: "<label>: step 120 of 748, about 40 s left" (or that its worker starts)."""
+    left = f", about {snap.eta_s:.0f} s left" if snap.running and snap.eta_s is not None else ""
+    words = f"step {snap.step} of {snap.total_steps}{left}" if snap.total_steps else "starting the worker…"
+    st.progress(min(snap.progress, 1.0), text=f"{label}: {words}")
 
 
 def show_queued(job: JobView) -> None:

@@ -35,6 +35,7 @@ from resnet_core.model import (
     preset_for_checkpoint,
 )
 from resnet_core.recipes import CHECK_SEED, DEFAULT_PRESET, demo_request
+from resnet_core.share import escape_markdown
 from resnet_core.train import (
     MODEL_FILE,
     TORCHVISION_ARCHS,
@@ -50,8 +51,7 @@ from resnet_core.train import (
     weights_file_path,
 )
 from ui.demos import on_this_device
-from ui.jobs import calibrated, follower, show_queued, training_queue
-from resnet_core.share import escape_markdown
+from ui.jobs import calibrated, follower, show_queued, show_run_progress, training_queue
 from ui.memo import memo_forget, memo_get
 from ui.share import Linked
 from ui.state import current_model
@@ -120,11 +120,7 @@ def training_status() -> None:
         show_queued(job)
         return
     if job.active:
-        snap = follower(job.run_dirs[0]).poll()
-        left = "" if snap.eta_s is None else f" — about {snap.eta_s:.0f} s left"
-        text = (f"Training on Shapes: step {snap.step} of {snap.total_steps}{left}" if snap.total_steps
-                else "Training on Shapes: starting the worker…")
-        st.progress(min(1.0, snap.progress), text=text)
+        show_run_progress(follower(job.run_dirs[0]).poll(), "Training on Shapes")
         return
     st.session_state.pop(JOB_KEY)
     if job.status.bad or not job.status.kept_weights:  # did not learn, diverged, failed or cancelled
