@@ -6,7 +6,7 @@ from resnet_core.device import describe_device
 from ui.demos import demo_links
 from ui.frame import PAGES, page_setup
 
-page_setup("Home", "🧱")
+page_setup("Home")
 st.title("ResNet Explorer")
 st.markdown(
     "**Build** a real ResNet (or its plain twin) and see every layer's shape, parameters and MACs.  \n"
@@ -21,7 +21,7 @@ with pages:
     st.subheader("Pages")
     for path, title, icon, description in PAGES:
         st.page_link(path, label=f"{title} — {description}", icon=icon)
-    st.caption("Every page opens on a working example, and its **🔗 Copy link** button gives a URL that reproduces "
+    st.caption("Every page opens on a working example, and its **Copy link** button gives a URL that reproduces "
                "the model, seed and options: put it on a slide or the course page.")
 with demos:
     st.subheader("Lecture demos: one click each")

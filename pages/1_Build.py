@@ -33,8 +33,8 @@ from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config, current_model, set_config
 from ui.summaries import cached_summary
 
-page_setup("Build", "🧱")
-st.title("🧱 Build a ResNet")
+page_setup("Build")
+st.title("Build a ResNet")
 st.markdown(
     "A residual block computes $y = \\mathcal{F}(x) + x$: its layers learn only the *change* $\\mathcal{F}$ to "
     "the input, and the shortcut carries $x$ (and its gradient) straight through. The **plain twin** has the same "

@@ -73,8 +73,8 @@ from ui.jobs import calibrated, follower, show_queued, show_run_progress, start_
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
 
-page_setup("Train", "📉")
-st.title("📉 Train")
+page_setup("Train")
+st.title("Train")
 st.markdown(
     "Training lowers the cross-entropy loss $L = -\\log p_{\\text{true class}}$ by stepping every weight against "
     "its gradient, $w \\leftarrow w - \\eta\\, \\partial L / \\partial w$. Press **Start**: the model from the "
@@ -361,7 +361,7 @@ def stop_training() -> None:
 
 
 buttons = st.columns([1, 1, 4])
-start_clicked = start_stop(buttons[0], buttons[1], "▶ Start", "train", running, stop_training, type="primary")
+start_clicked = start_stop(buttons[0], buttons[1], "Start", "train", running, stop_training, type="primary")
 if not running:
     try:
         preview = read_config()
@@ -525,4 +525,4 @@ else:
         else:
             d[2].caption("no checkpoint (the run diverged, failed or is still running)")
         if info.status is Status.RUNNING:
-            d[2].button("■ Stop this run", key="train_stop_listed", on_click=request_stop, args=(info.path,))
+            d[2].button("Stop this run", icon=":material/stop:", key="train_stop_listed", on_click=request_stop, args=(info.path,))

@@ -52,8 +52,8 @@ from ui.memo import cached_dataset
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
 
-page_setup("Plain vs Residual", "⚖️")
-st.title("⚖️ Plain vs Residual")
+page_setup("Plain vs Residual")
+st.title("Plain vs Residual")
 st.markdown(
     "Stack more plain layers and a network gets **worse** — not from overfitting, and not because its gradients "
     "vanish (with BatchNorm they don't), but because deep plain nets are harder to optimize (He et al. 2015). "
@@ -197,7 +197,7 @@ sweep_seeds = L["pvr_sweep_seeds"].widget(cols[2].number_input, "Seeds")
 sweep_size = L["pvr_sweep_size"].widget(cols[3].select_slider, "Image px")
 no_bn = L["pvr_sweep_nobn"].widget(st.toggle, "Also without normalization (norm='none')")
 buttons = st.columns([1, 1, 4])
-start_sweep = start_stop(buttons[0], buttons[1], "▶ Run sweep", "pvr_sweep", sweep_running,
+start_sweep = start_stop(buttons[0], buttons[1], "Run sweep", "pvr_sweep", sweep_running,
                          st.session_state.get(SWEEP_KEY))
 if start_sweep or st.session_state.pop("pvr_autostart_sweep", False):
     try:
@@ -245,7 +245,7 @@ lr = L["pvr_lr"].widget(cols[4].number_input, "Learning rate", format="%.4f")
 train_seed = L["pvr_seed"].widget(cols[5].number_input, "Seed")
 every = L["pvr_every"].widget(cols[6].number_input, "Record gradients every k steps")
 buttons = st.columns([1, 1, 4])
-start_training = start_stop(buttons[0], buttons[1], "▶ Train all four", "pvr_train", training, pair)
+start_training = start_stop(buttons[0], buttons[1], "Train all four", "pvr_train", training, pair)
 if start_training or st.session_state.pop("pvr_autostart_train", False):
     try:
         config = DEGRADATION_TRAIN.replace(epochs=int(epochs), lr=float(lr), seed=int(train_seed))
@@ -320,7 +320,7 @@ elif training:
 else:
     cols = st.columns([1, 1, 1, 3])
     lesion_depth = cols[0].selectbox("Depth", pair.depths, len(pair.depths) - 1, key="pvr_lesion_depth")
-    start_lesion = start_stop(cols[1], cols[2], "▶ Run lesion study", "pvr_lesion", lesion_running,
+    start_lesion = start_stop(cols[1], cols[2], "Run lesion study", "pvr_lesion", lesion_running,
                               st.session_state.get(LESION_KEY))
     if start_lesion:
         try:
@@ -365,7 +365,7 @@ shatter_depths = L["pvr_shatter_depths"].widget(cols[0].multiselect, "Depths")
 points = L["pvr_shatter_points"].widget(cols[1].select_slider, "Points on the line")
 shatter_seeds = L["pvr_shatter_seeds"].widget(cols[2].number_input, "Seeds")
 buttons = st.columns([1, 1, 4])
-start_shatter = start_stop(buttons[0], buttons[1], "▶ Measure", "pvr_shatter", shatter_running,
+start_shatter = start_stop(buttons[0], buttons[1], "Measure", "pvr_shatter", shatter_running,
                            st.session_state.get(SHATTER_KEY))
 if start_shatter:
     try:

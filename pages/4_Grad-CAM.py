@@ -63,8 +63,8 @@ from ui.model_sources import (
 )
 from ui.share import Linked, apply_link, by_key, share_link
 
-page_setup("Grad-CAM", "🔍")
-st.title("🔍 Grad-CAM")
+page_setup("Grad-CAM")
+st.title("Grad-CAM")
 st.markdown(
     "Classify images and see **where the network looks**. Grad-CAM weighs each feature map $A^k$ of the last "
     "stage by how much the class score $y^c$ depends on it, $\\alpha_k = \\operatorname{mean}_{ij}\\, "

@@ -70,10 +70,10 @@ def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = Tr
     demo = DEMOS[key]
     with st.container(border=True, key=f"demo_panel_{key}"):
         text, button = st.columns([5, 1], vertical_alignment="center")
-        text.markdown(f"🎓 **Lecture demo: {demo.title}** — {estimate_text(key, model_ready=model_ready)}.  \n"
+        text.markdown(f":material/school: **Lecture demo: {demo.title}** — {estimate_text(key, model_ready=model_ready)}.  \n"
                       f"{demo.does}")
         text.caption(f"**Look for:** {demo.look_for}")
-        button.button("▶ Run demo", key=f"demo_{key}", type="primary", on_click=on_click, disabled=disabled,
+        button.button("Run demo", icon=":material/play_arrow:", key=f"demo_{key}", type="primary", on_click=on_click, disabled=disabled,
                       width="stretch")
         if st.session_state.get(LINKED_DEMO_KEY) == key:
             st.caption("You followed a link to this demo: press **Run demo** when you are ready.")
@@ -87,5 +87,5 @@ def demo_links() -> None:
             if demo.key == "gradcam":
                 when += f" ({estimate_text(demo.key, model_ready=False)} the first time, to train its model)"
             st.markdown(f"**{demo.title}** — {when}.  \n{demo.does}")
-            st.page_link(demo.page, label=f"Open the demo: {demo.title}", icon="🎓",
+            st.page_link(demo.page, label=f"Open the demo: {demo.title}", icon=":material/school:",
                          query_params={"demo": demo.key})

@@ -26,13 +26,14 @@ def job_running(key: str) -> bool:
 
 def start_stop(start_col: Any, stop_col: Any, label: str, key_prefix: str, running: bool, stoppable: Any,
                **start_kwargs: Any) -> bool:
-    """A "start" and a "■ Stop" button (keys `{key_prefix}_start` / `_stop`); True when start was clicked.
+    """A "start" and a "Stop" button (Material icons) (keys `{key_prefix}_start` / `_stop`); True when start was clicked.
 
     `stoppable` is the current job (anything with .stop()), a function that stops it, or None; stopping is a
     callback so it takes effect before the rerun draws the buttons again.
     """
+    start_kwargs.setdefault("icon", ":material/play_arrow:")
     clicked = start_col.button(label, disabled=running, key=f"{key_prefix}_start", **start_kwargs)
-    stop_col.button("■ Stop", disabled=not running, key=f"{key_prefix}_stop",
+    stop_col.button("Stop", icon=":material/stop:", disabled=not running, key=f"{key_prefix}_stop",
                     on_click=getattr(stoppable, "stop", stoppable))
     return clicked
 
@@ -107,4 +108,4 @@ def show_queued(job: JobView) -> None:
     ahead = "next in line" if job.position == 1 else f"number {job.position} in line"
     st.info(f"Waiting for a free training slot on this server: {ahead}{wait}. The server trains "
             f"{training_queue().slots} run(s) at a time so that every run gets the whole device; press "
-            "**■ Stop** to leave the line.", icon=":material/hourglass_top:")
+            "**Stop** to leave the line.", icon=":material/hourglass_top:")

@@ -111,7 +111,7 @@ def publish(options: Sequence[Linked] = (), extra: dict[str, str] | None = None)
 
 
 def copy_link(link: str) -> None:
-    with st.popover("🔗 Copy link to this setup"):
+    with st.popover("Copy link to this setup", icon=":material/link:"):
         st.caption("Anyone opening this link gets the same model, seed and options on this page.")
         st.code(link, language=None)
 

@@ -43,7 +43,7 @@ def test_page_renders_without_exceptions():
     assert not at.warning  # resnet20 has no zero-init
     # it opens teaching: the profile of the default model is measured without a click
     assert {"pvr_profile_convs", "pvr_profile_blocks"} <= _chart_keys(at)
-    assert [b.label for b in at.button if b.key.startswith("demo_")] == ["▶ Run demo", "▶ Run demo"]
+    assert [b.label for b in at.button if b.key.startswith("demo_")] == ["Run demo", "Run demo"]
 
 
 def test_measuring_the_profile_draws_both_charts_with_captions():
