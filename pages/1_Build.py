@@ -3,7 +3,6 @@
 import streamlit as st
 
 from resnet_core import ConfigError, ResNetConfig, list_presets
-from resnet_core.share import escape_markdown
 from resnet_core.charts import architecture_figure, stage_table
 from resnet_core.model import (
     BLOCK_TYPES,
@@ -28,6 +27,8 @@ from resnet_core.model import (
     preset_name_of,
     preset_note,
 )
+from resnet_core.share import escape_markdown
+from ui.charts import chart
 from ui.frame import page_setup
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config, current_model, set_config
@@ -162,7 +163,7 @@ def show_model(cfg: ResNetConfig) -> None:
                    help="Every layer's output kept for the backward pass, float32: a rough training-time estimate")
     cols[3].metric("Output", f"{summary.output_shape[0]} logits")
     show_twin(summary, twin, batch)
-    st.plotly_chart(architecture_figure(summary, "Stages and blocks (hover a block for its numbers)"),
+    chart(architecture_figure(summary, "Stages and blocks (hover a block for its numbers)"),
                     key="build_architecture")
     st.dataframe(stage_table(summary), hide_index=True)
     with st.expander("How the resolution halves: the conv output size"):

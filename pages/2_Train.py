@@ -67,6 +67,7 @@ from resnet_core.train import (
 )
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
 from resnet_core.train.launch import TrainRequest
+from ui.charts import chart
 from ui.demos import on_this_device
 from ui.frame import page_setup
 from ui.jobs import calibrated, follower, show_queued, show_run_progress, start_stop, training_queue
@@ -447,17 +448,17 @@ def live_view() -> None:
 
     left, right = st.columns(2)
     points = LIVE_POINTS_DRAWN if snap.running else MAX_POINTS_DRAWN
-    left.plotly_chart(training_loss_figure(snap.events, smoothing, log_y, max_points=points), key="train_loss_chart")
+    chart(training_loss_figure(snap.events, smoothing, log_y, max_points=points), key="train_loss_chart", where=left)
     if validated:
-        right.plotly_chart(epoch_metrics_figure(snap.events), key="train_epoch_chart")
+        chart(epoch_metrics_figure(snap.events), key="train_epoch_chart", where=right)
     else:  # an empty chart would show meaningless axes: say what comes, and when
         plan = next((e for e in snap.events if isinstance(e, StatusEvent) and e.steps_per_epoch), None)
         when = f" (step {plan.steps_per_epoch:,})" if plan is not None else ""
         right.info(f"Validation accuracy and loss per epoch appear here when epoch 1 ends{when}.",
                    icon=":material/schedule:")
     if not snap.running:
-        left.plotly_chart(lr_figure([e.step for e in steps], [e.lr for e in steps]), key="train_lr_chart")
-        right.plotly_chart(throughput_figure(snap.events, smoothing), key="train_speed_chart")
+        chart(lr_figure([e.step for e in steps], [e.lr for e in steps]), key="train_lr_chart", where=left)
+        chart(throughput_figure(snap.events, smoothing), key="train_speed_chart", where=right)
 
 
 if followed is not None:
@@ -473,7 +474,7 @@ if not running:
 if not running and followed is None:
     try:
         lrs = schedule_preview(read_config(), int(n_train))
-        st.plotly_chart(lr_figure(list(range(1, len(lrs) + 1)), lrs, title="Learning-rate schedule (preview)",
+        chart(lr_figure(list(range(1, len(lrs) + 1)), lrs, title="Learning-rate schedule (preview)",
                                   revision="lr-preview"), key="train_lr_preview")
     except TrainConfigError:
         pass
@@ -506,7 +507,7 @@ else:
                 series[name] = load_metrics(by_name[name].path)
             except RunError as exc:
                 st.warning(str(exc))
-        st.plotly_chart(runs_overlay_figure(series, metric, overlay_smoothing, overlay_log),
+        chart(runs_overlay_figure(series, metric, overlay_smoothing, overlay_log),
                         key="train_overlay_chart")
     if usable:
         d = st.columns([2, 1, 1])

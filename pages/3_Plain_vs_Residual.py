@@ -45,6 +45,7 @@ from resnet_core.status import Status
 from resnet_core.train import TrainConfigError, TrainerError
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
 from ui.captions import CAPTIONS
+from ui.charts import chart
 from ui.demos import demo_panel, on_this_device
 from ui.frame import page_setup
 from ui.jobs import job_running, job_view, show_queued, start_stop, training_queue
@@ -175,11 +176,11 @@ if pair_profile is not None:
         ratio = side.median_ratio
         col.metric(f"{side.label}: first / last conv gradient", "∞ (last conv gets 0)" if ratio == float("inf")
                    else f"{ratio:.3g}×", help="stem conv over the last conv before the fc, median over seeds")
-    st.plotly_chart(gradient_profile_figure(pair_profile, "convs"), key="pvr_profile_convs")
+    chart(gradient_profile_figure(pair_profile, "convs"), key="pvr_profile_convs")
     st.caption(CAPTIONS["profile"])
     if any(side.warnings for side in (pair_profile.a, pair_profile.b)):
         st.caption(CAPTIONS["zero_init"])
-    st.plotly_chart(gradient_profile_figure(pair_profile, "blocks"), key="pvr_profile_blocks")
+    chart(gradient_profile_figure(pair_profile, "blocks"), key="pvr_profile_blocks")
     st.caption(CAPTIONS["blocks"])
 
 
@@ -220,10 +221,10 @@ def sweep_view() -> None:
     result = snap.result
     if result is None or not result.points:
         return
-    st.plotly_chart(depth_sweep_figure(result, "batch"), key="pvr_sweep_chart")
+    chart(depth_sweep_figure(result, "batch"), key="pvr_sweep_chart")
     st.caption(CAPTIONS["sweep"])
     if any(p.norm == "none" for p in list(result.points)):  # drawn once it has its first point
-        st.plotly_chart(depth_sweep_figure(result, "none"), key="pvr_sweep_chart_nobn")
+        chart(depth_sweep_figure(result, "none"), key="pvr_sweep_chart_nobn")
         st.caption(CAPTIONS["sweep_no_bn"])
 
 
@@ -288,9 +289,9 @@ def training_view() -> None:
             col.error(c["message"])
     left, right = st.columns(2)
     points = LIVE_POINTS_DRAWN if current.running else MAX_POINTS_DRAWN
-    left.plotly_chart(plain_vs_residual_training_figure(curves, "train_loss", max_points=points),
-                      key="pvr_train_loss")
-    right.plotly_chart(plain_vs_residual_training_figure(curves, "val_acc"), key="pvr_train_acc")
+    chart(plain_vs_residual_training_figure(curves, "train_loss", max_points=points),
+                      key="pvr_train_loss", where=left)
+    chart(plain_vs_residual_training_figure(curves, "val_acc"), key="pvr_train_acc", where=right)
     st.caption(CAPTIONS["training"])
     depth = st.selectbox("Heatmaps for depth", current.depths, len(current.depths) - 1, key="pvr_heat_depth")
     snaps, zrange = current.heatmaps(depth)
@@ -299,8 +300,8 @@ def training_view() -> None:
         return
     cols = st.columns(len(snaps))
     for col, (name, (paths, steps, matrix)) in zip(cols, snaps.items()):
-        col.plotly_chart(grad_heatmap_figure(paths, steps, matrix, title=name, zrange=zrange,
-                                             revision=f"heat-{name}"), key=f"pvr_heat_{name}")
+        chart(grad_heatmap_figure(paths, steps, matrix, title=name, zrange=zrange,
+                                             revision=f"heat-{name}"), key=f"pvr_heat_{name}", where=col)
     st.caption(CAPTIONS["heatmap"])
 
 
@@ -347,7 +348,7 @@ def lesion_view() -> None:
     for col, res in zip(cols, results):
         col.metric(f"{res.label}: mean accuracy lost per deleted block", f"{100 * res.mean_drop:.1f} points",
                    help=f"intact accuracy {100 * res.baseline:.1f}%")
-    st.plotly_chart(lesion_figure(results), key="pvr_lesion_chart")
+    chart(lesion_figure(results), key="pvr_lesion_chart")
     st.caption(CAPTIONS["lesion"])
 
 
@@ -386,8 +387,8 @@ def shattering_view() -> None:
     if sweep is None or not sweep.points:
         return
     left, right = st.columns(2)
-    left.plotly_chart(shattering_figure(sweep), key="pvr_shatter_chart")
-    right.plotly_chart(autocorrelation_figure(sweep.deepest_profiles()), key="pvr_autocorr_chart")
+    chart(shattering_figure(sweep), key="pvr_shatter_chart", where=left)
+    chart(autocorrelation_figure(sweep.deepest_profiles()), key="pvr_autocorr_chart", where=right)
     st.caption(CAPTIONS["shattering"])
 
 

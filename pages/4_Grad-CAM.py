@@ -44,6 +44,7 @@ from resnet_core.explain import (
 from resnet_core.recipes import LOCALIZATION_IMAGES
 from resnet_core.share import escape_markdown
 from resnet_core.train import RunInfo, default_runs_dir
+from ui.charts import chart
 from ui.demos import demo_panel
 from ui.frame import page_setup
 from ui.memo import memo_get
@@ -203,7 +204,7 @@ left, right = st.columns([1, 2], vertical_alignment="center")
 with left:
     st.image(view, caption=f"what the network sees ({subject.pre.image_size} px)", width="stretch")
 with right:
-    st.plotly_chart(probability_figure(rows, revision=f"probs-{subject.key}"), key="gc_probs_chart")
+    chart(probability_figure(rows, revision=f"probs-{subject.key}"), key="gc_probs_chart")
     st.dataframe([{"rank": r["rank"], "class": r["label"], "probability %": round(100 * r["probability"], 2)}
                   for r in rows], hide_index=True)
 
@@ -304,7 +305,7 @@ elif (st.button(f"Score localization on {LOCALIZATION_IMAGES} Shapes images", ke
             method_options=options_by_method))
 loc = st.session_state.get("gc_loc_result")
 if subject.on_shapes and loc and loc[0] == subject.key:
-    st.plotly_chart(localization_figure(loc[1]), key="gc_loc_chart")
+    chart(localization_figure(loc[1]), key="gc_loc_chart")
     st.dataframe([{"method": r["label"], "pointing game %": round(100 * r["pointing_game"], 1),
                    "energy inside %": round(100 * r["energy_inside"], 1), "images": r["n"]} for r in loc[1]],
                  hide_index=True)
@@ -324,7 +325,7 @@ if st.button("Run the randomization check on this image", key="gc_rand_button", 
 rand = st.session_state.get("gc_rand_result")
 if rand and rand[0] == subject.key and rand[1] == image_keys[index]:
     result = rand[2]
-    st.plotly_chart(randomization_figure(result.steps, result.correlations, METHOD_LABELS), key="gc_rand_chart")
+    chart(randomization_figure(result.steps, result.correlations, METHOD_LABELS), key="gc_rand_chart")
     st.caption("Each point: every layer from the head down to the one named is re-initialised, and the map for the "
                "same class is compared with the trained model's. Grad-CAM should fall towards 0. Guided Grad-CAM is "
                "known to barely change (Adebayo et al. 2018, on ImageNet networks): its guided-backprop factor mostly "

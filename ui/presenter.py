@@ -12,6 +12,7 @@ html { font-size: 21px; }
 
 
 PRESENTER_KEY = "presenter_mode"
+PRESENTER_SCALE = 1.5  # chart text in presenter mode, relative to plotly's sizes
 _WIDGET_KEY = "presenter_mode_toggle"
 
 
@@ -30,3 +31,7 @@ def presenter_toggle() -> None:
                       help="For a projector: larger text and numbers on every page.")
     if st.session_state.get(PRESENTER_KEY, False):
         st.html(_CSS)
+
+
+def presenter_on() -> bool:
+    return bool(st.session_state.get(PRESENTER_KEY, False))

@@ -11,7 +11,7 @@ from .gradients import (
     plain_vs_residual_training_figure,
     shattering_figure,
 )
-from .style import COLORS, base_layout
+from .style import COLORS, base_layout, scale_fonts
 from .training import (
     LIVE_POINTS_DRAWN,
     MAX_POINTS_DRAWN,
@@ -28,8 +28,8 @@ from .training import (
 
 __all__ = [
     "COLORS",
-    "MAX_BLOCKS_DRAWN_PER_STAGE",
     "LIVE_POINTS_DRAWN",
+    "MAX_BLOCKS_DRAWN_PER_STAGE",
     "MAX_POINTS_DRAWN",
     "OVERLAY_METRICS",
     "SHORTCUT_LABEL",
@@ -49,6 +49,7 @@ __all__ = [
     "probability_figure",
     "randomization_figure",
     "runs_overlay_figure",
+    "scale_fonts",
     "shattering_figure",
     "stage_table",
     "thin",

@@ -24,3 +24,17 @@ def base_layout(fig: go.Figure, title: str, revision: str) -> go.Figure:
         margin=dict(l=10, r=10, t=50, b=10),
     )
     return fig
+
+
+def scale_fonts(fig: go.Figure, factor: float) -> go.Figure:
+    """Every text of `fig` (title, axes, ticks, legend, annotations, colour bars) `factor` times its size, for
+    a projector. Sizes not set take plotly's defaults (12 px text, 17 px title)."""
+    size = lambda current, default: round((current or default) * factor)
+    layout = fig.layout
+    fig.update_layout(font_size=size(layout.font.size, 12), title_font_size=size(layout.title.font.size, 17),
+                      legend_font_size=size(layout.legend.font.size, 12))
+    fig.update_xaxes(tickfont_size=size(None, 12), title_font_size=size(None, 14))
+    fig.update_yaxes(tickfont_size=size(None, 12), title_font_size=size(None, 14))
+    for note in layout.annotations or ():
+        note.font.size = size(note.font.size, 12)
+    return fig
