@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 # Colour-blind-safe (Okabe-Ito) colours that stay legible on light and dark backgrounds.
@@ -23,7 +25,24 @@ def base_layout(fig: go.Figure, title: str, revision: str) -> go.Figure:
         title=title, uirevision=revision, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
         margin=dict(l=10, r=10, t=50, b=10),
     )
+    _powers_of_ten(fig)
     return fig
+
+
+def _powers_of_ten(fig: go.Figure) -> None:
+    """Log axes labelled at powers of ten only, over whole decades around the data: plotly's own labels for
+    minor ticks ("2", "5") read as values of their own on a projector."""
+    for axis_name in ("xaxis", "yaxis"):
+        axis = fig.layout[axis_name]
+        if axis.type != "log":
+            continue
+        values = [v for trace in fig.data for v in (getattr(trace, axis_name[0]) or ())
+                  if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+        update = dict(dtick=1, exponentformat="power", minor=dict(ticks="inside", showgrid=False))
+        if values:
+            low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+            update["range"] = [low, max(high, low + 1)]  # at least one decade: two labelled ticks
+        axis.update(update)
 
 
 def scale_fonts(fig: go.Figure, factor: float) -> go.Figure:
