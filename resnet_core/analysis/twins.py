@@ -87,7 +87,7 @@ class SideBySide:
         out: dict[str, dict[str, Any]] = {}
         for label, follower in self._followers.items():
             snap = follower.poll()
-            steps, epochs = snap.steps, snap.validated_epochs
+            steps, epochs = snap.steps, snap.validations
             out[label] = {
                 "step": [e.step for e in steps], "train_loss": [e.train_loss for e in steps],
                 "val_step": [e.step for e in epochs], "val_acc": [e.val_acc for e in epochs],

@@ -19,7 +19,7 @@ from .config import (
     resolve_device,
     validate_train_config,
 )
-from .events import EpochEvent, Event, StatusEvent, StepEvent, event_from_dict, event_to_dict
+from .events import EpochEvent, Event, StatusEvent, StepEvent, ValEvent, event_from_dict, event_to_dict
 from .follow import RunFollower
 from .launch import TrainRequest, worker_command
 from .pretrained import (
@@ -49,12 +49,12 @@ from .runs import (
     RunInfo,
     arch_name,
     default_runs_dir,
+    find_run,
     list_runs,
     load_metrics,
     load_run_model,
     metrics_csv,
     read_run,
-    find_run,
     request_stop,
 )
 from .schedule import RunPlan, lr_at, lr_schedule, schedule_preview, warmup_length
@@ -101,6 +101,7 @@ __all__ = [
     "TrainerBusyError",
     "TrainerError",
     "TrainerSnapshot",
+    "ValEvent",
     "WeightsUnavailableError",
     "arch_name",
     "available_weights",
@@ -112,6 +113,7 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
     "fetch_weights",
+    "find_run",
     "finetune_model",
     "global_grad_norm",
     "imagenet_categories",
@@ -127,7 +129,6 @@ __all__ = [
     "prepare_finetune",
     "preprocess_of",
     "read_run",
-    "find_run",
     "request_stop",
     "resolve_device",
     "schedule_preview",

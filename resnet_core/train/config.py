@@ -34,6 +34,7 @@ LIMITS: dict[str, tuple[Any, Any]] = {
     "seed": (0, 2**31 - 1),
     "max_steps": (1, 10_000_000),  # or None: no limit
     "eval_batch_size": (1, 65_536),
+    "val_per_epoch": (1, 20),
 }
 # The allowed values of each choice field.
 CHOICES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES}
@@ -89,6 +90,9 @@ class TrainConfig:
         compile: run the model through torch.compile (slow first steps).
         max_steps: stop after this many steps even if epochs remain.
         eval_batch_size: images per validation batch.
+        val_per_epoch: validation passes per epoch, evenly spaced, the last at the epoch's end: a short run's
+            accuracy curve then has points before its first epoch ends (each pass costs one look at the
+            validation set).
     """
 
     epochs: int = 3
@@ -114,6 +118,7 @@ class TrainConfig:
     compile: bool = False
     max_steps: int | None = None
     eval_batch_size: int = 512
+    val_per_epoch: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.milestones, list):

@@ -36,6 +36,18 @@ class EpochEvent:
 
 
 @dataclass(frozen=True)
+class ValEvent:
+    """A validation pass inside an epoch (TrainConfig.val_per_epoch > 1), so a short run's accuracy curve has
+    points before its first epoch ends. `epoch` is fractional: 1.25 is a quarter into epoch 2."""
+
+    step: int
+    epoch: float
+    val_loss: float
+    val_acc: float
+    time: float
+
+
+@dataclass(frozen=True)
 class StatusEvent:
     """A change of the run's status; the first one (running) also says the device and the plan."""
 
@@ -49,9 +61,9 @@ class StatusEvent:
     batch_size: int | None = None
 
 
-Event = Union[StepEvent, EpochEvent, StatusEvent]
+Event = Union[StepEvent, EpochEvent, ValEvent, StatusEvent]
 
-_TYPES: dict[type, str] = {StepEvent: "step", EpochEvent: "epoch", StatusEvent: "status"}
+_TYPES: dict[type, str] = {StepEvent: "step", EpochEvent: "epoch", ValEvent: "val", StatusEvent: "status"}
 _OPTIONAL = ("val_loss", "val_acc", "device", "total_steps", "steps_per_epoch", "batch_size")
 
 
@@ -65,6 +77,9 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     elif isinstance(event, EpochEvent):
         out = {"type": "epoch", "epoch": event.epoch, "step": event.step, "train_loss": event.train_loss,
                "train_acc": event.train_acc, "val_loss": event.val_loss, "val_acc": event.val_acc, "time": event.time}
+    elif isinstance(event, ValEvent):
+        out = {"type": "val", "step": event.step, "epoch": event.epoch, "val_loss": event.val_loss,
+               "val_acc": event.val_acc, "time": event.time}
     elif isinstance(event, StatusEvent):
         out = {"type": "status", "status": Status(event.status).value, "message": event.message,
                "step": event.step, "time": event.time, "device": event.device, "total_steps": event.total_steps,
@@ -126,6 +141,10 @@ def event_from_dict(d: Any) -> Event | None:
                               train_loss=_float(d, "train_loss", finite=False), train_acc=_float(d, "train_acc"),
                               val_loss=_float(d, "val_loss", optional=True, finite=False),
                               val_acc=_float(d, "val_acc", optional=True), time=_float(d, "time"))
+        if kind == "val":
+            return ValEvent(step=_int(d, "step"), epoch=_float(d, "epoch"),
+                            val_loss=_float(d, "val_loss", finite=False), val_acc=_float(d, "val_acc"),
+                            time=_float(d, "time"))
         if kind == "status":
             status = Status.of(d.get("status")) if isinstance(d.get("status"), str) else None
             if status is None:
@@ -140,4 +159,4 @@ def event_from_dict(d: Any) -> Event | None:
     return None
 
 
-__all__ = ["EpochEvent", "Event", "StatusEvent", "StepEvent", "event_from_dict", "event_to_dict"]
+__all__ = ["EpochEvent", "Event", "StatusEvent", "StepEvent", "ValEvent", "event_from_dict", "event_to_dict"]

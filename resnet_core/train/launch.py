@@ -23,7 +23,7 @@ _TRAIN_FLAGS = {
     "momentum": "--momentum", "weight_decay": "--weight-decay", "schedule": "--schedule", "gamma": "--gamma",
     "warmup_epochs": "--warmup-epochs", "warmup_steps": "--warmup-steps", "label_smoothing": "--label-smoothing",
     "crop_padding": "--crop-padding", "seed": "--seed", "device": "--device", "max_steps": "--max-steps",
-    "eval_batch_size": "--eval-batch-size",
+    "eval_batch_size": "--eval-batch-size", "val_per_epoch": "--val-per-epoch",
 }
 _DATA_FLAGS = {"kind": "--dataset", "root": "--data-root", "n_train": "--n-train", "n_val": "--n-val",
                "image_size": "--image-size", "seed": "--data-seed", "val_fraction": "--val-fraction"}

@@ -472,11 +472,11 @@ __all__ = [
     "RunInfo",
     "arch_name",
     "default_runs_dir",
+    "find_run",
     "list_runs",
     "load_metrics",
     "load_run_model",
     "metrics_csv",
     "read_run",
-    "find_run",
     "request_stop",
 ]

@@ -22,7 +22,7 @@ from ..model.config import ResNetConfig
 from ..status import Status
 from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
 from .distributed import DistContext, broadcast_buffers, rank_device, shard, sum_all, take, wrap
-from .events import EpochEvent, Event, StatusEvent, StepEvent
+from .events import EpochEvent, Event, StatusEvent, StepEvent, ValEvent
 from .faults import friendly_failure, untrainable_reason
 from .runs import Run
 from .schedule import RunPlan, lr_at
@@ -83,6 +83,12 @@ class TrainerSnapshot:
     @property
     def epochs(self) -> list[EpochEvent]:
         return [e for e in self.events if isinstance(e, EpochEvent)]
+
+    @property
+    def validations(self) -> list[EpochEvent | ValEvent]:
+        """Every validation pass in step order: those inside epochs (val_per_epoch > 1) and those at epoch ends."""
+        return [e for e in self.events if isinstance(e, ValEvent)
+                or (isinstance(e, EpochEvent) and e.val_acc is not None)]
 
     @property
     def validated_epochs(self) -> list[EpochEvent]:
@@ -342,6 +348,8 @@ class Trainer(OneShotWorker):
 
         step = 0
         n, bs = len(train_y), self.batch_size
+        # The steps of an epoch after which a validation pass runs before the epoch's end (val_per_epoch > 1).
+        midway = {round(k * self.steps_per_epoch / cfg.val_per_epoch) for k in range(1, cfg.val_per_epoch)} - {0}
         for epoch in range(1, self.epochs + 1):
             model.train()
             order = torch.randperm(n, generator=shuffle).to(train_y.device)
@@ -382,6 +390,11 @@ class Trainer(OneShotWorker):
                 pending.append((step, epoch, loss, grad_norm, lr))
                 if len(pending) >= sync_every:
                     self._flush(pending, window_start)
+                    window_start = time.perf_counter()
+                if i + 1 in midway and i + 1 < self.steps_per_epoch and step < self.total_steps:
+                    self._flush(pending, window_start)
+                    if not self._validate_midway(model, val_x, val_y, norm, autocast, epoch, i + 1, step):
+                        return Status.STOPPED, f"stopped at step {step} of {self.total_steps} (epoch {epoch})"
                     window_start = time.perf_counter()
             self._flush(pending, window_start)
             done = step >= self.total_steps
@@ -428,33 +441,53 @@ class Trainer(OneShotWorker):
         pending.clear()
 
     @torch.no_grad()
+    def _measure_val(self, model: nn.Module, x: Tensor, y: Tensor, norm: Normalizer,
+                     autocast: Any) -> tuple[float, float] | bool:
+        """(validation loss, accuracy); True without a validation set; False when Stop came in the middle."""
+        total = len(self.data.val.labels)  # under torchrun `x`, `y` are this rank's shard (perhaps empty)
+        if not total:
+            return True
+        # Under torchrun the agreed Stop cannot change here, so all ranks leave (or stay) together.
+        if self._stop_wanted():
+            return False
+        if self.dist is not None:
+            broadcast_buffers(model)
+        model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        for start in range(0, len(y), self.config.eval_batch_size):
+            if self._stop_wanted():
+                model.train()
+                return False
+            xb = x[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
+            yb = y[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
+            with autocast():
+                logits = model(norm(xb)).float()
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(1) == yb).sum()
+        model.train()
+        if self.dist is not None:
+            loss_sum, correct = sum_all(torch.stack([loss_sum.double(), correct.double()])).tolist()
+        return float(loss_sum) / total, int(correct) / total
+
+    def _validate_midway(self, model: nn.Module, x: Tensor, y: Tensor, norm: Normalizer, autocast: Any,
+                         epoch: int, step_in_epoch: int, step: int) -> bool:
+        """A validation pass inside epoch `epoch`, as a ValEvent; False when Stop came in the middle."""
+        measured = self._measure_val(model, x, y, norm, autocast)
+        if measured is False:
+            return False
+        if measured is not True:
+            self._emit(ValEvent(step=step, epoch=round(epoch - 1 + step_in_epoch / self.steps_per_epoch, 4),
+                                val_loss=measured[0], val_acc=measured[1], time=self._now()))
+        return True
+
     def _evaluate(self, model: nn.Module, x: Tensor, y: Tensor, norm: Normalizer, autocast: Any,
                   epoch: int, step: int, train_stats: tuple[float, float]) -> bool:
         """Validation loss and accuracy as an epoch event; False when Stop came in the middle."""
-        val_loss = val_acc = None
-        total = len(self.data.val.labels)  # under torchrun `x`, `y` are this rank's shard (perhaps empty)
-        if total:
-            # Under torchrun the agreed Stop cannot change here, so all ranks leave (or stay) together.
-            if self._stop_wanted():
-                return False
-            if self.dist is not None:
-                broadcast_buffers(model)
-            model.eval()
-            loss_sum = torch.zeros((), device=self.device)
-            correct = torch.zeros((), dtype=torch.long, device=self.device)
-            for start in range(0, len(y), self.config.eval_batch_size):
-                if self._stop_wanted():
-                    return False
-                xb = x[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
-                yb = y[start:start + self.config.eval_batch_size].to(self.device, non_blocking=True)
-                with autocast():
-                    logits = model(norm(xb)).float()
-                loss_sum += F.cross_entropy(logits, yb, reduction="sum")
-                correct += (logits.argmax(1) == yb).sum()
-            model.train()
-            if self.dist is not None:
-                loss_sum, correct = sum_all(torch.stack([loss_sum.double(), correct.double()])).tolist()
-            val_loss, val_acc = float(loss_sum) / total, int(correct) / total
+        measured = self._measure_val(model, x, y, norm, autocast)
+        if measured is False:
+            return False
+        val_loss, val_acc = (None, None) if measured is True else measured
         train_loss, train_acc = train_stats
         event = EpochEvent(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                            val_acc=val_acc, time=self._now())

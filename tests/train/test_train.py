@@ -33,6 +33,7 @@ from resnet_core.train import (
     Trainer,
     TrainerBusyError,
     TrainerError,
+    ValEvent,
     create_trainer,
     global_grad_norm,
     list_runs,
@@ -111,6 +112,22 @@ def test_loss_goes_down_and_validation_accuracy_rises():
     assert isinstance(first, StatusEvent) and first.status is Status.RUNNING and first.device == "cpu"
     assert (first.total_steps, first.steps_per_epoch, first.batch_size) == (trainer.total_steps, 512 // 32, 32)
     assert isinstance(last, StatusEvent) and last.status is Status.FINISHED and last.message == snap.message
+
+
+def test_a_short_run_validates_several_times_per_epoch_and_logs_it(tmp_path):
+    config = fast(epochs=2, val_per_epoch=4)
+    run = Run.create(tmp_path, TINY, config.to_dict(), {"kind": "colours"}, CLASSES, {}, name="midway")
+    trainer = finished(tiny_trainer(config, run=run))
+    snap = trainer.snapshot()
+    assert snap.status is Status.FINISHED, snap.message
+    passes = snap.validations
+    # 16 steps per epoch: passes after steps 4, 8, 12 inside each epoch, and at each epoch's end.
+    assert [e.step for e in passes] == [4, 8, 12, 16, 20, 24, 28, 32]
+    assert [e.epoch for e in passes if isinstance(e, ValEvent)] == [0.25, 0.5, 0.75, 1.25, 1.5, 1.75]
+    assert all(0 <= e.val_acc <= 1 and e.val_loss > 0 for e in passes)
+    assert [e.epoch for e in snap.epochs] == [1, 2]  # epoch ends (and their checkpoints) as before
+    logged = [e for e in load_metrics(run.path) if isinstance(e, ValEvent)]
+    assert logged == [e for e in passes if isinstance(e, ValEvent)]
 
 
 def test_same_seed_gives_the_same_losses_and_another_seed_does_not():
