@@ -1,0 +1,292 @@
+"""The bundled demo assets under assets/: two trained Shapes models and the degradation demo's recorded run.
+
+They let every page open on a working example with an empty runs folder, and a lecture show the degradation
+result at once (recorded) while the same training runs live beside it. Each folder is a run folder as the
+trainer writes it (config.json, metrics.jsonl, and model.pt for the models), plus `provenance.json`: the
+command, recipe, seed, device, date, time taken and accuracy. `python -m resnet_core.assets` rebuilds them
+all, through the same worker command the app's queue runs (`python -m resnet_core.train ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .analysis.common import cifar_config, config_label
+from .model.config import ResNetConfig
+from .recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, demo_request
+from .status import Status
+from .train.block_grads import BLOCK_GRADS_FILE
+from .train.events import EpochEvent, Event, StatusEvent
+from .train.launch import TrainRequest, worker_command
+from .train.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, RunInfo, load_metrics, read_run
+from .train.trainer import TrainerSnapshot
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+MODELS = "models"  # assets/models/<name>/: trained Shapes models, as run folders
+RECORDED_DEGRADATION = "recorded/degradation"  # assets/recorded/degradation/<net>/: metrics only
+PROVENANCE_FILE = "provenance.json"
+DEMO_TIMES_FILE = "recorded/demo_times.json"  # what each lecture demo took when the assets were built
+MODEL_NAMES = {True: "shapes-resnet20", False: "shapes-plain20"}  # residual? -> folder
+COMMAND = "python -m resnet_core.assets"
+DEGRADATION_RECORD_EVERY = 5  # the page's default "record gradients every k steps"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a bundled asset came from: enough to rebuild it and to judge it."""
+
+    command: str
+    device: str
+    date: str
+    seconds: float  # wall time of the training (all nets together for the degradation run)
+    torch: str
+    results: dict[str, dict[str, float]]  # per net: val_acc, train_loss (the last epoch's)
+    recipe: dict[str, Any]
+
+    @property
+    def day(self) -> str:
+        return self.date[:10]
+
+    def summary(self) -> str:
+        """ "recorded on 2026-12-01 on cpu (2 cores), 47 s, `python -m resnet_core.assets`" """
+        return f"recorded on {self.day} on {self.device}, {self.seconds:.0f} s, rebuilt by `{self.command}`"
+
+
+def _read_provenance(folder: Path) -> Provenance | None:
+    try:
+        data = json.loads((folder / PROVENANCE_FILE).read_text(encoding="utf-8"))
+        return Provenance(command=str(data["command"]), device=str(data["device"]), date=str(data["date"]),
+                          seconds=float(data["seconds"]), torch=str(data["torch"]),
+                          results={str(k): {str(m): float(v) for m, v in r.items()} for k, r in data["results"].items()},
+                          recipe=dict(data["recipe"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def provenance(folder: str | Path) -> Provenance | None:
+    """The provenance of a bundled folder (a model, or the recorded degradation run), None if unreadable."""
+    return _read_provenance(Path(folder))
+
+
+# ---- reading -------------------------------------------------------------------------------------------
+
+
+def bundled_model(residual: bool, assets_dir: Path = ASSETS_DIR) -> RunInfo | None:
+    """The bundled Shapes ResNet-20 (or its plain twin) as a finished run, None if it is missing or damaged."""
+    folder = assets_dir / MODELS / MODEL_NAMES[residual]
+    if not folder.is_dir():
+        return None
+    info = read_run(folder)
+    return info if info.openable else None
+
+
+def is_bundled(path: str | Path, assets_dir: Path = ASSETS_DIR) -> bool:
+    """Whether a run folder is one of the bundled assets (pages say "recorded" for those)."""
+    try:
+        return Path(path).resolve().is_relative_to(assets_dir.resolve())
+    except OSError:
+        return False
+
+
+def degradation_labels() -> list[str]:
+    """The degradation demo's nets in SideBySide's order: plain-20, ResNet-20, plain-56, ResNet-56."""
+    return [config_label(c) for c in _degradation_configs()]
+
+
+def _degradation_configs() -> list[ResNetConfig]:
+    return [cifar_config(depth, residual, "batch", 10) for depth in DEGRADATION_DEPTHS for residual in (False, True)]
+
+
+def recorded_degradation(assets_dir: Path = ASSETS_DIR) -> dict[str, Path]:
+    """Net label -> its recorded run folder (metrics.jsonl, block gradients; no weights); {} if missing."""
+    root = assets_dir / RECORDED_DEGRADATION
+    folders = {label: root / _slug(label) for label in degradation_labels()}
+    return folders if all((f / METRICS_FILE).is_file() for f in folders.values()) else {}
+
+
+def recorded_snapshot(folder: Path) -> TrainerSnapshot:
+    """A recorded run's events as a finished snapshot (the folder has no weights, so it is not a usable run)."""
+    events: list[Event] = load_metrics(folder, skip_damaged=True)
+    statuses = [e for e in events if isinstance(e, StatusEvent)]
+    last = statuses[-1] if statuses else None
+    total = next((e.total_steps for e in statuses if e.total_steps), 0) or 0
+    step = max((getattr(e, "step", 0) for e in events), default=0)
+    status = last.status if last is not None else Status.FINISHED
+    return TrainerSnapshot(events, status, last.message if last else "", step, total, 1.0, 0.0)
+
+
+def _slug(label: str) -> str:
+    return label.lower().replace(" ", "").replace("-", "")
+
+
+# ---- building --------------------------------------------------------------------------------------------
+
+
+def _device_text() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def _train(requests: list[TrainRequest], runs_dir: Path) -> float:
+    """Train the requests at once in worker processes (as the app's queue does); their wall time."""
+    spool = runs_dir / ".spool"
+    start = time.perf_counter()
+    procs = [subprocess.Popen(worker_command(r, runs_dir, spool)) for r in requests]
+    for p in procs:
+        p.wait()  # a run that "did not learn" exits non-zero: each run's status is checked from its folder
+    return time.perf_counter() - start
+
+
+def _results(run_dir: Path) -> dict[str, float]:
+    info = read_run(run_dir)
+    epochs = [e for e in load_metrics(run_dir) if isinstance(e, EpochEvent)]
+    if info.status is not Status.FINISHED or not epochs or info.val_acc is None:  # a model to show must have learnt
+        raise RuntimeError(f"{run_dir.name} ended {info.status}: {info.reason}")
+    return {"val_acc": round(info.val_acc, 4), "train_loss": round(epochs[-1].train_loss, 4)}
+
+
+def _copy_run(src: Path, dest: Path, with_model: bool) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    names = [CONFIG_FILE, METRICS_FILE, BLOCK_GRADS_FILE] + ([MODEL_FILE] if with_model else [])
+    for name in names:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dest / name)
+    if not with_model:  # a folder without weights must not claim them
+        config = json.loads((dest / CONFIG_FILE).read_text(encoding="utf-8"))
+        config.pop("checkpoint", None)
+        (dest / CONFIG_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
+
+
+def _write_provenance(folder: Path, seconds: float, results: dict[str, dict[str, float]],
+                      recipe: dict[str, Any]) -> None:
+    import torch
+
+    data = {"command": COMMAND, "device": _device_text(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(seconds, 1), "torch": torch.__version__, "results": results, "recipe": recipe}
+    (folder / PROVENANCE_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def _recipe(request: TrainRequest) -> dict[str, Any]:
+    return {"model": request.model.to_dict(), "train": request.train.to_dict(), "dataset": request.data.to_dict(),
+            "record_block_grads": request.record_block_grads}
+
+
+def build_models(assets_dir: Path = ASSETS_DIR, which: tuple[bool, ...] = (True, False)) -> None:
+    """Train the Shapes ResNet-20 and plain-20 (the Grad-CAM demo's recipe; `which`: residual or not), one after
+    the other, each timed alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for residual in which:
+            name = MODEL_NAMES[residual]
+            request = demo_request(residual, name)
+            seconds = _train([request], Path(tmp))
+            dest = assets_dir / MODELS / name
+            _copy_run(Path(tmp) / name, dest, with_model=True)
+            _write_provenance(dest, seconds, {config_label(request.model): _results(dest)}, _recipe(request))
+            print(f"{name}: {seconds:.0f} s, {_results(dest)}")
+
+
+def build_degradation(assets_dir: Path = ASSETS_DIR) -> None:
+    """Train the degradation demo's four nets at once, as the page's demo does, and keep their metrics."""
+    requests = [TrainRequest(cfg, DEGRADATION_DATA, DEGRADATION_TRAIN, _slug(config_label(cfg)),
+                             record_block_grads=DEGRADATION_RECORD_EVERY) for cfg in _degradation_configs()]
+    root = assets_dir / RECORDED_DEGRADATION
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = _train(requests, Path(tmp))
+        results = {}
+        for request in requests:
+            dest = root / request.name
+            _copy_run(Path(tmp) / request.name, dest, with_model=False)
+            results[config_label(request.model)] = _results_of(dest)
+    _write_provenance(root, seconds, results, {"depths": list(DEGRADATION_DEPTHS), **_recipe(requests[0])})
+    print(f"degradation: {seconds:.0f} s, {results}")
+
+
+def _results_of(folder: Path) -> dict[str, float]:
+    snap = recorded_snapshot(folder)
+    epochs = snap.validated_epochs
+    # "did not learn" is a result here: plain-56 stuck near chance is the degradation the demo shows.
+    if snap.status not in (Status.FINISHED, Status.DID_NOT_LEARN) or not epochs:
+        raise RuntimeError(f"{folder.name} ended {snap.status}: {snap.message}")
+    return {"val_acc": round(epochs[-1].val_acc, 4), "train_loss": round(epochs[-1].train_loss, 4)}
+
+
+def format_recorded(seconds: float) -> str:
+    """A recorded time as Home and the README quote it: "2.3 s", "188 s"."""
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
+def demo_times(assets_dir: Path = ASSETS_DIR) -> dict[str, Any]:
+    """The lecture demos' times measured when the assets were built (Home and the README quote these):
+    {"device", "date", "degradation", "normalization", "gradcam", "gradcam_model"} (seconds); {} if missing."""
+    try:
+        data = json.loads((assets_dir / DEMO_TIMES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    keys = ("degradation", "normalization", "gradcam", "gradcam_model")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), (int, float)) for k in keys):
+        return {}
+    return data
+
+
+def record_demo_times(assets_dir: Path = ASSETS_DIR) -> dict[str, Any]:
+    """Time the two quick demos here (the depth sweep; Grad-CAM localization with the bundled model) and store
+    them with the trainings' times from the provenance files, in one file."""
+    from .analysis import SWEEP_DEPTHS, depth_sweep
+    from .data import Preprocess, make_shapes, prepare_uint8
+    from .explain import localization_scores
+    from .recipes import CHECK_SEED, LOCALIZATION_IMAGES, SWEEP_BATCH
+    from .train.runs import load_run_model
+
+    start = time.perf_counter()
+    depth_sweep(SWEEP_DEPTHS, ("batch", "none"), (0,), SWEEP_BATCH, 32)
+    normalization = time.perf_counter() - start
+    model_dir = assets_dir / MODELS / MODEL_NAMES[True]
+    model, _, pre = load_run_model(model_dir)
+    check = make_shapes(LOCALIZATION_IMAGES, seed=CHECK_SEED, size=int(pre["image_size"]))
+    x = prepare_uint8(check.images, Preprocess(mean=tuple(pre["mean"]), std=tuple(pre["std"]),
+                                               image_size=int(pre["image_size"])))
+    start = time.perf_counter()
+    localization_scores(model, x, check.masks, ["gradcam", "guided_gradcam"], targets=check.labels.tolist())
+    gradcam = time.perf_counter() - start
+    degradation, trained = provenance(assets_dir / RECORDED_DEGRADATION), provenance(model_dir)
+    if degradation is None or trained is None:
+        raise RuntimeError("build the models and the degradation run first")
+    data = {"device": _device_text(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "degradation": degradation.seconds, "normalization": round(normalization, 1),
+            "gradcam": round(gradcam, 1), "gradcam_model": trained.seconds}
+    (assets_dir / DEMO_TIMES_FILE).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"demo times: {data}")
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
+    parser.add_argument("--only", choices=("models", "degradation", "times"), help="rebuild only these assets")
+    parser.add_argument("--out", type=Path, default=ASSETS_DIR, help="the assets folder (default: the repo's)")
+    args = parser.parse_args(argv)
+    if args.only in (None, "models"):
+        build_models(args.out)
+    if args.only in (None, "degradation"):
+        build_degradation(args.out)
+    record_demo_times(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
