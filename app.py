@@ -25,7 +25,9 @@ with pages:
                "the model, seed and options: put it on a slide or the course page.")
 with demos:
     st.subheader("Lecture demos: one click each")
-    st.caption("Times are measured on this machine when the app starts and scaled to each demo's work.")
+    st.caption("Times *here* are measured on this machine when the app starts and scaled to each demo's work; "
+               "*recorded* times are those of the machine that built the bundled demo assets "
+               "(`python -m resnet_core.assets`).")
     demo_links()
 
 st.latex(r"y = \mathcal{F}(x) + x")

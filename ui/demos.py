@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from resnet_core.assets import bundled_model, demo_times, format_recorded, recorded_degradation
 from resnet_core.device import describe_device
 from resnet_core.estimates import estimate_seconds, format_duration
 from ui.frame import GRADCAM_PAGE, PLAIN_VS_RESIDUAL_PAGE
@@ -61,6 +62,30 @@ def estimate_text(key: str, *, model_ready: bool = True) -> str:
     return on_this_device(calibrated(seconds) if trains else seconds)
 
 
+def timing_text(key: str, *, model_ready: bool = True) -> str:
+    """When the demo's answer appears: at once from the bundled assets where there are some, else its time here."""
+    if key == "degradation" and recorded_degradation():
+        return f"the recorded run at once; live, {estimate_text(key)}"
+    if key == "gradcam" and not model_ready and bundled_model(True) is not None:
+        return "at once, with the bundled ResNet-20"
+    return estimate_text(key, model_ready=model_ready)
+
+
+def recorded_times_text(key: str) -> str:
+    """What the demo took when the bundled assets were built (one source: assets/recorded/demo_times.json, which
+    the README quotes too); "" when that file is missing."""
+    times = demo_times()
+    if not times:
+        return ""
+    when = f"on {times['device']}, {str(times['date'])[:10]}"
+    if key == "degradation":
+        return f"Recorded {when}: the live run took {format_recorded(times['degradation'])}."
+    if key == "normalization":
+        return f"Recorded {when}: {format_recorded(times['normalization'])}."
+    return (f"Recorded {when}: {format_recorded(times['gradcam'])} to score 64 images; training its model took "
+            f"{format_recorded(times['gradcam_model'])}.")
+
+
 def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = True, disabled: bool = False) -> None:
     """A bordered panel: the demo's title, its duration here, what it does, what to look for, a Run button.
 
@@ -70,7 +95,7 @@ def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = Tr
     demo = DEMOS[key]
     with st.container(border=True, key=f"demo_panel_{key}"):
         text, button = st.columns([5, 1], vertical_alignment="center")
-        text.markdown(f":material/school: **Lecture demo: {demo.title}** — {estimate_text(key, model_ready=model_ready)}.  \n"
+        text.markdown(f":material/school: **Lecture demo: {demo.title}** — {timing_text(key, model_ready=model_ready)}.  \n"
                       f"{demo.does}")
         text.caption(f"**Look for:** {demo.look_for}")
         button.button("Run demo", icon=":material/play_arrow:", key=f"demo_{key}", type="primary", on_click=on_click, disabled=disabled,
@@ -80,12 +105,12 @@ def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = Tr
 
 
 def demo_links() -> None:
-    """The landing page's list: every demo, its duration here, and a link to its page."""
+    """The landing page's list: every demo, when its answer appears here, what it took when recorded, a link."""
     for demo in DEMOS.values():
         with st.container(border=True):
-            when = estimate_text(demo.key)
-            if demo.key == "gradcam":
-                when += f" ({estimate_text(demo.key, model_ready=False)} the first time, to train its model)"
-            st.markdown(f"**{demo.title}** — {when}.  \n{demo.does}")
+            st.markdown(f"**{demo.title}** — {timing_text(demo.key, model_ready=False)}.  \n{demo.does}")
+            recorded = recorded_times_text(demo.key)
+            if recorded:
+                st.caption(recorded)
             st.page_link(demo.page, label=f"Open the demo: {demo.title}", icon=":material/school:",
                          query_params={"demo": demo.key})
