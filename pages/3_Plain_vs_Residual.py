@@ -1,9 +1,13 @@
 """Plain vs Residual page: the degradation problem and what shortcuts change, measured live.
 
-Every number comes from resnet_core.gradients on real networks. The side-by-side training runs as
-one job of the server's training queue (a worker process per net, followed through its run folder);
-quick measurements (depth sweep, lesion study, shattering sweep) run in the server's few analysis
-threads. Fragments redraw while the work goes on.
+Every number comes from resnet_core.analysis on real networks, except the degradation demo's recorded run
+(bundled under assets/, shown at once with its provenance, and drawn faintly behind a live run). The
+side-by-side training runs as one job of the server's training queue (a worker process per net, followed
+through its run folder); quick measurements (depth sweep, lesion study, shattering sweep) run in the server's
+few analysis threads. Fragments redraw while the work goes on, next to the button that started it; every
+action says its time here before the click, and every caption reads its chart's numbers
+(resnet_core.analysis.readings). The views of the degradation demo and the lesion study live in
+ui/degradation.py and ui/lesion.py.
 """
 
 import dataclasses
@@ -24,32 +28,23 @@ from resnet_core.analysis import (
     twin_configs,
     zero_init_warning,
 )
-from resnet_core.charts import (
-    LIVE_POINTS_DRAWN,
-    MAX_POINTS_DRAWN,
-    autocorrelation_figure,
-    depth_sweep_figure,
-    grad_heatmap_figure,
-    gradient_profile_figure,
-    lesion_figure,
-    plain_vs_residual_training_figure,
-    shattering_figure,
-)
+from resnet_core.analysis.readings import blocks_reading, profile_reading, shattering_reading, sweep_reading
+from resnet_core.charts import autocorrelation_figure, depth_sweep_figure, gradient_profile_figure, shattering_figure
 from resnet_core.data import DatasetError
 from resnet_core.device import best_device
-from resnet_core.estimates import estimate_seconds, profile_seconds
+from resnet_core.estimates import profile_seconds, shattering_seconds, side_by_side_seconds, sweep_seconds
 from resnet_core.model import default_image_size, get_preset
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, SWEEP_BATCH
 from resnet_core.share import escape_markdown
-from resnet_core.status import Status
 from resnet_core.train import TrainConfigError, TrainerError
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
-from ui.captions import CAPTIONS
+from ui.captions import CAPTIONS, caption
 from ui.charts import chart
+from ui.degradation import degradation_panel, live_view, recorded_run
 from ui.demos import demo_panel, on_this_device
 from ui.frame import page_setup
-from ui.jobs import job_running, job_view, show_queued, start_stop, training_queue
-from ui.memo import cached_dataset
+from ui.jobs import calibrated, job_running, job_view, start_stop, training_queue
+from ui.lesion import lesion_controls, lesion_results
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
 
@@ -75,6 +70,8 @@ with st.expander("How it works: why the shortcut carries the gradient"):
 
 PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
     "pvr_profile", "pvr_sweep_job", "pvr_pair", "pvr_lesion_job", "pvr_shatter_job")
+# Where a run's view is drawn: next to the button that started it, the demo's panel ("demo") or its section.
+PAIR_WHERE, SWEEP_WHERE = "pvr_pair_where", "pvr_sweep_where"
 BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError)
 AGAINST = {"twin": "its twin (same layers, shortcuts toggled)", "preset": "a preset"}
 LINKED = (
@@ -113,18 +110,48 @@ def reset_options(*keys: str) -> None:
 def degradation_demo() -> None:
     reset_options("pvr_depth_a", "pvr_depth_b", "pvr_n_train", "pvr_epochs", "pvr_lr", "pvr_seed")
     st.session_state["pvr_autostart_train"] = True
+    st.session_state[PAIR_WHERE] = "demo"
 
 
 def normalization_demo() -> None:
     reset_options("pvr_sweep_depths", "pvr_sweep_extra", "pvr_sweep_seeds", "pvr_sweep_size")
     st.session_state["pvr_sweep_nobn"] = True
     st.session_state["pvr_autostart_sweep"] = True
+    st.session_state[SWEEP_WHERE] = "demo"
+
+
+sweep_running = job_running(SWEEP_KEY)
+
+
+@st.fragment(run_every=0.5 if sweep_running else None)
+def sweep_view() -> None:
+    snap = job_view(SWEEP_KEY, sweep_running, "depth sweep")
+    if snap is None:
+        st.info("Press **Run sweep**, or run the lecture demo *Why normalization matters* at the top.")
+        return
+    result = snap.result
+    if result is None or not result.points:
+        return
+    chart(depth_sweep_figure(result, "batch"), key="pvr_sweep_chart")
+    st.caption(caption("sweep", sweep_reading(result, "batch")))
+    if any(p.norm == "none" for p in list(result.points)):  # drawn once it has its first point
+        chart(depth_sweep_figure(result, "none"), key="pvr_sweep_chart_nobn")
+        st.caption(caption("sweep_no_bn", sweep_reading(result, "none")))
 
 
 pair: SideBySide | None = st.session_state.get(PAIR_KEY)
 training = pair is not None and pair.running
-demo_panel("degradation", degradation_demo, disabled=training)
-demo_panel("normalization", normalization_demo, disabled=job_running(SWEEP_KEY))
+pair_in_demo = pair is not None and st.session_state.get(PAIR_WHERE) == "demo"
+recorded = recorded_run()
+degradation_panel(
+    recorded, degradation_demo, disabled=training,
+    live_view=(lambda: live_view(PAIR_KEY, recorded, training, heatmaps_folded=True)) if pair_in_demo else None,
+    stop=pair.stop if pair_in_demo and training else None,
+    elsewhere="Four nets started in section 3 are training there." if training and not pair_in_demo else "")
+demo_panel("normalization", normalization_demo, disabled=sweep_running)
+sweep_in_demo = SWEEP_KEY in st.session_state and st.session_state.get(SWEEP_WHERE) == "demo"
+if sweep_in_demo:
+    sweep_view()
 
 
 # ---- 1 · gradient profile --------------------------------------------------------------------------------
@@ -177,11 +204,11 @@ if pair_profile is not None:
         col.metric(f"{side.label}: first / last conv gradient", "∞ (last conv gets 0)" if ratio == float("inf")
                    else f"{ratio:.3g}×", help="stem conv over the last conv before the fc, median over seeds")
     chart(gradient_profile_figure(pair_profile, "convs"), key="pvr_profile_convs")
-    st.caption(CAPTIONS["profile"])
+    st.caption(caption("profile", profile_reading(pair_profile)))
     if any(side.warnings for side in (pair_profile.a, pair_profile.b)):
         st.caption(CAPTIONS["zero_init"])
     chart(gradient_profile_figure(pair_profile, "blocks"), key="pvr_profile_blocks")
-    st.caption(CAPTIONS["blocks"])
+    st.caption(caption("blocks", blocks_reading(pair_profile)))
 
 
 # ---- 2 · depth sweep -----------------------------------------------------------------------------------
@@ -189,7 +216,6 @@ if pair_profile is not None:
 st.header("2 · Depth sweep")
 st.markdown("CIFAR ResNets of depth 6n+2 and their plain twins, at initialization: how much larger is the "
             "gradient at the first convolution than at the last?")
-sweep_running = job_running(SWEEP_KEY)
 cols = st.columns([3, 2, 1, 1])
 depths = L["pvr_sweep_depths"].widget(cols[0].multiselect, "Depths")
 extra = L["pvr_sweep_extra"].widget(cols[1].text_input, f"More depths (6n+2, up to {MAX_DEPTH})",
@@ -197,38 +223,32 @@ extra = L["pvr_sweep_extra"].widget(cols[1].text_input, f"More depths (6n+2, up 
 sweep_seeds = L["pvr_sweep_seeds"].widget(cols[2].number_input, "Seeds")
 sweep_size = L["pvr_sweep_size"].widget(cols[3].select_slider, "Image px")
 no_bn = L["pvr_sweep_nobn"].widget(st.toggle, "Also without normalization (norm='none')")
+norms = ("batch", "none") if no_bn else ("batch",)
 buttons = st.columns([1, 1, 4])
 start_sweep = start_stop(buttons[0], buttons[1], "Run sweep", "pvr_sweep", sweep_running,
                          st.session_state.get(SWEEP_KEY))
+try:
+    typed = parse_depths(extra)
+except GradientError:
+    typed = []  # said when the sweep is started
+buttons[2].caption(f"{2 * len(norms) * int(sweep_seeds) * len(set(depths) | set(typed))} networks, one batch each: "
+                   f"{on_this_device(sweep_seconds(list(depths) + typed, norms, int(sweep_seeds), SWEEP_BATCH, sweep_size))}.")
 if start_sweep or st.session_state.pop("pvr_autostart_sweep", False):
     try:
         chosen = list(depths) + parse_depths(extra)
-        norms = ("batch", "none") if no_bn else ("batch",)
         job = sweep_job(chosen, norms, tuple(range(int(sweep_seeds))), batch_size=SWEEP_BATCH, image_size=sweep_size)
     except BAD_INPUT as exc:
         st.error(f"Cannot run the sweep: {escape_markdown(exc)}")
     else:
         st.session_state[SWEEP_KEY] = job.start()
+        if start_sweep:
+            st.session_state[SWEEP_WHERE] = "section"
         st.rerun()
-
-
-@st.fragment(run_every=0.5 if sweep_running else None)
-def sweep_view() -> None:
-    snap = job_view(SWEEP_KEY, sweep_running, "depth sweep")
-    if snap is None:
-        st.info("Press **Run sweep**, or run the lecture demo *Why normalization matters* at the top.")
-        return
-    result = snap.result
-    if result is None or not result.points:
-        return
-    chart(depth_sweep_figure(result, "batch"), key="pvr_sweep_chart")
-    st.caption(CAPTIONS["sweep"])
-    if any(p.norm == "none" for p in list(result.points)):  # drawn once it has its first point
-        chart(depth_sweep_figure(result, "none"), key="pvr_sweep_chart_nobn")
-        st.caption(CAPTIONS["sweep_no_bn"])
-
-
-sweep_view()
+if sweep_in_demo:
+    st.caption("This sweep was started by the lecture demo *Why normalization matters*: its charts are under the demo "
+               "at the top.")
+else:
+    sweep_view()
 
 
 # ---- 3 · side-by-side training ----------------------------------------------------------------------------
@@ -247,112 +267,47 @@ train_seed = L["pvr_seed"].widget(cols[5].number_input, "Seed")
 every = L["pvr_every"].widget(cols[6].number_input, "Record gradients every k steps")
 buttons = st.columns([1, 1, 4])
 start_training = start_stop(buttons[0], buttons[1], "Train all four", "pvr_train", training, pair)
+try:
+    config = DEGRADATION_TRAIN.replace(epochs=int(epochs), lr=float(lr), seed=int(train_seed))
+    spec = dataclasses.replace(DEGRADATION_DATA, n_train=int(n_train))
+    train_seconds = side_by_side_seconds(spec, config, (int(depth_a), int(depth_b)))
+    buttons[2].caption(f"Four worker processes at once: {on_this_device(calibrated(train_seconds))}.")
+except BAD_INPUT as exc:
+    config_error: Exception | None = exc
+else:
+    config_error = None
 if start_training or st.session_state.pop("pvr_autostart_train", False):
     try:
-        config = DEGRADATION_TRAIN.replace(epochs=int(epochs), lr=float(lr), seed=int(train_seed))
-        spec = dataclasses.replace(DEGRADATION_DATA, n_train=int(n_train))
+        if config_error is not None:
+            raise config_error
         new_pair = SideBySide(spec, config, depths=(int(depth_a), int(depth_b)), record_every=int(every))
-        # The demo's estimate, scaled by this run's work (images, epochs, depths) relative to the demo's.
-        scale = (int(n_train) * int(epochs) * (int(depth_a) + int(depth_b) - 4)) / (
-            DEGRADATION_DATA.n_train * DEGRADATION_TRAIN.epochs * (sum(DEGRADATION_DEPTHS) - 4))
-        new_pair.submit(training_queue(), estimate_seconds("degradation") * scale, best_device())
+        new_pair.submit(training_queue(), train_seconds, best_device())
     except BAD_INPUT as exc:
         st.error(f"Cannot start training: {escape_markdown(exc)}")
     else:
         st.session_state[PAIR_KEY] = new_pair
+        if start_training:
+            st.session_state[PAIR_WHERE] = "section"
         st.session_state.pop(LESION_KEY, None)
         st.rerun()
-
-
-# Once a second: four live curves and two heatmaps cost the browser and server real CPU on a laptop.
-@st.fragment(run_every=1.0 if training else None)
-def training_view() -> None:
-    current: SideBySide | None = st.session_state.get(PAIR_KEY)
-    if current is None:
-        st.info("Press **Train all four**, or run the lecture demo *The degradation problem* at the top "
-                "(it says how long it takes here).")
-        return
-    if training and not current.running:
-        st.rerun()  # all runs ended: redraw the buttons and unlock the lesion study
-    job = current.view()
-    if job is not None and job.queued:
-        show_queued(job)
-        return
-    if job is not None and job.status.bad and job.error and not any(c["step"] for c in current.curves().values()):
-        st.error(f"The training could not run: {escape_markdown(job.error)}")
-        return
-    curves = current.curves()
-    status_cols = st.columns(len(curves))
-    for col, (name, c) in zip(status_cols, curves.items()):
-        col.progress(min(c["progress"], 1.0), text=f"{name}: {c['status']}")
-        if c["status"].bad:  # diverged or failed
-            col.error(c["message"])
-    left, right = st.columns(2)
-    points = LIVE_POINTS_DRAWN if current.running else MAX_POINTS_DRAWN
-    chart(plain_vs_residual_training_figure(curves, "train_loss", max_points=points),
-                      key="pvr_train_loss", where=left)
-    chart(plain_vs_residual_training_figure(curves, "val_acc"), key="pvr_train_acc", where=right)
-    st.caption(CAPTIONS["training"])
-    depth = st.selectbox("Heatmaps for depth", current.depths, len(current.depths) - 1, key="pvr_heat_depth")
-    snaps, zrange = current.heatmaps(depth)
-    if zrange is None:
-        st.caption("The heatmaps appear after the first recorded step.")
-        return
-    cols = st.columns(len(snaps))
-    for col, (name, (paths, steps, matrix)) in zip(cols, snaps.items()):
-        chart(grad_heatmap_figure(paths, steps, matrix, title=name, zrange=zrange,
-                                             revision=f"heat-{name}"), key=f"pvr_heat_{name}", where=col)
-    st.caption(CAPTIONS["heatmap"])
-
-
-training_view()
+if pair is None:
+    st.info("Press **Train all four** to train them here; the lecture demo *The degradation problem* at the top "
+            "shows its recorded run at once, and **Run it live** trains it.")
+elif pair_in_demo:
+    st.info("These four nets were started by the lecture demo at the top: they train in its panel, drawn against "
+            "the recorded run.", icon=":material/arrow_upward:")
+else:
+    live_view(PAIR_KEY, recorded, training, heatmaps_folded=False)
 
 
 # ---- 4 · lesion study -------------------------------------------------------------------------------------
 
-st.header("4 · Lesion study on the trained pair")
+st.header("4 · Lesion study on trained nets")
 st.markdown("Delete one block at a time from each trained network and measure validation accuracy again: a "
             "residual net keeps its shortcut, a plain net simply skips the block (where the shapes allow).")
 lesion_running = job_running(LESION_KEY)
-if pair is None:
-    st.info("Train the four networks in section 3 first (or stop them part-way): the study needs trained nets.")
-elif training:
-    st.info("The networks are still training; the lesion study unlocks when they finish or are stopped.")
-else:
-    cols = st.columns([1, 1, 1, 3])
-    lesion_depth = cols[0].selectbox("Depth", pair.depths, len(pair.depths) - 1, key="pvr_lesion_depth")
-    start_lesion = start_stop(cols[1], cols[2], "Run lesion study", "pvr_lesion", lesion_running,
-                              st.session_state.get(LESION_KEY))
-    if start_lesion:
-        try:
-            data = cached_dataset(pair.data, spinner="Generating the Shapes dataset…")
-            st.session_state[LESION_KEY] = pair.lesion_job(lesion_depth, data).start()
-        except BAD_INPUT as exc:
-            st.error(f"Cannot run the lesion study: {escape_markdown(exc)}")
-        else:
-            st.rerun()
-
-
-@st.fragment(run_every=0.5 if lesion_running else None)
-def lesion_view() -> None:
-    snap = job_view(LESION_KEY, lesion_running, "lesion study")
-    if snap is None:
-        return
-    results = snap.result or []
-    if not results:
-        return
-    if snap.status is Status.FINISHED and all(r.near_chance for r in results):
-        st.warning("Both networks are close to chance accuracy, so deleting blocks has little left to destroy: "
-                   "train longer (more epochs or images) in section 3, then run the lesion study again.")
-    cols = st.columns(len(results))
-    for col, res in zip(cols, results):
-        col.metric(f"{res.label}: mean accuracy lost per deleted block", f"{100 * res.mean_drop:.1f} points",
-                   help=f"intact accuracy {100 * res.baseline:.1f}%")
-    chart(lesion_figure(results), key="pvr_lesion_chart")
-    st.caption(CAPTIONS["lesion"])
-
-
-lesion_view()
+lesion_controls(LESION_KEY, pair, training, lesion_running)
+lesion_results(LESION_KEY, lesion_running)
 
 
 # ---- 5 · gradient shattering -------------------------------------------------------------------------------
@@ -368,6 +323,8 @@ shatter_seeds = L["pvr_shatter_seeds"].widget(cols[2].number_input, "Seeds")
 buttons = st.columns([1, 1, 4])
 start_shatter = start_stop(buttons[0], buttons[1], "Measure", "pvr_shatter", shatter_running,
                            st.session_state.get(SHATTER_KEY))
+buttons[2].caption(f"{2 * int(shatter_seeds) * len(shatter_depths)} networks at initialization: "
+                   f"{on_this_device(shattering_seconds(shatter_depths, int(shatter_seeds), int(points)))}.")
 if start_shatter:
     try:
         job = shattering_job(shatter_depths, tuple(range(int(shatter_seeds))), int(points), image_size=16)
@@ -389,7 +346,7 @@ def shattering_view() -> None:
     left, right = st.columns(2)
     chart(shattering_figure(sweep), key="pvr_shatter_chart", where=left)
     chart(autocorrelation_figure(sweep.deepest_profiles()), key="pvr_autocorr_chart", where=right)
-    st.caption(CAPTIONS["shattering"])
+    st.caption(caption("shattering", shattering_reading(sweep)))
 
 
 shattering_view()

@@ -7,12 +7,14 @@ import itertools
 import os
 import statistics
 import time
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .analysis.common import SWEEP_DEPTHS
 from .data.containers import DataBundle, ImageSet
+from .data.spec import DatasetSpec
 from .device import best_device
 from .model.config import ResNetConfig, get_preset
 from .model.model import build_model, build_seeded
@@ -113,9 +115,9 @@ def relative_cost(depth: int) -> float:
 
 def training_seconds(n_train: int, n_val: int, config: TrainConfig, relative: float, per_image: float) -> float:
     """One training run of a net costing `relative` ResNet-20s per image: its training steps (up to
-    `max_steps`) plus an evaluation pass, a third of a step's work, per epoch."""
+    `max_steps`) plus its evaluation passes (`val_per_epoch` per epoch), each image a third of a step's work."""
     plan = RunPlan.of(config, n_train)
-    return (plan.images_trained + n_val * plan.epochs / 3) * relative * per_image
+    return (plan.images_trained + n_val * plan.epochs * config.val_per_epoch / 3) * relative * per_image
 
 
 @functools.lru_cache(maxsize=64)
@@ -149,17 +151,48 @@ def profile_seconds(configs: tuple[ResNetConfig, ...], image_size: int, batch_si
     return work * batch_size * seeds * seconds_per_image(device)
 
 
+def side_by_side_seconds(data: DatasetSpec, config: TrainConfig, depths: Sequence[int],
+                         device: str | None = None) -> float:
+    """The side-by-side training (analysis.SideBySide): a plain and a residual CIFAR net per depth, trained at
+    once in worker processes that share the device, so their work adds up."""
+    per_image = trainer_seconds_per_image(device)
+    return worker_start_seconds(2 * len(depths)) + 2 * sum(
+        training_seconds(data.n_train, data.n_val, config, relative_cost(d), per_image) for d in depths)
+
+
+def sweep_seconds(depths: Sequence[int], norms: Sequence[str], seeds: int, batch_size: int, image_size: int,
+                  device: str | None = None) -> float:
+    """The depth sweep (analysis.depth_sweep): a plain and a residual net per depth, normalization and seed,
+    one forward and backward pass of a batch each."""
+    area = (image_size / 32) ** 2
+    return sum(2 * len(norms) * seeds * batch_size * relative_cost(d) * area for d in depths) * seconds_per_image(device)
+
+
+def shattering_seconds(depths: Sequence[int], seeds: int, n_points: int, image_size: int = 16,
+                       device: str | None = None) -> float:
+    """The shattering sweep (analysis.shattering_sweep): a plain and a residual net per depth and seed, one
+    forward and backward pass of the `n_points` inputs on the line each."""
+    area = (image_size / 32) ** 2
+    return sum(2 * seeds * n_points * relative_cost(d) * area for d in depths) * seconds_per_image(device)
+
+
+def lesion_seconds(configs: Sequence[ResNetConfig], n_images: int, image_size: int = 32,
+                   device: str | None = None) -> float:
+    """The lesion study (analysis.lesion_study) of trained nets on `n_images`: per net with N blocks, the intact
+    pass plus, for each deleted block, the blocks after it (the ones before are computed once): about
+    2 + (N - 1) / 2 forward passes, each a third of a training step's work."""
+    passes = sum((2 + (sum(cfg.stage_blocks) - 1) / 2) * relative_macs(cfg, image_size) for cfg in configs)
+    return passes * n_images * seconds_per_image(device) / 3
+
+
 def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool = True) -> float:
     """How long demo `key` takes on `device`; for "gradcam", `model_ready` says whether its model is trained."""
     per_image = seconds_per_image(device)
     if key == "degradation":
-        per_image = trainer_seconds_per_image(device)
-        return worker_start_seconds(2 * len(DEGRADATION_DEPTHS)) + 2 * sum(
-            training_seconds(DEGRADATION_DATA.n_train, DEGRADATION_DATA.n_val, DEGRADATION_TRAIN, relative_cost(d),
-                             per_image) for d in DEGRADATION_DEPTHS)
+        return side_by_side_seconds(DEGRADATION_DATA, DEGRADATION_TRAIN, DEGRADATION_DEPTHS, device)
     if key == "normalization":
         # Two nets (plain, residual) by two normalizations per depth, one batch each.
-        return sum(4 * SWEEP_BATCH * relative_cost(d) * per_image for d in SWEEP_DEPTHS)
+        return sweep_seconds(SWEEP_DEPTHS, ("batch", "none"), 1, SWEEP_BATCH, 32, device)
     if key == "gradcam":
         # Grad-CAM and Guided Grad-CAM: about three passes per image each.
         scoring = 2 * 3 * LOCALIZATION_IMAGES * per_image

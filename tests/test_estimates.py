@@ -5,17 +5,30 @@ import math
 import pytest
 
 from resnet_core import get_preset
+from resnet_core.analysis import SWEEP_DEPTHS, cifar_config
 from resnet_core.estimates import (
     estimate_seconds,
     format_duration,
+    lesion_seconds,
     macs_per_image,
     relative_cost,
     run_seconds,
     seconds_per_image,
+    shattering_seconds,
+    side_by_side_seconds,
+    sweep_seconds,
     trainer_seconds_per_image,
+    training_seconds,
     worker_start_seconds,
 )
-from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_TRAIN, SHAPES_DATA, SHAPES_TRAIN
+from resnet_core.recipes import (
+    DEGRADATION_DATA,
+    DEGRADATION_DEPTHS,
+    DEGRADATION_TRAIN,
+    SHAPES_DATA,
+    SHAPES_TRAIN,
+    SWEEP_BATCH,
+)
 from ui.demos import DEMOS
 
 
@@ -72,3 +85,27 @@ def test_training_estimates_time_the_trainer_itself():
     per_image = trainer_seconds_per_image("cpu")
     assert 1e-6 < per_image < 1.0 and math.isfinite(per_image)
     assert trainer_seconds_per_image("cpu") == per_image  # measured once per process
+
+
+def test_every_analysis_says_its_time_from_its_own_work():
+    # the demos' estimates are these functions at the demos' settings
+    assert estimate_seconds("degradation") == side_by_side_seconds(DEGRADATION_DATA, DEGRADATION_TRAIN,
+                                                                   DEGRADATION_DEPTHS)
+    assert estimate_seconds("normalization") == sweep_seconds(SWEEP_DEPTHS, ("batch", "none"), 1, SWEEP_BATCH, 32)
+    # twice the networks, twice the time; a quarter of the pixels, a quarter of the time
+    one = sweep_seconds((20, 56), ("batch",), 1, 32, 32)
+    assert sweep_seconds((20, 56), ("batch", "none"), 1, 32, 32) == pytest.approx(2 * one)
+    assert sweep_seconds((20, 56), ("batch",), 1, 32, 16) == pytest.approx(one / 4)
+    assert shattering_seconds((8, 56), 1, 128) == pytest.approx(2 * shattering_seconds((8, 56), 1, 64))
+    # a lesion study walks each net's blocks once: about 2 + (N - 1) / 2 forward passes of N blocks
+    shallow = lesion_seconds([cifar_config(20, r) for r in (False, True)], 500)
+    deep = lesion_seconds([cifar_config(56, r) for r in (False, True)], 500)
+    assert deep / shallow == pytest.approx((2 + 26 / 2) * 3 / (2 + 8 / 2), rel=0.05)
+    assert lesion_seconds([cifar_config(20)], 1000) == pytest.approx(2 * lesion_seconds([cifar_config(20)], 500))
+
+
+def test_validations_within_an_epoch_are_part_of_a_training_estimate():
+    once = training_seconds(3000, 500, DEGRADATION_TRAIN.replace(val_per_epoch=1), 1.0, 1e-3)
+    four_times = training_seconds(3000, 500, DEGRADATION_TRAIN, 1.0, 1e-3)
+    assert DEGRADATION_TRAIN.val_per_epoch == 4
+    assert four_times - once == pytest.approx(500 * DEGRADATION_TRAIN.epochs * 3 / 3 * 1e-3)

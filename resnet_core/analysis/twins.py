@@ -15,7 +15,6 @@ from typing import Any
 
 from ..data.containers import DataBundle
 from ..data.spec import DatasetSpec
-from ..data.transforms import normalize
 from ..jobs import BackgroundJob
 from ..jobs.training_queue import JobView, TrainingQueue
 from ..model.config import ResNetConfig
@@ -25,8 +24,37 @@ from ..train.config import TrainConfig
 from ..train.follow import RunFollower
 from ..train.launch import TrainRequest
 from ..train.runs import load_run_model
+from ..train.schedule import RunPlan
+from ..train.trainer import TrainerSnapshot
 from .common import GradientError, check_depths, cifar_config, config_label
-from .lesion import lesion_job
+from .lesion import LESION_IMAGES, lesion_job_on, lesion_refusal
+
+
+def curve_of(snap: TrainerSnapshot) -> dict[str, Any]:
+    """One run's curves as the charts read them: step/train_loss for every step, val_step/val_acc/val_loss for
+    every validation (mid-epoch ones included), its status (a Status), message and progress."""
+    steps, vals = snap.steps, snap.validations
+    return {
+        "step": [e.step for e in steps], "train_loss": [e.train_loss for e in steps],
+        "val_step": [e.step for e in vals], "val_acc": [e.val_acc for e in vals],
+        "val_loss": [e.val_loss for e in vals],
+        "status": snap.status, "message": snap.message, "progress": snap.progress,
+    }
+
+
+def heatmaps_of(run_dirs: dict[str, Path]) -> tuple[dict[str, tuple], tuple[float, float] | None]:
+    """Per run folder: its (block paths, steps, gradient-norm matrix) as the worker recorded them, and one log10
+    colour range shared by them (None until a step was recorded), so the maps compare at a glance."""
+    snaps = {label: read_block_grads(path) for label, path in run_dirs.items()}
+    values = [v for _, _, matrix in snaps.values() for row in matrix for v in row if v > 0]
+    if not values:
+        return snaps, None
+    return snaps, (math.log10(min(values)), math.log10(max(values)))
+
+
+def label_depth(label: str) -> int:
+    """The depth in a net's label: "plain-56" -> 56, "ResNet-20 (no BN)" -> 20."""
+    return int(label.rsplit("-", 1)[1].split()[0])
 
 
 class SideBySide:
@@ -83,30 +111,31 @@ class SideBySide:
             self.queue.cancel(self.job_id)
 
     def curves(self) -> dict[str, dict[str, Any]]:
-        """Per run: step/train_loss for every step, val_step/val_acc/val_loss per epoch, and status (a Status)."""
-        out: dict[str, dict[str, Any]] = {}
-        for label, follower in self._followers.items():
-            snap = follower.poll()
-            steps, epochs = snap.steps, snap.validations
-            out[label] = {
-                "step": [e.step for e in steps], "train_loss": [e.train_loss for e in steps],
-                "val_step": [e.step for e in epochs], "val_acc": [e.val_acc for e in epochs],
-                "val_loss": [e.val_loss for e in epochs],
-                "status": snap.status, "message": snap.message, "progress": snap.progress,
-            }
-        return out
+        """Per run: curve_of its folder's events so far."""
+        return {label: curve_of(follower.poll()) for label, follower in self._followers.items()}
+
+    @property
+    def plan(self) -> RunPlan:
+        """How each run is cut into steps (the same for all: same data and recipe)."""
+        return RunPlan.of(self.train_config, self.data.n_train)
 
     def heatmaps(self, depth: int) -> tuple[dict[str, tuple], tuple[float, float] | None]:
-        """Per run of `depth`: its (block paths, steps, gradient-norm matrix) as the worker recorded them, and
-        one log10 colour range shared by them (None until a step was recorded), so the maps compare at a glance."""
-        snaps = {label: read_block_grads(self.run_dirs[label]) for label, cfg in self.configs.items()
-                 if cfg.depth == depth and label in self.run_dirs}
-        values = [v for _, _, matrix in snaps.values() for row in matrix for v in row if v > 0]
-        if not values:
-            return snaps, None
-        return snaps, (math.log10(min(values)), math.log10(max(values)))
+        """heatmaps_of the runs of `depth`."""
+        return heatmaps_of({label: self.run_dirs[label] for label, cfg in self.configs.items()
+                            if cfg.depth == depth and label in self.run_dirs})
 
-    def lesion_job(self, depth: int, data: DataBundle, n_images: int = 500) -> BackgroundJob:
+    def final_accuracies(self, depth: int) -> dict[str, float | None]:
+        """The last validation accuracy each run of `depth` measured (None before its first)."""
+        curves = self.curves()
+        return {label: (curves[label]["val_acc"] or [None])[-1] if label in curves else None
+                for label, cfg in self.configs.items() if cfg.depth == depth}
+
+    def lesion_refusal(self, depth: int) -> str | None:
+        """Why the lesion study of the nets of `depth` would mean nothing (lesion.lesion_refusal), or None."""
+        classes = next(cfg.num_classes for cfg in self.configs.values())
+        return lesion_refusal(self.final_accuracies(depth), classes)
+
+    def lesion_job(self, depth: int, data: DataBundle, n_images: int = LESION_IMAGES) -> BackgroundJob:
         """The lesion study of the saved plain and residual nets of `depth`, on the first `n_images` validation
         images of `data` (the twins' dataset; 500 resolve percent-level differences)."""
         models = []
@@ -118,6 +147,4 @@ class SideBySide:
                 raise GradientError(f"{label} has no saved weights (its run is {info_status}); train the pair "
                                     "again")
             models.append(load_run_model(self.run_dirs[label])[0])
-        val = data.val
-        images = normalize(val.images[:n_images], data.mean, data.std)
-        return lesion_job(models, images, val.labels[:n_images])
+        return lesion_job_on(models, data.val, data.mean, data.std, n_images)

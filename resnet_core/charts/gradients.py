@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import plotly.graph_objects as go
 
 from ..analysis.lesion import LesionResult
@@ -193,28 +195,46 @@ def autocorrelation_figure(profiles: "list[ShatteringProfile]", revision: str = 
 
 def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "train_loss",
                                       smoothing: float = 0.6, revision: str = "pvr-training",
-                                      max_points: int = MAX_POINTS_DRAWN) -> go.Figure:
-    """Overlaid curves of the side-by-side runs (gradients.SideBySide.curves()).
+                                      max_points: int = MAX_POINTS_DRAWN, recorded: "dict[str, dict] | None" = None,
+                                      warmup_step: int = 0, too_early: bool = False,
+                                      note: str = "") -> go.Figure:
+    """Overlaid curves of the side-by-side runs (analysis.SideBySide.curves(), or analysis.twins.curve_of).
 
     Colour tells plain (orange) from residual (blue); the deeper net of each kind is drawn solid and
-    thick, the shallower dashed, as in He et al. 2015's Figure 6.
+    thick, the shallower dashed, as in He et al. 2015's Figure 6. `recorded`: the same nets' curves from a
+    recorded run, drawn faintly behind (same colours, dotted, "recorded" in the legend) so a partial live run
+    is read against where the recorded one ended. `warmup_step`: the learning-rate warm-up is shaded up to it,
+    and labelled "too early to read" while `too_early`. `note`: a line in the middle of the plot (e.g. when the
+    live curves are still empty, what will appear and when).
     """
     if metric not in ("train_loss", "val_acc"):
         raise ValueError(f"metric: {metric!r} must be 'train_loss' or 'val_acc'")
-    depths = sorted({int(name.rsplit("-", 1)[1].split()[0]) for name in curves}) if curves else []
+    names = list(curves) + [n for n in (recorded or {}) if n not in curves]
+    depths = sorted({int(name.rsplit("-", 1)[1].split()[0]) for name in names}) if names else []
     fig = go.Figure()
-    for name, c in curves.items():
-        depth = int(name.rsplit("-", 1)[1].split()[0])
-        deep = depth == depths[-1] and len(depths) > 1
-        if metric == "train_loss":
-            xs, ys = c["step"], ema(c["train_loss"], smoothing) if smoothing > 0 else c["train_loss"]
-            xs, ys = thin(list(xs), list(ys), max_points=max_points)
-        else:
-            xs, ys = c["val_step"], [100 * a for a in c["val_acc"]]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines" if metric == "train_loss" else "lines+markers",
-                                 name=f"{name} ({c['status']})",
-                                 line=dict(color=_pvr_color(name), width=3 if deep else 1.8,
-                                           dash="solid" if deep else "dash")))
+    for layer, source in (("recorded", recorded or {}), ("live", curves)):
+        for name, c in source.items():
+            depth = int(name.rsplit("-", 1)[1].split()[0])
+            deep = depth == depths[-1] and len(depths) > 1
+            if metric == "train_loss":
+                xs, ys = c["step"], ema(c["train_loss"], smoothing) if smoothing > 0 else c["train_loss"]
+                xs, ys = thin(list(xs), list(ys), max_points=max_points)
+            else:
+                xs, ys = c["val_step"], [100 * a for a in c["val_acc"]]
+            faint = layer == "recorded"
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines" if metric == "train_loss" or faint else "lines+markers",
+                name=f"{name} (recorded)" if faint else f"{name} ({c['status']})",
+                legendgroup=layer, opacity=0.35 if faint else 1.0,
+                line=dict(color=_pvr_color(name), width=(2.2 if deep else 1.4) if faint else (3 if deep else 1.8),
+                          dash="dot" if faint else ("solid" if deep else "dash"))))
+    if warmup_step > 0:
+        fig.add_vrect(x0=0, x1=warmup_step, fillcolor=COLORS["neutral"], opacity=0.12 if too_early else 0.06,
+                      line_width=0, annotation_text="warm-up: too early to read" if too_early else "warm-up",
+                      annotation_position="top left")
+    if note:
+        fig.add_annotation(text="<br>".join(textwrap.wrap(note, 48)), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                           font=dict(color=COLORS["neutral"], size=13))
     fig.update_xaxes(title="training step")
     if metric == "train_loss":
         fig.update_yaxes(title="training loss (EMA)")

@@ -31,6 +31,7 @@ from resnet_core.analysis import (
     sweep_job,
     twin_configs,
 )
+from resnet_core.analysis.readings import lesion_reading, shattering_reading, sweep_reading, times
 from resnet_core.charts import (
     autocorrelation_figure,
     depth_sweep_figure,
@@ -45,7 +46,7 @@ from resnet_core.jobs.training_queue import TrainingQueue
 from resnet_core.model import build_seeded
 from resnet_core.status import Status
 from resnet_core.train import StepEvent, TrainConfig, Trainer, load_metrics
-from ui.captions import CAPTIONS
+from ui.captions import CAPTIONS, FOUND, LOOK, caption
 
 
 @pytest.fixture(autouse=True)
@@ -186,6 +187,9 @@ def test_depth_sweep_plain_ratio_explodes_with_depth_while_the_residual_one_stay
     assert plain[20] > 5 and plain[110] > 1e5  # ~10^1 at depth 20, ~10^6-10^7 at 110
     assert all(1 <= r < 100 for r in res.values()), res  # residual: within 10^0-10^2
     assert len(result.points) == 2 * 3 * len(SWEEP_DEPTHS) and not result.stopped
+    text = sweep_reading(result)  # the caption quotes these medians and reads the climb off them
+    assert f"{times(plain[8])} at depth 8; {times(plain[20])} at 20; {times(plain[56])} at 56" in text
+    assert "climbs by about" in text and "does not climb" not in text
 
 
 def test_without_normalization_the_plain_explosion_disappears():
@@ -195,6 +199,8 @@ def test_without_normalization_the_plain_explosion_disappears():
     res = {d: m for d, m, _, _ in result.series(residual=True, norm="none")}
     assert plain[56] < 0.01 * with_bn[56], (plain, with_bn)  # the explosion comes with BatchNorm
     assert all(0.01 < r < 100 for r in [*plain.values(), *res.values()]), (plain, res)
+    assert "Neither climbs by orders of magnitude" in sweep_reading(result, "none")
+    assert "climbs by about" in sweep_reading(result, "batch")
     fig = depth_sweep_figure(result, norm="none")
     assert fig.layout.yaxis.type == "log" and len(fig.data) == 2
     assert "without normalization" in fig.layout.title.text
@@ -389,6 +395,8 @@ def test_lesion_residual_net_survives_single_deletions_far_better_than_plain():
     res, plain = results[True], results[False]
     assert res.baseline > 0.85 and plain.baseline > 0.6  # both learned the task
     assert res.mean_drop < 0.5 * plain.mean_drop, (res.rows(), plain.rows())
+    text = lesion_reading([plain, res])
+    assert f"{100 * res.mean_drop:.1f} points on average" in text and "the residual net loses" in text
     # most single deletions leave the residual net within a few points of its accuracy
     assert statistics.median(res.baseline - a for _, a in res.rows()) < 0.05
     fig = lesion_figure([res, plain])
@@ -405,6 +413,8 @@ def test_shattering_residual_gradients_stay_correlated_while_plain_ones_decorrel
     assert res[32] > plain[32] + 0.3, (plain, res)
     assert plain[32] < plain[8]  # deeper plain nets shatter more
     assert plain[32] < 0.2  # close to white noise
+    assert f"{plain[8]:.2f} in plain-8 and {plain[32]:.2f} in plain-32, {res[32]:.2f} in ResNet-32" in (
+        shattering_reading(sweep))
     profiles = sweep.deepest_profiles()
     assert [p.label for p in profiles] == ["plain-32", "ResNet-32"]
     assert len(autocorrelation_figure(profiles).data) == 2
@@ -441,6 +451,12 @@ def test_every_chart_has_a_two_sentence_caption_without_the_common_misstatements
         assert "reduce the parameter" not in lowered and "fewer parameters" not in lowered
     assert "Yang et al. 2019" in CAPTIONS["sweep"] and "He et al. 2015" in CAPTIONS["profile"]
     assert "Veit et al. 2016" in CAPTIONS["lesion"] and "Balduzzi et al. 2017" in CAPTIONS["shattering"]
+    # What to look at never claims the trend: the size and the direction come from the chart's numbers.
+    for key in ("profile", "blocks", "sweep", "sweep_no_bn", "training", "heatmap", "lesion", "shattering"):
+        assert not any(claim in LOOK[key] for claim in ("orders of magnitude", "barely", "stays above", "explod"))
+    reading = "Measured here: plain-20's first-conv gradient is 13× its last conv's, ResNet-20's 1.6×."
+    assert caption("profile", reading) == f"{LOOK['profile']} {reading} {FOUND['profile']}"
+    assert caption("profile") == CAPTIONS["profile"]
 
 
 def test_profile_figure_draws_bands_on_a_log_axis():

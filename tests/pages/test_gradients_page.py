@@ -1,5 +1,7 @@
 """The Plain vs Residual page, driven through Streamlit's AppTest with real (tiny) measurements."""
 
+import json
+import statistics
 import time
 from pathlib import Path
 
@@ -7,9 +9,22 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from resnet_core import assets
+from resnet_core.analysis import SideBySide
+from resnet_core.analysis.readings import (
+    blocks_reading,
+    lesion_reading,
+    profile_reading,
+    shattering_reading,
+    sweep_reading,
+    times,
+)
+from resnet_core.data import load_dataset
 from resnet_core.model import get_preset
+from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
 from resnet_core.status import Status
-from ui.captions import CAPTIONS
+from resnet_core.train.events import EpochEvent, StatusEvent, StepEvent, ValEvent, event_to_dict
+from ui.captions import CAPTIONS, FOUND, RECORDED_MISSING, caption
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
@@ -32,8 +47,71 @@ def _captions(at: AppTest) -> list[str]:
     return [c.value for c in at.caption]
 
 
-def _chart_keys(at: AppTest) -> set[str]:
+def _chart_keys(at) -> set[str]:
     return {c.key for c in at.get("plotly_chart")}
+
+
+def _figure(at, key: str) -> dict:
+    """The plotly figure a chart element sends to the browser."""
+    return json.loads(next(c for c in at.get("plotly_chart") if c.key == key).proto.spec)
+
+
+# ---- a recorded degradation run, as resnet_core.assets writes it ------------------------------------------
+
+LABELS = ["plain-20", "ResNet-20", "plain-56", "ResNet-56"]
+FINAL_LOSS = {"plain-20": 1.21, "ResNet-20": 1.1, "plain-56": 2.3, "ResNet-56": 1.05}
+FINAL_ACC = {"plain-20": 0.536, "ResNet-20": 0.578, "plain-56": 0.12, "ResNet-56": 0.532}
+
+
+def loss_at(label: str, step: int) -> float:
+    return 2.3 + (FINAL_LOSS[label] - 2.3) * step / 184
+
+
+def write_recorded(root: Path) -> dict[str, Path]:
+    """Four recorded runs of the demo's recipe (46 steps an epoch, 4 epochs, 4 validations an epoch) and the
+    provenance next to them; returns label -> folder, as assets.recorded_degradation does."""
+    folders = {}
+    for label in LABELS:
+        folder = root / label.lower().replace("-", "")
+        folder.mkdir(parents=True)
+        events = [StatusEvent(Status.RUNNING, "training", 0, 0.0, "cpu", 184, 46, 64)]
+        for step in range(1, 185):
+            loss = loss_at(label, step)
+            events.append(StepEvent(step, (step - 1) // 46 + 1, loss, 0.1, 300.0, 1.0, step * 0.5))
+            if step % 46 in (12, 23, 35):
+                events.append(ValEvent(step, step / 46, 1.5, FINAL_ACC[label] * step / 184, step * 0.5))
+            if step % 46 == 0:
+                events.append(EpochEvent(step // 46, step, loss, 0.5, 1.5, FINAL_ACC[label] * step / 184, step * 0.5))
+        events.append(StatusEvent(Status.FINISHED, "finished", 184, 92.0))
+        (folder / "metrics.jsonl").write_text("\n".join(json.dumps(event_to_dict(e)) for e in events) + "\n")
+        folders[label] = folder
+    recipe = {"depths": list(DEGRADATION_DEPTHS), "train": DEGRADATION_TRAIN.to_dict(),
+              "dataset": DEGRADATION_DATA.to_dict()}
+    (root / "provenance.json").write_text(json.dumps({
+        "command": "python -m resnet_core.assets", "device": "cpu (2 cores, x86_64)", "date": "2026-12-01T23:00:00",
+        "seconds": 188.0, "torch": "2.14", "recipe": recipe,
+        "results": {label: {"val_acc": FINAL_ACC[label], "train_loss": FINAL_LOSS[label]} for label in LABELS}}))
+    return folders
+
+
+@pytest.fixture
+def recorded(tmp_path, monkeypatch) -> dict[str, Path]:
+    folders = write_recorded(tmp_path / "recorded" / "degradation")
+    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda: folders)
+    return folders
+
+
+def idle_pair(curves: dict) -> SideBySide:
+    """The demo's four nets as a session holds them, their folders' curves replaced by `curves` (no workers)."""
+    pair = SideBySide(DEGRADATION_DATA, DEGRADATION_TRAIN, depths=DEGRADATION_DEPTHS, record_every=5)
+    pair.curves = lambda: curves
+    return pair
+
+
+def curves_at(step: int, status: Status, acc: dict[str, float] | None = None) -> dict:
+    return {label: {"step": list(range(1, step + 1)), "train_loss": [2.3] * step,
+                    "val_step": [12] if acc else [], "val_acc": [acc[label]] if acc else [], "val_loss": [],
+                    "status": status, "message": "", "progress": step / 184} for label in LABELS}
 
 
 def test_page_renders_without_exceptions():
@@ -43,7 +121,11 @@ def test_page_renders_without_exceptions():
     assert not at.warning  # resnet20 has no zero-init
     # it opens teaching: the profile of the default model is measured without a click
     assert {"pvr_profile_convs", "pvr_profile_blocks"} <= _chart_keys(at)
-    assert [b.label for b in at.button if b.key.startswith("demo_")] == ["Run demo", "Run demo"]
+    assert [b.label for b in at.button if b.key.startswith("demo_")] == ["Run it live", "Run demo"]
+    # every action over a few seconds says its time before the click
+    for what in ("networks, one batch each: about", "Four worker processes at once: about",
+                 "networks at initialization: ", "validation images: about"):
+        assert any(what in c for c in _captions(at)), what
 
 
 def test_measuring_the_profile_draws_both_charts_with_captions():
@@ -58,7 +140,11 @@ def test_measuring_the_profile_draws_both_charts_with_captions():
     labels = [m.label for m in at.metric]
     assert "ResNet-20: first / last conv gradient" in labels and "plain-20: first / last conv gradient" in labels
     assert {"pvr_profile_convs", "pvr_profile_blocks"} <= _chart_keys(at)
-    assert CAPTIONS["profile"] in _captions(at) and CAPTIONS["blocks"] in _captions(at)
+    # the captions quote the ratios the chart shows
+    assert caption("profile", profile_reading(pair)) in _captions(at)
+    assert caption("blocks", blocks_reading(pair)) in _captions(at)
+    profile = next(c for c in _captions(at) if c.startswith("Each line is the gradient norm"))
+    assert f"plain-20's {times(pair.b.median_ratio)}" in profile
 
 
 def test_zero_init_model_shows_the_warning_and_its_caption():
@@ -118,7 +204,11 @@ def test_sweep_runs_in_the_background_and_its_chart_appears():
     at.run()
     assert job.snapshot().status is Status.FINISHED
     assert {"pvr_sweep_chart", "pvr_sweep_chart_nobn"} <= _chart_keys(at)  # with BN and without
-    assert CAPTIONS["sweep"] in _captions(at) and CAPTIONS["sweep_no_bn"] in _captions(at)
+    result = job.snapshot().result
+    plain = {d: m for d, m, _, _ in result.series(False)}
+    assert caption("sweep", sweep_reading(result)) in _captions(at)
+    assert caption("sweep_no_bn", sweep_reading(result, "none")) in _captions(at)
+    assert any(f"{times(plain[8])} at depth 8; {times(plain[14])} at 14" in c for c in _captions(at))
 
 
 def test_stop_button_stops_a_running_sweep():
@@ -160,22 +250,23 @@ def test_training_four_runs_then_lesion_study_then_shattering(tmp_path, monkeypa
     at.run()  # the live fragment notices the end and reruns the page
     at.run()
     assert not at.exception and not at.error
-    # loss, accuracy, two heatmaps (plain-14 and ResNet-14)
+    # loss, accuracy, two heatmaps (plain-14 and ResNet-14), drawn in section 3 that started them
     assert {"pvr_train_loss", "pvr_train_acc", "pvr_heat_plain-14", "pvr_heat_ResNet-14"} <= _chart_keys(at)
-    assert CAPTIONS["training"] in _captions(at) and CAPTIONS["heatmap"] in _captions(at)
+    assert not {"pvr_train_loss"} & {c.key for c in at.get_by_key("demo_panel_degradation").get("plotly_chart")}
+    training = [c for c in _captions(at) if FOUND["training"] in c and "**Recorded**" not in c]
+    assert len(training) == 1 and f"At the end (step {pair.plan.total_steps})" in training[0]
+    assert any(FOUND["heatmap"] in c and "At step 1 the first block's gradient is" in c for c in _captions(at))
 
-    at.button(key="pvr_lesion_start").click().run()
+    # four steps on Shapes leave both nets near chance: the page says so before running the lesion study
+    at.radio(key="pvr_lesion_source").set_value("trained").run()
     assert not at.exception and not at.error
-    job = at.session_state["pvr_lesion_job"]
-    assert job.join(120)
-    at.run()
+    assert any("within 10 points of chance" in w.value and "bundled pair" in w.value for w in at.warning)
+    assert "pvr_lesion_start" not in {b.key for b in at.button}
+    job = pair.lesion_job(14, load_dataset(pair.data))
+    assert job.start().join(120)
     results = job.snapshot().result
     assert [r.label for r in results] == ["plain-14", "ResNet-14"]
     assert [e.path for e in results[0].entries if e.accuracy is None] == ["layer2.0", "layer3.0"]
-    assert CAPTIONS["lesion"] in _captions(at)
-    # four steps on Shapes leave both nets near chance: the page says so instead of over-reading the bars
-    assert any("close to chance" in w.value for w in at.warning)
-    assert any(m.label.startswith("ResNet-14: mean accuracy lost") for m in at.metric)
 
     at.multiselect(key="pvr_shatter_depths").set_value([8])
     at.select_slider(key="pvr_shatter_points").set_value(16)
@@ -185,7 +276,7 @@ def test_training_four_runs_then_lesion_study_then_shattering(tmp_path, monkeypa
     at.run()
     assert not at.exception and not at.error
     assert shatter.snapshot().status is Status.FINISHED
-    assert CAPTIONS["shattering"] in _captions(at)
+    assert caption("shattering", shattering_reading(shatter.snapshot().result)) in _captions(at)
 
 
 def test_a_shared_link_reproduces_the_comparison_setup():
@@ -216,6 +307,9 @@ def test_the_normalization_demo_runs_the_sweep_with_and_without_bn():
     assert not at.exception and not at.error
     assert at.multiselect(key="pvr_sweep_depths").value == [8, 14, 20, 32, 44, 56, 110]
     assert at.toggle(key="pvr_sweep_nobn").value
+    # its charts are drawn under the demo that started it; section 2 says where they are
+    assert at.session_state["pvr_sweep_where"] == "demo"
+    assert any("its charts are under the demo at the top" in c for c in _captions(at))
     job = at.session_state["pvr_sweep_job"]
     job.stop()  # the whole sweep is the demo; its start and settings are what is tested here
     assert job.join(120)
@@ -237,3 +331,150 @@ def test_a_link_to_a_demo_points_at_its_panel():
     assert not at.exception and not at.warning
     assert any("You followed a link to this demo" in c.value for c in at.caption)
     assert at.button(key="demo_degradation").disabled is False
+
+
+# ---- the degradation demo: recorded at once, live beside it -----------------------------------------------
+
+
+def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
+    start = time.perf_counter()
+    at = _page().run()
+    assert not at.exception and not at.error
+    panel = at.get_by_key("demo_panel_degradation")
+    assert {c.key for c in panel.get("plotly_chart")} == {"pvr_rec_loss", "pvr_rec_acc"}
+    loss = _figure(at, "pvr_rec_loss")
+    assert [t["name"] for t in loss["data"]] == [f"{label} (recorded)" for label in LABELS]
+    assert [m.value for m in panel.metric] == [f"{100 * FINAL_ACC[label]:.1f}%" for label in LABELS]
+    words = [c.value for c in panel.caption]
+    told = next(c for c in words if "**Recorded**" in c)
+    assert "recorded on 2026-12-01 on cpu (2 cores, x86\\_64), 188 s" in told
+    # the caption reads the recorded curves: plain-56 ends above plain-20, ResNet-56 keeps up
+    end = {label: statistics.fmean(loss_at(label, s) for s in range(167, 185)) for label in LABELS}  # last tenth
+    assert f"plain-56's training loss is {end['plain-56']:.2f}, above plain-20's {end['plain-20']:.2f}" in told
+    assert "(degradation)" in told and f"ResNet-56's is {end['ResNet-56']:.2f}" in told
+    assert "plain-56 12%" in told  # its validation accuracy
+    assert not panel.button[0].disabled and panel.button[0].label == "Run it live"
+    assert any("its recorded run is below, at once; **Run it live** takes about" in m.value for m in panel.markdown)
+    assert time.perf_counter() - start < 120  # on a loaded 2-core CPU; about 10 s when idle
+
+
+def test_without_the_recorded_assets_the_panel_says_so_and_offers_the_live_run(monkeypatch):
+    monkeypatch.setattr("ui.degradation.recorded_degradation", dict)
+    at = _page().run()
+    assert not at.exception and not at.error
+    panel = at.get_by_key("demo_panel_degradation")
+    assert [i.value for i in panel.info] == [RECORDED_MISSING]
+    assert not panel.get("plotly_chart") and not at.button(key="demo_degradation").disabled
+
+
+@pytest.mark.skipif(not assets.recorded_degradation(), reason="the recorded degradation run is not in this checkout")
+def test_the_bundled_recording_is_shown_with_its_provenance():
+    folders = assets.recorded_degradation()
+    prov = assets.provenance(next(iter(folders.values())).parent)
+    at = _page().run()
+    panel = at.get_by_key("demo_panel_degradation")
+    assert {"pvr_rec_loss", "pvr_rec_acc"} <= {c.key for c in panel.get("plotly_chart")}
+    assert [m.value for m in panel.metric] == [f"{100 * prov.results[label]['val_acc']:.1f}%" for label in folders]
+    assert any("**Recorded**" in c.value and prov.day in c.value for c in panel.caption)
+
+
+def test_a_live_run_from_the_demo_is_drawn_in_its_panel_against_the_recorded_one(recorded):
+    at = _page()
+    at.session_state["pvr_pair"] = idle_pair(curves_at(5, Status.RUNNING))
+    at.session_state["pvr_pair_where"] = "demo"
+    at.run()
+    assert not at.exception and not at.error
+    panel = at.get_by_key("demo_panel_degradation")
+    keys = {c.key for c in panel.get("plotly_chart")}
+    assert {"pvr_train_loss", "pvr_train_acc"} <= keys and "pvr_rec_loss" not in keys  # one view, not two
+    loss = _figure(at, "pvr_train_loss")
+    names = [t["name"] for t in loss["data"]]
+    assert names[:4] == [f"{label} (recorded)" for label in LABELS] and names[4] == "plain-20 (running)"
+    assert all(t["opacity"] < 0.5 for t in loss["data"][:4])
+    # still in the warm-up (23 steps): the chart and a note say it is too early to read
+    assert loss["layout"]["shapes"][0]["x1"] == 23
+    assert "too early to read" in loss["layout"]["annotations"][0]["text"]
+    early = next(i.value for i in panel.info if i.value.startswith("Too early to read"))
+    assert "plain-20, ResNet-20, plain-56 and ResNet-56 are still" in early and "until step 23" in early
+    # the live accuracy chart has no point yet: it says when the first comes
+    acc = _figure(at, "pvr_train_acc")
+    note = acc["layout"]["annotations"][0]["text"].replace("<br>", " ")
+    assert note.startswith("Validation accuracy appears at step 12, a quarter of an epoch in")
+    assert any("appear once step 1 is recorded" in c for c in _captions(at))  # the heatmaps, not yet written
+    # section 3 points at the panel instead of drawing the run a second time
+    assert any("started by the lecture demo at the top" in i.value for i in at.info)
+
+
+def test_past_the_warm_up_the_live_caption_reads_the_numbers(recorded):
+    at = _page()
+    at.session_state["pvr_pair"] = idle_pair(curves_at(40, Status.RUNNING, FINAL_ACC))
+    at.session_state["pvr_pair_where"] = "section"
+    at.run()
+    assert not at.exception and not at.error
+    assert not any(i.value.startswith("Too early") for i in at.info)
+    assert any("So far, at step 40 of 184," in c and FOUND["training"] in c for c in _captions(at))
+    assert "pvr_train_loss" not in {c.key for c in at.get_by_key("demo_panel_degradation").get("plotly_chart")}
+
+
+# ---- the lesion study ----------------------------------------------------------------------------------------
+
+
+def test_a_lesion_study_of_nets_near_chance_is_refused_before_it_runs():
+    at = _page()
+    at.session_state["pvr_pair"] = idle_pair(curves_at(184, Status.FINISHED, FINAL_ACC))
+    at.run()
+    at.radio(key="pvr_lesion_source").set_value("trained").run()
+    assert not at.exception and not at.error
+    # plain-56 ended at 12%: depth 20 is offered first, and can run
+    assert at.selectbox(key="pvr_lesion_depth").value == 20 and not at.warning
+    assert "pvr_lesion_start" in {b.key for b in at.button}
+    at.selectbox(key="pvr_lesion_depth").set_value(56).run()
+    [warning] = at.warning
+    assert warning.value.startswith("Not run: plain-56 (12.0%) is within 10 points of chance (10%)")
+    assert "study depth 20" in warning.value and "pvr_lesion_start" not in {b.key for b in at.button}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(assets.bundled_model(True) is None or assets.bundled_model(False) is None,
+                    reason="the bundled Shapes models are not in this checkout")
+def test_the_lesion_study_runs_at_once_on_the_bundled_trained_pair():
+    at = _page().run()
+    assert any(m.value.startswith("**Study:** The bundled trained pair") for m in at.markdown)  # the one pair here
+    told = next(c for c in _captions(at) if c.startswith(":material/history: **Recorded:**"))
+    plain_acc = assets.provenance(assets.bundled_model(False).path).results["plain-20"]["val_acc"]
+    assert f"plain-20 ({100 * plain_acc:.1f}% validation accuracy)" in told
+    assert any("from each net and measures accuracy on 500 validation images: about" in c for c in _captions(at))
+    at.button(key="pvr_lesion_start").click().run()
+    assert not at.exception and not at.error
+    job = at.session_state["pvr_lesion_job"]
+    assert job.join(300)
+    at.run()
+    results = job.snapshot().result
+    assert [r.label for r in results] == ["plain-20", "ResNet-20"] and results[1].baseline > 0.85
+    assert not any(r.near_chance for r in results) and not at.warning
+    metrics = {m.label: m.value for m in at.metric}
+    for res in results:
+        assert metrics[f"{res.label}: mean accuracy lost per deleted block"] == f"{100 * res.mean_drop:.1f} points"
+    assert caption("lesion", lesion_reading(results)) in _captions(at)
+    assert "pvr_lesion_chart" in _chart_keys(at)
+
+
+@pytest.mark.slow
+def test_run_it_live_trains_in_the_demo_panel(tmp_path, monkeypatch, recorded):
+    monkeypatch.setenv("RESNET_EXPLORER_RUNS_DIR", str(tmp_path / "runs"))
+    at = _page().run()
+    at.button(key="demo_degradation").click().run()
+    assert not at.exception and not at.error
+    pair = at.session_state["pvr_pair"]
+    try:
+        assert at.session_state["pvr_pair_where"] == "demo" and pair.depths == DEGRADATION_DEPTHS
+        panel = at.get_by_key("demo_panel_degradation")
+        assert panel.button[0].disabled  # one live run at a time
+        shown = [p.proto.text for p in panel.get("progress")] + [i.value for i in panel.info]
+        assert any(text.startswith(("plain-20:", "Waiting for a free training slot")) for text in shown), shown
+    finally:
+        pair.stop()
+    deadline = time.monotonic() + 120
+    while pair.running:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)

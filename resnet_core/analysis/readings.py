@@ -1,0 +1,294 @@
+"""What each Plain vs Residual chart shows, read off its numbers: one or two sentences per chart.
+
+A caption that states a size or a trend is computed here from the result object the chart draws, so it
+says what this chart shows ("13× at depth 20; 5,090× at 56") and, when the expected trend is absent,
+says that instead of claiming it. The literature's findings stay with the page's words (ui/captions.py).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .lesion import LesionResult
+from .partial import common_step, latest_step
+from .profiles import PairProfile, ProfileBands
+from .shattering import ShatteringSweep
+from .sweep import SweepResult
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def number(x: float) -> str:
+    """A ratio for a person: 1.63 -> "1.6", 13.2 -> "13", 5093 -> "5,090", 2.3e7 -> "2.3×10⁷"."""
+    if math.isnan(x):
+        return "?"
+    if math.isinf(x):
+        return "∞"
+    if x >= 1e6:
+        exponent = math.floor(math.log10(x))
+        return f"{x / 10 ** exponent:.2g}×10{str(exponent).translate(_SUPERSCRIPT)}"
+    if x >= 100:
+        digits = math.floor(math.log10(x)) - 2
+        return f"{round(x, -digits):,.0f}"
+    if x >= 10:
+        return f"{x:.0f}"
+    return f"{x:.2g}"
+
+
+def times(x: float) -> str:
+    """ "13×", "1.6×", "∞×"."""
+    return f"{number(x)}×"
+
+
+def _magnitude(ratio: float) -> str:
+    """How much a ratio grows, in words: "about tenfold", "by about 4 orders of magnitude"."""
+    decades = math.log10(ratio) if ratio > 0 else 0.0
+    if decades < 0.7:
+        return f"only {times(ratio)}"
+    if decades < 1.5:
+        return "about tenfold"
+    return f"by about {round(decades)} orders of magnitude"
+
+
+def _join(names: Sequence[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# ---- gradient profile (section 1) --------------------------------------------------------------------------
+
+
+def _plain_and_residual(pair: PairProfile) -> tuple[ProfileBands, ProfileBands] | None:
+    sides = (pair.a, pair.b)
+    plain = [s for s in sides if not s.config.residual]
+    residual = [s for s in sides if s.config.residual]
+    return (plain[0], residual[0]) if len(plain) == 1 and len(residual) == 1 else None
+
+
+def profile_reading(pair: PairProfile) -> str:
+    """The first conv's gradient over the last conv's, for both nets, and whether the plain one grows more."""
+    a, b = pair.a, pair.b
+    said = (f"Measured here: {a.label}'s first-conv gradient is {times(a.median_ratio)} its last conv's, "
+            f"{b.label}'s {times(b.median_ratio)}")
+    if any(math.isinf(s.median_ratio) for s in (a, b)):
+        return said + " (∞: the last conv gets exactly zero gradient at step 0)."
+    kinds = _plain_and_residual(pair)
+    if kinds is None:
+        return said + "."
+    plain, residual = kinds
+    pr, rr = plain.median_ratio, residual.median_ratio
+    if pr >= 10 and pr > 3 * rr:
+        return (said + f": the plain net's gradient grows {_magnitude(pr)} towards the input at depth "
+                f"{plain.config.depth}, the residual net's {_magnitude(rr)}. Deeper plain nets grow more (the depth "
+                "sweep below).")
+    if pr > rr:
+        return (said + f": at depth {plain.config.depth} the plain net's gradient grows more towards the input, but by "
+                "less than an order of magnitude over the residual net's; the gap widens with depth (the depth sweep "
+                "below).")
+    return said + ": here the plain net's gradient does not grow more towards the input than the residual net's."
+
+
+def blocks_reading(pair: PairProfile) -> str:
+    """The first block's output gradient over the last block's, and the factor per block, for both nets."""
+    parts, per_block = [], {}
+    for side in (pair.a, pair.b):
+        norms = side.blocks.mean
+        if len(norms) < 2 or norms[-1] <= 0:
+            continue
+        growth = norms[0] / norms[-1]
+        factor = growth ** (1 / (len(norms) - 1)) if growth > 0 else math.nan
+        per_block[side.label] = factor
+        parts.append(f"{side.label}'s is {times(growth)} ({times(factor)} per block)")
+    if not parts:
+        return ""
+    said = "Measured here, the gradient at the first block's output over the last block's: " + "; ".join(parts)
+    kinds = _plain_and_residual(pair)
+    if kinds is None or len(per_block) < 2:
+        return said + "."
+    plain, residual = kinds
+    if per_block[plain.label] > per_block[residual.label] * 1.05:
+        return said + ": the plain net's rises faster per block towards the input."
+    return said + ": the plain net's does not rise faster per block than the residual net's here."
+
+
+# ---- depth sweep (section 2) --------------------------------------------------------------------------------
+
+
+def _picked(series: list[tuple[int, float, float, float]]) -> list[tuple[int, float]]:
+    """The shallowest and deepest depths, and 20 and 56 (the page's usual pair) when measured: at most four."""
+    depths = [d for d, *_ in series]
+    keep = {depths[0], depths[-1]} | ({20, 56} & set(depths))
+    return [(d, med) for d, med, _, _ in series if d in keep]
+
+
+def sweep_reading(result: SweepResult, norm: str = "batch") -> str:
+    """The plain net's ratio at a few depths, the residual net's range, and whether the plain one climbs."""
+    plain, residual = result.series(False, norm), result.series(True, norm)
+    if not plain:
+        return ""
+    bn = "With BatchNorm" if norm == "batch" else "Without normalization"
+    at = "; ".join(f"{times(med)} at {'depth ' if i == 0 else ''}{d}" for i, (d, med) in enumerate(_picked(plain)))
+    said = f"{bn}, the plain net's ratio is {at}"
+    if residual:
+        meds = [med for _, med, _, _ in residual]
+        said += (f"; the residual net's {times(meds[0])}" if len(meds) == 1 else
+                 f"; the residual net's stays between {times(min(meds))} and {times(max(meds))}")
+    if len(plain) < 2:
+        return said + "."
+    (d0, first, _, _), (d1, last, _, _) = plain[0], plain[-1]
+    climb = last / first if first > 0 else math.inf
+    deepest_res = residual[-1][1] if residual and residual[-1][0] == d1 else None
+    if climb >= 100 and (deepest_res is None or last > 10 * deepest_res):
+        return said + f". From depth {d0} to {d1} the plain net's ratio climbs {_magnitude(climb)}."
+    if norm == "none" and climb < 100:
+        return said + f". Neither climbs by orders of magnitude from depth {d0} to {d1} (the plain net's changes {times(climb)})."
+    return said + f". Here the plain net's ratio does not climb by orders of magnitude from depth {d0} to {d1} ({times(climb)})."
+
+
+# ---- side-by-side training (section 3) -------------------------------------------------------------------
+
+
+def _depth(label: str) -> int:
+    return int(label.rsplit("-", 1)[1].split()[0])
+
+
+def final_loss(curve: Mapping[str, Any], upto: int | None = None) -> float | None:
+    """The training loss at the end of a curve (or at step `upto`): the mean of its last tenth of steps (at least
+    5), which one noisy batch cannot swing."""
+    losses = [v for step, v in zip(curve["step"], curve["train_loss"])
+              if math.isfinite(v) and (upto is None or step <= upto)]
+    if not losses:
+        return None
+    tail = max(5, len(losses) // 10)
+    return statistics.fmean(losses[-tail:])
+
+
+def _order(curves: Mapping[str, Mapping[str, Any]], residual: bool, upto: int) -> tuple[str, float, str, float] | None:
+    """(shallow label, its loss at `upto`, deep label, its loss) for plain (or residual) nets, when both have one."""
+    named = sorted((_depth(n), n) for n in curves if n.startswith("ResNet") == residual)
+    if len(named) < 2:
+        return None
+    (_, shallow), (_, deep) = named[0], named[-1]
+    ls, ld = final_loss(curves[shallow], upto), final_loss(curves[deep], upto)
+    return None if ls is None or ld is None else (shallow, ls, deep, ld)
+
+
+def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int | None = None) -> str:
+    """Where the nets' training losses end (or stand so far), and whether they show degradation and its cure.
+
+    A partial run is read at the step every net has reached: deep nets take longer per step, and comparing each
+    net at its own latest step would set a deep net's warm-up against a shallow net's progress."""
+    if not curves or not all(c["step"] for c in curves.values()):
+        return ""
+    at = common_step(curves)
+    done = total_steps is None or at >= total_steps
+    ahead = max(latest_step(c) for c in curves.values()) > at
+    when = (f"At the end (step {at})" if done else
+            f"So far, at step {at} of {total_steps}{' (the slowest net is there)' if ahead else ''}")
+    parts = []
+    plain, residual = _order(curves, False, at), _order(curves, True, at)
+    if plain is not None:
+        shallow, ls, deep, ld = plain
+        if ld > ls * 1.05:
+            parts.append(f"{deep}'s training loss is {ld:.2f}, above {shallow}'s {ls:.2f}: the deeper plain net fits "
+                         "its own training images worse (degradation)")
+        else:
+            parts.append(f"{deep}'s training loss ({ld:.2f}) is not above {shallow}'s ({ls:.2f}): no degradation "
+                         f"{'in this run' if done else 'yet'}")
+    if residual is not None:
+        shallow, ls, deep, ld = residual
+        plain_gap = plain[3] - plain[1] if plain is not None else 0.0
+        if ld <= ls * 1.05:
+            parts.append(f"{deep}'s is {ld:.2f} against {shallow}'s {ls:.2f}: with shortcuts the deeper net keeps up")
+        elif plain_gap > 0 and ld - ls < 0.5 * plain_gap:
+            parts.append(f"{deep}'s is {ld:.2f} against {shallow}'s {ls:.2f}: with shortcuts the gap between the depths "
+                         f"shrinks from {plain_gap:.2f} to {ld - ls:.2f}")
+        else:
+            parts.append(f"{deep}'s ({ld:.2f}) is above {shallow}'s ({ls:.2f}): the shortcuts have not closed the "
+                         f"gap {'in this run' if done else 'yet'}")
+    if not parts:
+        return ""
+    accs = [(n, acc) for n, c in curves.items()
+            for acc in [next((a for s, a in zip(reversed(c["val_step"]), reversed(c["val_acc"])) if s <= at), None)]
+            if acc is not None]
+    acc = ("; validation accuracy " + ", ".join(f"{n} {100 * a:.0f}%" for n, a in accs)) if accs else ""
+    return f"{when}, {'; '.join(parts)}{acc}."
+
+
+def heatmap_reading(snaps: Mapping[str, tuple]) -> str:
+    """How much larger each net's gradient is at its first block than at its last, at the first and last
+    recorded steps."""
+    spans: dict[str, tuple[int, float, int, float]] = {}
+    for label, (paths, steps, matrix) in snaps.items():
+        if not steps or len(paths) < 2:
+            continue
+        first, last = matrix[0], matrix[-1]
+        span = [a / b if b > 0 else math.inf for a, b in ((first[0], last[0]), (first[-1], last[-1]))]
+        spans[label] = (steps[0], span[0], steps[-1], span[1])
+    if not spans:
+        return ""
+    first_step, last_step = next(iter(spans.values()))[0], next(iter(spans.values()))[2]
+    start = ", ".join(f"{label}'s {times(s[1])}" for label, s in spans.items())
+    said = f"At step {first_step} the first block's gradient is {start} the last block's"
+    if last_step != first_step:
+        said += f"; at step {last_step}, " + ", ".join(f"{times(s[3])}" for s in spans.values())
+    plain = [s[1] for label, s in spans.items() if label.startswith("plain")]
+    residual = [s[1] for label, s in spans.items() if label.startswith("ResNet")]
+    if plain and residual and not max(plain) > max(residual):
+        return said + ": here the plain net's rows do not spread wider than the residual net's."
+    return said + "."
+
+
+# ---- lesion study (section 4) ----------------------------------------------------------------------------
+
+
+def lesion_reading(results: Sequence[LesionResult]) -> str:
+    """What one deletion costs each net on average and at worst, and whether the residual net suffers less."""
+    parts = []
+    for res in results:
+        if not res.drops:
+            continue
+        path, worst = res.worst
+        parts.append(f"{res.label} {100 * res.mean_drop:.1f} points on average (intact {100 * res.baseline:.1f}%; "
+                     f"at worst {100 * worst:.1f}, deleting {path})")
+    if not parts:
+        return ""
+    said = "Measured here, deleting one block costs " + "; ".join(parts)
+    plain = [r for r in results if r.label.startswith("plain") and r.drops]
+    residual = [r for r in results if r.label.startswith("ResNet") and r.drops]
+    skipped = [f" {r.label}'s {sum(e.accuracy is None for e in r.entries)} shape-changing blocks cannot be skipped "
+               "(n/a)." for r in results if any(e.accuracy is None for e in r.entries)]
+    tail = "".join(skipped)
+    if any(r.near_chance for r in results):
+        near = _join([r.label for r in results if r.near_chance])
+        return said + f". {near} was near chance before any deletion, so its small losses mean nothing." + tail
+    if plain and residual:
+        p, r = plain[0].mean_drop, residual[0].mean_drop
+        if r < 0.5 * p:
+            return said + f": the residual net loses {'far ' if r < 0.25 * p else ''}less per deletion." + tail
+        return said + ": here the residual net loses about as much per deletion as the plain net." + tail
+    return said + "." + tail
+
+
+# ---- shattering (section 5) ------------------------------------------------------------------------------
+
+
+def shattering_reading(sweep: ShatteringSweep) -> str:
+    """The neighbour correlation at the shallowest and deepest depths, plain and residual."""
+    plain, residual = sweep.series(False), sweep.series(True)
+    if not plain:
+        return ""
+    (d0, p0, _, _), (d1, p1, _, _) = plain[0], plain[-1]
+    said = (f"Measured here, neighbouring input-gradients correlate {p0:.2f} in plain-{d0}" +
+            (f" and {p1:.2f} in plain-{d1}" if d1 != d0 else ""))
+    r1 = next((m for d, m, _, _ in residual if d == d1), None)
+    if r1 is not None:
+        said += f", {r1:.2f} in ResNet-{d1}"
+    if d1 != d0 and p1 > p0 - 0.1:
+        return said + f": here the plain net's correlation does not fall from depth {d0} to {d1}."
+    if r1 is not None and r1 <= p1 + 0.05:
+        return said + f": at depth {d1} the residual net's is no higher than the plain net's here."
+    return said + "."
