@@ -1,7 +1,7 @@
 """Grad-CAM page: classify images and see where the network looks, then check the explanation.
 
-Everything here is widgets and layout; decoding lives in resnet_core.images, attributions and
-the trust checks in resnet_core.attribution, figures in resnet_core.charts.
+Everything here is widgets, layout and page words; decoding lives in resnet_core.data, attributions, the trust
+checks, their time estimates and what their numbers say in resnet_core.explain, figures in resnet_core.charts.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from resnet_core.data import (
     shapes_items,
     tensor_digest,
 )
+from resnet_core.estimates import format_duration
 from resnet_core.explain import (
     COLORMAPS,
     LAYER_METHODS,
@@ -36,14 +37,14 @@ from resnet_core.explain import (
     predict,
     randomization_check,
     randomization_granularity,
-    shapes_pair,
     target_layers,
     topk,
-    usable_runs,
 )
+from resnet_core.explain.costs import localization_seconds, randomization_seconds, timed
+from resnet_core.explain.readings import best_example, localization_readings, randomization_readings
 from resnet_core.recipes import LOCALIZATION_IMAGES
 from resnet_core.share import escape_markdown
-from resnet_core.train import RunInfo, default_runs_dir
+from resnet_core.train import RunInfo
 from ui.charts import chart
 from ui.demos import demo_panel
 from ui.frame import page_setup
@@ -53,8 +54,11 @@ from ui.model_sources import (
     SOURCES,
     cached_shapes_check,
     forget_training_failure,
+    is_recorded,
     load_run_subject,
+    recorded_text,
     shapes_model_ready,
+    shapes_pair_runs,
     shapes_training_text,
     show_training,
     start_training,
@@ -75,8 +79,8 @@ st.markdown(
 )
 with st.expander("How it works"):
     st.markdown(
-        "- The last stage's feature maps are coarse (8x8 for a 32-px Shapes image, 7x7 for a 224-px photo), so "
-        "the map is smooth and class-specific; pick an earlier layer for finer, less specific maps.\n"
+        "- The last stage's feature maps are coarse (the size for the model chosen below is named under its "
+        "maps), so the map is smooth and class-specific; pick an earlier layer for finer, less specific maps.\n"
         "- **Guided Grad-CAM** multiplies the map by guided backpropagation (gradients through ReLUs that pass "
         "only positive signal), for pixel-level detail. **Saliency** is $|\\partial y^c / \\partial x|$; "
         "**Integrated Gradients** averages the gradient along a straight path from a black image to this one and "
@@ -87,6 +91,7 @@ with st.expander("How it works"):
         "(pointing game) and it should change when the weights are randomized (Adebayo et al. 2018).")
 
 MAX_GALLERY = 12
+AUTO_SCORE_S = 8.0  # the localization check runs by itself when it takes at most this long here
 LINKED = (
     Linked("gc_source", "source", "shapes", tuple(SOURCES)),
     ARCH_OPTION,
@@ -105,6 +110,13 @@ share_link(LINKED)
 DEMO_PENDING_KEY = "gc_demo_pending"
 
 
+def linked(key: str, make: Any, label: str, **kwargs: Any) -> Any:
+    """A linked widget that keeps its value, and shows it, while the page does not draw it (a source without a
+    model stops the page above it): without persist_state a slider set from a link came back reading its
+    minimum while the page used the kept value."""
+    return L[key].widget(make, label, persist_state="page", **kwargs)
+
+
 def gradcam_demo() -> None:
     """Shapes model, Grad-CAM and Guided Grad-CAM, then the localization score (training the model first if needed)."""
     st.session_state.update(gc_source="shapes", gc_methods=["gradcam", "guided_gradcam"])
@@ -115,7 +127,7 @@ def gradcam_demo() -> None:
 demo_panel("gradcam", gradcam_demo, model_ready=shapes_model_ready())
 
 st.subheader("Model")
-source = L["gc_source"].widget(st.radio, "Model to explain", format_func=lambda k: SOURCES[k][0], horizontal=True)
+source = linked("gc_source", st.radio, "Model to explain", format_func=lambda k: SOURCES[k][0], horizontal=True)
 show_training()
 subject = SOURCES[source][1]()
 if st.session_state.get(DEMO_PENDING_KEY) and source == "shapes":
@@ -129,17 +141,19 @@ if st.session_state.get(DEMO_PENDING_KEY) and source == "shapes":
         st.rerun()  # the demo continues when the model is trained
 if subject is None:
     st.stop()
-st.caption(f"Explaining **{subject.title}**: {len(subject.classes)} classes, input "
+origin = {"recorded": " (recorded: bundled with the app)", "live": " (live: trained here)"}.get(subject.origin, "")
+st.caption(f"Explaining **{escape_markdown(subject.title)}**{origin}: {len(subject.classes)} classes, input "
            f"{subject.pre.image_size}x{subject.pre.image_size} px.")
 
 # ---- images --------------------------------------------------------------------------------------
 
 st.subheader("Images")
 photos = {s.name: s for s in sample_images()}
-shape_items = {}
+shape_items: dict[str, tuple[GalleryItem, int]] = {}  # name -> (item, its true class)
 if subject.on_shapes:
     check = cached_shapes_check(LOCALIZATION_IMAGES, subject.pre.image_size)
-    shape_items = {i.name: i for i in shapes_items(check.images, check.labels, check.masks, SHAPES_CLASSES)}
+    listed = shapes_items(check.images, check.labels, check.masks, SHAPES_CLASSES)
+    shape_items = {item.name: (item, int(label)) for item, label in zip(listed, check.labels.tolist())}
 options = list(shape_items) + list(photos)
 default = list(shape_items) if subject.on_shapes else options[:1]
 cols = st.columns([1, 1])
@@ -155,14 +169,22 @@ for decoded in good:
     for note in decoded.notes:
         st.info(escape_markdown(note))
 
-items = [shape_items[n] if n in shape_items else GalleryItem(n, photos[n].load()) for n in chosen]
+# Each image with its true class where it is one of the model's own dataset's images (None: a photo, an upload).
+items: list[GalleryItem] = []
+labels: list[int | None] = []
+for name in chosen:
+    item, label = shape_items[name] if name in shape_items else (GalleryItem(name, photos[name].load()), None)
+    items.append(item)
+    labels.append(label)
 items += [GalleryItem(d.name, d.image) for d in good]
+labels += [None] * len(good)
 if not items:
     st.info("Choose a sample image or upload one to see predictions.")
     st.stop()
 if len(items) > MAX_GALLERY:
     st.warning(f"{len(items)} images: showing the first {MAX_GALLERY}.")
-    items = items[:MAX_GALLERY]
+    items, labels = items[:MAX_GALLERY], labels[:MAX_GALLERY]
+meaningful = [subject.answer_meaningful(label is not None) for label in labels]
 
 prepared = [prepare(item.image, subject.pre) for item in items]
 views = [for_display(view) for view, _ in prepared]
@@ -173,31 +195,54 @@ image_keys = [tensor_digest(x) for x in batch]
 
 try:
     probs = memo_get(("probs", subject.key, tuple(image_keys)), lambda: predict(subject.model, batch))
-    overview = memo_get(("overview", subject.key, tuple(image_keys)),
-                        lambda: explain_batch(subject.model, batch, "gradcam"))
-except (AttributionError, RuntimeError) as exc:
+    # Timed: one Grad-CAM pass per image on this model, the unit of the trust checks' estimates below.
+    overview, overview_s = memo_get(("overview", subject.key, tuple(image_keys)),
+                                    lambda: timed(lambda: explain_batch(subject.model, batch, "gradcam")))
+except (AttributionError, RuntimeError, ValueError) as exc:
     st.error(f"The model could not process these images: {escape_markdown(exc)}")
     st.stop()
+seconds_per_pass = overview_s / len(items)
 
 controls = st.columns(3)
-alpha = L["gc_alpha"].widget(controls[0].slider, "Overlay opacity", step=0.05)
-colormap = L["gc_colormap"].widget(controls[1].selectbox, "Colour map")
+alpha = linked("gc_alpha", controls[0].slider, "Overlay opacity", step=0.05)
+colormap = linked("gc_colormap", controls[1].selectbox, "Colour map")
 st.session_state["gc_topk"] = min(st.session_state["gc_topk"], len(subject.classes))
 # No more ranks than the model has classes (a slider needs two values, hence at least 2).
-top_k = L["gc_topk"].widget(controls[2].slider, "Top-k predictions",
-                            max_value=max(2, min(L["gc_topk"].bounds[1], len(subject.classes))))
+top_k = linked("gc_topk", controls[2].slider, "Top-k predictions",
+               max_value=max(2, min(L["gc_topk"].bounds[1], len(subject.classes))))
+
+unknown = [i for i, ok in enumerate(meaningful) if not ok]
+if unknown:
+    known = escape_markdown(", ".join(subject.classes[:12])) + (
+        f" and {len(subject.classes) - 12} more" if len(subject.classes) > 12 else "")
+    answers = "; ".join(escape_markdown(f"{items[i].name}: {topk(probs[i], subject.classes, 1)[0]['label']} "
+                                        f"({100 * float(probs[i].max()):.1f}%)") for i in unknown)
+    trained_on = f" (it was trained on {subject.trained_on})" if subject.trained_on else ""
+    st.warning(f"**This model knows only these {len(subject.classes)} classes: {known}**{trained_on}. "
+               f"{'These images are' if len(unknown) > 1 else 'This image is'} not from its dataset, and any image "
+               f"gets one of its classes whatever it shows, so its answer is not meaningful here ({answers}). "
+               "To classify a photo, choose **ImageNet weights (torchvision)** under *Model to explain* above "
+               "(1000 everyday classes).", icon=":material/help:")
 
 gallery = st.columns(6)
 for i, item in enumerate(items):
     best = topk(probs[i], subject.classes, 1)[0]
+    flag = "" if meaningful[i] else " — not meaningful"
     with gallery[i % len(gallery)]:
         st.image(overlay(views[i], overview.maps[i], alpha, colormap), width="stretch",
-                 caption=f"{item.name}: {best['label']} ({100 * best['probability']:.1f}%)")
+                 caption=f"{item.name}: {best['label']} ({100 * best['probability']:.1f}%){flag}")
+if overview.native_size:
+    h, w = overview.native_size
+    cell = f", {subject.pre.image_size // h} px per cell" if h and subject.pre.image_size % h == 0 else ""
+    st.caption(f"Grad-CAM of each image's predicted class at {overview.layer}: its map is {h}x{w} for this "
+               f"{subject.pre.image_size}-px input{cell}, upsampled to the image.")
 
 # ---- one image in detail ---------------------------------------------------------------------------
 
 st.subheader("Explain one image")
-index = st.selectbox("Image", range(len(items)), format_func=lambda i: items[i].name, key="gc_image")
+first = best_example(probs, labels)  # the most confident correct answer, so the close-up opens on a clear case
+index = st.selectbox("Image", range(len(items)), index=first, format_func=lambda i: items[i].name, key="gc_image",
+                     help="Opens on the image the model is surest of among those it gets right.")
 item, view, x = items[index], views[index], batch[index]
 rows = topk(probs[index], subject.classes, top_k)
 left, right = st.columns([1, 2], vertical_alignment="center")
@@ -207,13 +252,20 @@ with right:
     chart(probability_figure(rows, revision=f"probs-{subject.key}"), key="gc_probs_chart")
     st.dataframe([{"rank": r["rank"], "class": r["label"], "probability %": round(100 * r["probability"], 2)}
                   for r in rows], hide_index=True)
+    if labels[index] is not None:
+        truth = subject.classes[labels[index]]
+        verdict = "right" if rows[0]["class_index"] == labels[index] else f"wrong (it is a {truth})"
+        st.caption(f"True class: **{truth}**; the model is {verdict}, {100 * rows[0]['probability']:.1f}% sure.")
+    elif not meaningful[index]:
+        st.caption(":material/help: Not meaningful: this image is none of the model's "
+                   f"{len(subject.classes)} classes (see the note above the gallery).")
 
 ranked = torch.argsort(probs[index], descending=True).tolist()
 target = st.selectbox("Explain the class", ranked, key=f"gc_target_{subject.key}_{image_keys[index]}",
                       format_func=lambda c: f"{subject.classes[c]} ({100 * float(probs[index][c]):.1f}%)",
                       help="Defaults to the prediction; pick another class to see the evidence for it.")
 settings = st.columns(2)
-methods = L["gc_methods"].widget(settings[0].multiselect, "Methods", format_func=METHOD_LABELS.get)
+methods = linked("gc_methods", settings[0].multiselect, "Methods", format_func=METHOD_LABELS.get)
 layers = target_layers(subject.model)
 layer = settings[1].selectbox("Layer (Grad-CAM, Guided Grad-CAM)", layers, key=f"gc_layer_{subject.key}",
                               help="The last stage by default; earlier layers give finer but less class-specific maps.")
@@ -221,17 +273,20 @@ options_by_method: dict[str, dict[str, Any]] = {}
 if "integrated_gradients" in methods:
     ig = st.columns(2)
     options_by_method["integrated_gradients"] = {
-        "n_steps": L["gc_ig_steps"].widget(ig[0].slider, "Integrated Gradients: steps", step=8),
-        "smoothgrad_samples": L["gc_ig_smooth"].widget(ig[1].slider, "SmoothGrad samples (0 = off)"),
+        "n_steps": linked("gc_ig_steps", ig[0].slider, "Integrated Gradients: steps", step=8),
+        "smoothgrad_samples": linked("gc_ig_smooth", ig[1].slider, "SmoothGrad samples (0 = off)"),
     }
+call_seconds: dict[str, float] = {}  # one map of this image per method, timed (the randomization check's unit)
 
 
 def compute_map(method: str) -> torch.Tensor:
     opts = options_by_method.get(method, {})
     key = ("map", subject.key, image_keys[index], method, int(target),
            layer if method in LAYER_METHODS else None, tuple(sorted(opts.items())))
-    return memo_get(key, lambda: explain_batch(subject.model, x, method, [int(target)],
-                                               layer if method in LAYER_METHODS else None, **opts).maps[0])
+    cam, seconds = memo_get(key, lambda: timed(lambda: explain_batch(
+        subject.model, x, method, [int(target)], layer if method in LAYER_METHODS else None, **opts).maps[0]))
+    call_seconds[method] = seconds
+    return cam
 
 
 if methods:
@@ -241,7 +296,7 @@ if methods:
             try:
                 with st.spinner(f"{METHOD_LABELS[method]}..."):
                     cam = compute_map(method)
-            except (AttributionError, RuntimeError) as exc:
+            except (AttributionError, RuntimeError, ValueError) as exc:
                 st.error(f"{METHOD_LABELS[method]}: {escape_markdown(exc)}")
                 continue
             shown = overlay(view, cam, alpha, colormap)
@@ -254,14 +309,14 @@ if methods:
 # ---- plain vs residual -------------------------------------------------------------------------------
 
 st.subheader("Plain vs residual: the same image, two networks")
-pair = shapes_pair(usable_runs(default_runs_dir()))
+pair = shapes_pair_runs()
 if pair[True] is None or pair[False] is None:
     st.info(f"Needs a residual and a plain network trained on Shapes. Train the missing one here "
             f"({shapes_training_text()} each).")
     buttons = st.columns(2)
     with buttons[0]:
         if pair[True] is None:
-            train_button(True, "Train ResNet-20 on Shapes")
+            train_button(True, "Train ResNet-20 on Shapes", key="gc_train_res_pair")
     with buttons[1]:
         if pair[False] is None:
             train_button(False, "Train plain-20 (no shortcuts) on Shapes")
@@ -271,19 +326,34 @@ else:
         other = load_run_subject(run)
         if other is None:
             return
-        other_view, other_x = prepare(item.image, other.pre)
-        key = (other.key, image_keys[index])
-        other_probs = memo_get(("compare-probs", *key), lambda: predict(other.model, other_x))
-        cam = memo_get(("compare-map", *key), lambda: explain_batch(other.model, other_x, "gradcam").maps[0])
+        try:
+            other_view, other_x = prepare(item.image, other.pre)
+            key = (other.key, image_keys[index])
+            other_probs = memo_get(("compare-probs", *key), lambda: predict(other.model, other_x))
+            cam = memo_get(("compare-map", *key), lambda: explain_batch(other.model, other_x, "gradcam").maps[0])
+        except (AttributionError, RuntimeError, ValueError) as exc:
+            st.error(f"{kind}: {escape_markdown(exc)}")
+            return
         best = topk(other_probs, other.classes, 1)[0]
+        where = "recorded" if other.origin == "recorded" else "live, trained here"
+        flag = "" if other.answer_meaningful(labels[index] is not None) else " — not meaningful"
         st.image(overlay(for_display(other_view), cam, alpha, colormap), width="stretch",
-                 caption=f"{kind}: {other.title} — predicts {best['label']} ({100 * best['probability']:.1f}%)")
+                 caption=f"{kind} ({where}): {other.title} — predicts {best['label']} "
+                         f"({100 * best['probability']:.1f}%){flag}")
 
     panels = st.columns(3)
     with panels[0]:
         compare_panel(pair[True], "residual")
     with panels[1]:
         compare_panel(pair[False], "plain")
+    recorded = [(kind, run) for kind, run in (("residual", pair[True]), ("plain", pair[False])) if is_recorded(run)]
+    with panels[2]:
+        for kind, run in recorded:
+            st.caption(f"**Recorded** {kind} net, bundled with the app: {recorded_text(run)}.")
+        if recorded:
+            st.caption("A net you train here replaces the recorded one.")
+            if pair[False] in [run for _, run in recorded]:
+                train_button(False, f"Train a fresh plain-20 here ({shapes_training_text()})")
 
 # ---- trust checks -----------------------------------------------------------------------------------
 
@@ -291,44 +361,88 @@ st.subheader("Can the map be trusted?")
 st.markdown("**Does it point at the object?** On held-out Shapes images the object's exact mask is known: the "
             "pointing game counts how often the map's peak lies on the object, and the energy share how much of the "
             "map lies there. A uniform or random map scores the object's area fraction (chance).")
+size = (subject.pre.image_size, subject.pre.image_size)
 if not subject.on_shapes:
     st.info("This check needs a model trained on Shapes (the only images here with known object masks): choose the "
             "Shapes demo model or a Shapes run.")
-elif (st.button(f"Score localization on {LOCALIZATION_IMAGES} Shapes images", key="gc_loc_button")
-      or st.session_state.pop("gc_autoscore", False)):
-    data = cached_shapes_check(LOCALIZATION_IMAGES, subject.pre.image_size)
-    check_x = prepare_uint8(data.images, subject.pre)
+else:
     check_methods = [m for m in methods if m != "occlusion"] or ["gradcam"]
-    with st.spinner(f"Explaining {LOCALIZATION_IMAGES} images with each method..."):
-        st.session_state["gc_loc_result"] = (subject.key, localization_scores(
-            subject.model, check_x, data.masks, check_methods, targets=data.labels.tolist(), layer=layer,
-            method_options=options_by_method))
-loc = st.session_state.get("gc_loc_result")
-if subject.on_shapes and loc and loc[0] == subject.key:
-    chart(localization_figure(loc[1]), key="gc_loc_chart")
-    st.dataframe([{"method": r["label"], "pointing game %": round(100 * r["pointing_game"], 1),
-                   "energy inside %": round(100 * r["energy_inside"], 1), "images": r["n"]} for r in loc[1]],
-                 hide_index=True)
+    check_options = {m: o for m, o in options_by_method.items() if m in check_methods}
+    loc_key = (subject.key, tuple(check_methods), layer, tuple(sorted((m, tuple(sorted(o.items())))
+                                                                      for m, o in check_options.items())))
+    loc_estimate = localization_seconds(seconds_per_pass, check_methods, LOCALIZATION_IMAGES, size, check_options)
+    took = format_duration(loc_estimate)
+    last = st.session_state.get("gc_loc_result")
+    fresh = last is not None and last[0] == loc_key
+    # Scored by itself when it is quick (or the demo asks); else a button that says how long it takes.
+    asked = st.session_state.pop("gc_autoscore", False)
+    score = not fresh and (asked or loc_estimate <= AUTO_SCORE_S)
+    if not fresh and not score:
+        score = st.button(f"Score {', '.join(METHOD_LABELS[m] for m in check_methods)} on {LOCALIZATION_IMAGES} "
+                          f"Shapes images ({took})", key="gc_loc_button")
+    if score:
+        data = cached_shapes_check(LOCALIZATION_IMAGES, subject.pre.image_size)
+        try:
+            with st.spinner(f"Explaining {LOCALIZATION_IMAGES} images with each method ({took})..."):
+                check_x = prepare_uint8(data.images, subject.pre)
+                scored, scored_s = timed(lambda: localization_scores(
+                    subject.model, check_x, data.masks, check_methods, targets=data.labels.tolist(), layer=layer,
+                    method_options=check_options))
+            last = st.session_state["gc_loc_result"] = (loc_key, scored, scored_s)
+            fresh = True
+        except (AttributionError, RuntimeError, ValueError) as exc:
+            st.error(f"The localization check failed: {escape_markdown(exc)}")
+    if last is not None and last[0][0] == subject.key:
+        _, loc_rows, loc_s = last
+        if not fresh:
+            st.caption(f"Shown: the last scores, for {', '.join(r['label'] for r in loc_rows[:-2])}; press the "
+                       "button for the methods and layer chosen above.")
+        chart(localization_figure(loc_rows), key="gc_loc_chart")
+        st.dataframe([{"method": r["label"], "pointing game %": round(100 * r["pointing_game"], 1),
+                       "energy inside %": round(100 * r["energy_inside"], 1), "images": r["n"]} for r in loc_rows],
+                     hide_index=True)
+        readings = localization_readings(loc_rows)
+        if readings:
+            chance = readings[0].chance
+            said = "; ".join(f"{r.label}'s peak lies on the object in {100 * r.pointing_game:.0f}% of them "
+                             f"({r.verdict}: {r.times_chance:.1f} times), with {100 * r.energy_inside:.0f}% of its "
+                             "energy there" for r in readings)
+            st.caption(f"On these {readings[0].n} held-out images (scored in {format_duration(loc_s)}), {said}. "
+                       f"Chance is {100 * chance:.0f}%: the share of the image an object covers on average.")
 
 st.markdown("**Does it depend on the model?** Re-initialise the weights from the head down, block by block "
             "(Adebayo et al. 2018), and compare each map with the trained model's (Spearman rank correlation). "
             "An explanation of the model must change as the model is destroyed.")
-randomization_methods = L["gc_rand_methods"].widget(st.multiselect, "Methods to check", format_func=METHOD_LABELS.get)
+randomization_methods = linked("gc_rand_methods", st.multiselect, "Methods to check", format_func=METHOD_LABELS.get)
 granularity, blocks = randomization_granularity(subject.model)
-if st.button("Run the randomization check on this image", key="gc_rand_button", disabled=not randomization_methods):
+rand_options = {m: o for m, o in options_by_method.items() if m in randomization_methods}
+per_call = call_seconds.get("gradcam") or overview_s  # one Grad-CAM call on this one image (or on the gallery)
+rand_took = format_duration(randomization_seconds(per_call, subject.model, randomization_methods, size, granularity,
+                                                  rand_options))
+if st.button(f"Run the randomization check on this image ({rand_took})", key="gc_rand_button",
+             disabled=not randomization_methods):
     bar = st.progress(0.0, text="randomizing...")
-    result = randomization_check(subject.model, x, randomization_methods, target=int(target), layer=layer,
-                                 granularity=granularity, keep_maps=False,
-                                 progress=lambda f, step: bar.progress(f, text=f"randomized down to {step}"))
+    try:
+        result = randomization_check(subject.model, x, randomization_methods, target=int(target), layer=layer,
+                                     granularity=granularity, keep_maps=False,
+                                     progress=lambda f, step: bar.progress(f, text=f"randomized down to {step}"))
+        st.session_state["gc_rand_result"] = (subject.key, image_keys[index], result)
+    except (AttributionError, RuntimeError, ValueError) as exc:
+        st.error(f"The randomization check failed: {escape_markdown(exc)}")
     bar.empty()
-    st.session_state["gc_rand_result"] = (subject.key, image_keys[index], result)
 rand = st.session_state.get("gc_rand_result")
 if rand and rand[0] == subject.key and rand[1] == image_keys[index]:
     result = rand[2]
     chart(randomization_figure(result.steps, result.correlations, METHOD_LABELS), key="gc_rand_chart")
+    VERDICTS = {"depends": "the map depends on the weights (it passes the check)",
+                "partly": "the map depends on the weights, but not fully",
+                "barely": "the map barely depends on the weights (it fails the check)"}
+    said = " ".join(f"**{r.label}** fell from 1 to {r.final:.2f} once every layer was re-initialised (between "
+                    f"{r.low:.2f} and {r.high:.2f} on the way): {VERDICTS[r.verdict]}."
+                    for r in randomization_readings(result))
     st.caption("Each point: every layer from the head down to the one named is re-initialised, and the map for the "
-               "same class is compared with the trained model's. Grad-CAM should fall towards 0. Guided Grad-CAM is "
+               f"same class is compared with the trained model's, on this one image. {said} Guided Grad-CAM is "
                "known to barely change (Adebayo et al. 2018, on ImageNet networks): its guided-backprop factor mostly "
-               "recovers image edges whatever the weights, which is why it fails this check. On small networks it "
-               "can follow Grad-CAM more closely, since the Grad-CAM factor it multiplies by does change"
+               "recovers image edges whatever the weights, which is why it fails this check there. On small networks "
+               "it can follow Grad-CAM more closely, since the Grad-CAM factor it multiplies by does change"
                + (f"; steps are whole stages for this {blocks}-block model." if granularity == "stage" else "."))

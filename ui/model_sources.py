@@ -12,6 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from resnet_core import ConfigError, list_presets
+from resnet_core.assets import bundled_model, is_bundled, provenance
 from resnet_core.data import ImageSet, make_shapes
 from resnet_core.device import best_device
 from resnet_core.estimates import shapes_recipe_seconds
@@ -21,6 +22,7 @@ from resnet_core.explain import (
     checkpoint_subject,
     pretrained_subject,
     run_subject,
+    shapes_pair,
     shapes_runs,
     usable_runs,
 )
@@ -80,14 +82,33 @@ def cached_shapes_check(n: int, size: int) -> ImageSet:
 
 
 def load_run_subject(run: RunInfo) -> Subject | None:
-    """A run's model, loaded once per session (and again when its weights file changes)."""
+    """A run's model, loaded once per session (and again when its weights file changes); a bundled model is
+    "recorded" (with its provenance), a run of the runs folder "live"."""
     try:
         mtime = (run.path / MODEL_FILE).stat().st_mtime
         model, classes, preprocess = memo_get(("run", str(run.path), mtime), lambda: load_run_model(run.path))
-    except (RunError, OSError) as exc:
+        if is_recorded(run):
+            return run_subject(run, model, classes, preprocess, mtime, origin="recorded",
+                               provenance=recorded_text(run))
+        return run_subject(run, model, classes, preprocess, mtime, origin="live")
+    except (RunError, OSError, ValueError, TypeError) as exc:  # a run folder is outside input: never a traceback
         st.error(f"Run {escape_markdown(run.name)}: {escape_markdown(exc)}")
         return None
-    return run_subject(run, model, classes, preprocess, mtime)
+
+
+def is_recorded(run: RunInfo) -> bool:
+    """Whether the run is one of the bundled models (assets/models), not one trained here."""
+    return is_bundled(run.path)
+
+
+def recorded_text(run: RunInfo) -> str:
+    """ "validation accuracy 94.1%, recorded on 2026-12-01 on cpu (2 cores, x86_64), 105 s, rebuilt by `…`" """
+    made = provenance(run.path)
+    results = next(iter(made.results.values()), {}) if made is not None else {}
+    acc = results.get("val_acc", run.val_acc)
+    parts = ([] if acc is None else [f"validation accuracy {100 * acc:.1f}%"]) + \
+        ([made.summary()] if made is not None else ["provenance.json is missing"])
+    return ", ".join(parts)
 
 
 # ---- the one-click Shapes demo training -----------------------------------------------------------
@@ -146,9 +167,11 @@ def forget_training_failure() -> None:
     st.session_state.pop(TRAIN_ERROR_KEY, None)
 
 
-def train_button(residual: bool, label: str) -> None:
+def train_button(residual: bool, label: str, key: str | None = None) -> None:
+    """A button that queues the Shapes demo training (`key` defaults to gc_train_res / gc_train_plain)."""
     busy = training_running()
-    if st.button(label, key=f"gc_train_{'res' if residual else 'plain'}", disabled=busy) and start_training(residual):
+    key = key or f"gc_train_{'res' if residual else 'plain'}"
+    if st.button(label, key=key, disabled=busy, icon=":material/model_training:") and start_training(residual):
         st.rerun()  # show the progress bar at the top
 
 
@@ -164,14 +187,28 @@ def show_training() -> None:
 
 
 def shapes_source() -> Subject | None:
+    """The newest Shapes ResNet trained here ("live"), else the bundled one ("recorded"), else a train button."""
     runs = residual_shapes_runs()
-    if not runs:
-        took = shapes_training_text()
+    subject = load_run_subject(runs[0]) if runs else None
+    if subject is None:
+        bundled = bundled_model(True)
+        subject = load_run_subject(bundled) if bundled is not None else None
+    took = shapes_training_text()
+    if subject is None:
         st.info("No model trained on Shapes yet. Shapes is the built-in dataset (10 kinds of shapes, with exact "
                 f"object masks, so the maps can be scored). Train a ResNet-20 on it here, offline: {took}.")
         train_button(True, f"Train a small Shapes model (ResNet-20, {took})")
         return None
-    return load_run_subject(runs[0])
+    text, button = st.columns([3, 1], vertical_alignment="center")
+    if subject.origin == "recorded":
+        text.info(f"**Recorded**: the Shapes ResNet-20 bundled with the app — {subject.provenance}. A ResNet you "
+                  "train here on Shapes replaces it.", icon=":material/inventory_2:")
+    else:
+        text.info(f"**Live**: {escape_markdown(runs[0].name)}, trained here (the newest Shapes ResNet in the runs "
+                  "folder).", icon=":material/bolt:")
+    with button:
+        train_button(True, f"Train a fresh one here ({took})")
+    return subject
 
 
 def run_source() -> Subject | None:
@@ -196,28 +233,35 @@ def build_source() -> Subject:
 
 def pretrained_source() -> Subject | None:
     cols = st.columns(2)
-    arch = ARCH_OPTION.widget(cols[0].selectbox, "Architecture")
+    arch = ARCH_OPTION.widget(cols[0].selectbox, "Architecture", persist_state="page")
     versions = available_weights(arch)
-    name = cols[1].selectbox("Weights", versions, key="gc_weights")
+    name = cols[1].selectbox("Weights", versions, key="gc_weights", persist_state="page")
     failures = st.session_state.setdefault("gc_weights_failed", {})
-    if not is_cached(arch, name):
-        if (arch, name) in failures:
-            # Offline: do not retry the network on every rerun, only when asked.
-            st.warning(f"{escape_markdown(failures[(arch, name)])}\n\nThe other model sources still work.")
-            if not st.button("Try the download again", key="gc_retry_weights"):
-                return None
-            failures.pop((arch, name))
-        st.caption(f"Not downloaded yet: {weights_file_path(arch, name)} is fetched on first use.")
+    if not is_cached(arch, name) and (arch, name) in failures:
+        # Offline: do not retry the network on every rerun, only when asked. One message says what to do.
+        weights_unavailable(failures[(arch, name)])
+        if not st.button("Try the download again", key="gc_retry_weights"):
+            return None
+        failures.pop((arch, name))
     bar = st.empty()
+    if not is_cached(arch, name):
+        bar.caption(f"Downloading {weights_file_path(arch, name).name} (first use only)…")
     try:
         loaded = cached_pretrained(arch, name, _progress=lambda f, msg="": bar.progress(min(1.0, f), text=msg or None))
     except (WeightsUnavailableError, CheckpointError) as exc:
         bar.empty()
         failures[(arch, name)] = str(exc)
-        st.warning(f"{escape_markdown(exc)}\n\nThe other model sources still work.")
+        weights_unavailable(str(exc))
         return None
     bar.empty()
     return pretrained_subject(loaded, arch, name)
+
+
+def weights_unavailable(message: str) -> None:
+    """The one message of an ImageNet source that cannot load its weights: why, and the file and folder to fix it."""
+    text = escape_markdown(message)
+    st.warning(f"**ImageNet weights unavailable.** {text[:1].upper()}{text[1:]}.\n\nThe other model sources "
+               "work offline: the Shapes demo model is bundled with the app.", icon=":material/cloud_off:")
 
 
 def upload_source() -> Subject | None:
@@ -239,7 +283,7 @@ def upload_source() -> Subject | None:
         st.error(escape_markdown(message))
 
     try:
-        ckpt = memo_get(("ckpt", digest), lambda: load_checkpoint(data))
+        ckpt = memo_get(("ckpt", digest), lambda data=data: load_checkpoint(data))
     except CheckpointError as exc:
         refuse(f"{name}: {exc}")
         return None
@@ -292,10 +336,18 @@ SOURCES: dict[str, tuple[str, Callable[[], Subject | None]]] = {
 
 
 def residual_shapes_runs() -> list[RunInfo]:
-    """Finished residual runs on Shapes, newest first: the Shapes demo model is the first of them."""
+    """Finished residual runs on Shapes trained here, newest first: the Shapes demo model is the first of them."""
     return shapes_runs(usable_runs(default_runs_dir()), residual=True)
 
 
+def shapes_pair_runs() -> dict[bool, RunInfo | None]:
+    """The residual (True) and plain (False) Shapes nets to compare: the newest trained here, else the bundled
+    one ("recorded"), None where there is neither."""
+    pair = shapes_pair(usable_runs(default_runs_dir()))
+    return {residual: run if run is not None else bundled_model(residual) for residual, run in pair.items()}
+
+
 def shapes_model_ready() -> bool:
-    """Whether the Shapes demo model exists (it needs no training then)."""
+    """Whether a Shapes demo model trained here exists. Without one the bundled ResNet-20 answers at once
+    (ui.demos says so for the demo); only without both does the demo train first."""
     return bool(residual_shapes_runs())

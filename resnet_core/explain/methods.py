@@ -272,6 +272,7 @@ class Explanation:
     targets: list[int]
     method: str
     layer: str | None = None
+    native_size: tuple[int, int] | None = None  # Grad-CAM: the layer's map size before upsampling to the image
 
 
 def explain(model: nn.Module, image: Tensor, method: str = "gradcam", target: int | None = None,
@@ -299,8 +300,9 @@ def explain_batch(model: nn.Module, images: Tensor, method: str = "gradcam",
         x = as_batch(model, images)
         if targets is not None:
             targets = _check_targets(model, targets, x.shape[0])
+        native = None
         if method in ("gradcam", "guided_gradcam", "saliency"):
-            maps, used = _single_forward_method(model, x, method, targets, layer_module, opts)
+            maps, used, native = _single_forward_method(model, x, method, targets, layer_module, opts)
         else:
             if targets is None:
                 with torch.no_grad():
@@ -308,12 +310,14 @@ def explain_batch(model: nn.Module, images: Tensor, method: str = "gradcam",
             runner = _integrated_gradients if method == "integrated_gradients" else _occlusion
             maps, used = runner(model, x, targets, opts), targets
     maps = torch.nan_to_num(maps.detach().float()).cpu()
-    return Explanation(maps=maps, targets=[int(t) for t in used], method=method, layer=layer_name)
+    return Explanation(maps=maps, targets=[int(t) for t in used], method=method, layer=layer_name, native_size=native)
 
 
 def _single_forward_method(model: nn.Module, x: Tensor, method: str, targets: list[int] | None,
-                           layer: nn.Module | None, opts: dict[str, Any]) -> tuple[Tensor, list[int]]:
-    """Grad-CAM, Guided Grad-CAM and saliency: the prediction comes from the same forward pass."""
+                           layer: nn.Module | None, opts: dict[str, Any]
+                           ) -> tuple[Tensor, list[int], tuple[int, int] | None]:
+    """Grad-CAM, Guided Grad-CAM and saliency: the prediction comes from the same forward pass.
+    Returns the maps, the classes explained and (Grad-CAM) the layer map's size before upsampling."""
     if opts:
         raise AttributionError(f"{method} takes no options, got {sorted(opts)}")
     if method != "gradcam":
@@ -323,11 +327,13 @@ def _single_forward_method(model: nn.Module, x: Tensor, method: str, targets: li
         captum_target: Any = 0
     else:
         forward, captum_target = model, targets
+    native = None
     if method == "gradcam":
         raw = LayerGradCam(forward, layer).attribute(x, target=captum_target, relu_attributions=True)
         if raw.dim() != 4:
             raise AttributionError("Grad-CAM needs a convolutional layer (a stage, block or conv), "
                                    f"whose output is N x C x H x W; this one gives {raw.dim()}-D output")
+        native = (int(raw.shape[-2]), int(raw.shape[-1]))
         maps = LayerAttribution.interpolate(raw, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]
         maps = maps.clamp_min(0)  # bilinear interpolation of >= 0 values stays >= 0; guard rounding
     elif method == "guided_gradcam":
@@ -336,7 +342,7 @@ def _single_forward_method(model: nn.Module, x: Tensor, method: str, targets: li
     else:
         maps = Saliency(forward).attribute(x, target=captum_target, abs=True).sum(dim=1)
     used = forward.classes.tolist() if isinstance(forward, _PredictedLogit) else targets
-    return maps, used
+    return maps, used, native
 
 
 def _integrated_gradients(model: nn.Module, x: Tensor, targets: list[int], opts: dict[str, Any]) -> Tensor:

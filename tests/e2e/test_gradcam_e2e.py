@@ -53,3 +53,42 @@ def test_upload_shows_predictions_and_overlay_and_a_corrupt_file_gets_a_message(
     assert page.locator(".st-key-gc_probs_chart .js-plotly-plot").count() == 1
     assert page.locator('[data-testid="stImage"]').count() >= images_before
     assert_no_exception(page)
+
+
+def test_the_page_opens_on_a_working_example_with_maps_and_scores(page, app_url):
+    """No run needed: the Shapes source uses the bundled ResNet-20 (or a newer one trained here) at once."""
+    page.goto(f"{app_url}/Grad-CAM")
+    # The first full view ends with the localization scores, the last thing the page draws unasked.
+    page.locator(".st-key-gc_loc_chart .js-plotly-plot").wait_for(timeout=180_000)
+    wait_until_idle(page, timeout=180)
+    assert_no_exception(page)
+    origin = page.locator('[data-testid="stAlertContentInfo"]').filter(has_text="Recorded").or_(
+        page.locator('[data-testid="stAlertContentInfo"]').filter(has_text="Live"))
+    assert origin.count() >= 1
+    assert page.get_by_text("Shapes sample 1").count() >= 1  # the gallery's overlays, captioned
+    assert page.locator('[data-testid="stImage"]').count() >= 4
+    assert page.locator(".st-key-gc_probs_chart .js-plotly-plot").count() == 1
+    assert page.locator(".st-key-gc_loc_chart .js-plotly-plot").count() == 1  # scored without a click
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the top-k and the scores
+
+
+def _opacity(page) -> str:
+    return page.locator('.st-key-gc_alpha [data-testid="stSliderThumbValue"]').inner_text()
+
+
+def test_the_opacity_slider_shows_its_value_after_a_source_without_a_model(page, app_url):
+    """Opened from a link, then a source with no model yet (the page stops above the slider), then back: the
+    slider used to read 0.00 while the maps were drawn at 0.5."""
+    page.goto(f"{app_url}/Grad-CAM?source=build")
+    page.locator(".st-key-gc_alpha").wait_for(timeout=180_000)
+    wait_until_idle(page, timeout=180)
+    assert _opacity(page) == "0.50"
+    sources = page.locator(".st-key-gc_source")
+    sources.get_by_text("Upload a checkpoint", exact=True).click()
+    wait_until_idle(page)
+    assert page.locator(".st-key-gc_alpha").count() == 0
+    sources.get_by_text("The Build page's model", exact=True).click()
+    page.locator(".st-key-gc_alpha").wait_for(timeout=90_000)
+    wait_until_idle(page)
+    assert _opacity(page) == "0.50"
+    assert_no_exception(page)

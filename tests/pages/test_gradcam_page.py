@@ -14,11 +14,16 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from resnet_core import build_model, get_preset
-from resnet_core.data import SHAPES_CLASSES
-from resnet_core.explain import COLORMAPS
+from resnet_core.assets import bundled_model, provenance
+from resnet_core.data import SHAPES_CLASSES, make_shapes, prepare_uint8
+from resnet_core.data.transforms import Preprocess
+from resnet_core.explain import COLORMAPS, predict
 from resnet_core.model import save_checkpoint
+from resnet_core.recipes import CHECK_SEED, LOCALIZATION_IMAGES
+from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import Run, StatusEvent, StepEvent, load_metrics, read_run, request_stop
+from resnet_core.train.pretrained import weights_file_path
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "4_Grad-CAM.py")
@@ -70,11 +75,107 @@ def _charts(at: AppTest) -> dict[str, dict]:
     return {f["layout"]["title"]["text"]: f for f in figures}
 
 
-def test_without_any_run_the_page_offers_the_offline_demo(runs_dir):
+def _gallery(at: AppTest) -> list[str]:
+    """The captions of the gallery's overlays (one st.image each)."""
+    return [c for image in at.get("image") for c in image.captions
+            if ": " in c and "%" in c and not c.startswith(("residual (", "plain ("))]
+
+
+@pytest.fixture
+def no_bundled_model(monkeypatch):
+    """As if assets/models were missing: the page must fall back to offering the training."""
+    import ui.model_sources
+
+    monkeypatch.setattr(ui.model_sources, "bundled_model", lambda residual: None)
+
+
+def test_an_empty_runs_folder_opens_on_the_recorded_model_with_everything_shown(runs_dir):
+    start = time.perf_counter()
+    at = _page()
+    seconds = time.perf_counter() - start
+    assert not at.exception and not at.error
+    # The bundled ResNet-20, labelled "recorded" with its provenance and accuracy.
+    made = provenance(bundled_model(True).path)
+    recorded = " ".join(_texts(at.info))
+    assert "Recorded" in recorded and made.summary() in recorded and "94.1%" in recorded
+    assert any("(recorded: bundled with the app)" in t for t in _texts(at.caption))
+    assert any(b.label.startswith("Train a fresh one here (") for b in at.button)  # a fresh one is one click away
+    # Images with their maps, the top-k, and the localization score: no click needed.
+    captions = _gallery(at)
+    assert len(captions) >= 2 and all(c.startswith("Shapes sample") for c in captions)
+    assert "Top predictions" in _charts(at) and "Does the map point at the object?" in _charts(at)
+    topk_table, scores = at.dataframe[0].value, at.dataframe[1].value
+    assert list(topk_table["rank"]) == [1, 2, 3, 4, 5]
+    assert list(scores["method"]) == ["Grad-CAM", "Guided Grad-CAM", "Uniform map (chance)", "Random map (chance)"]
+    assert scores["pointing game %"].iloc[0] > 2 * scores["pointing game %"].iloc[2]  # the trained model localises
+    assert not any(b.key == "gc_loc_button" for b in at.button)  # it was quick, so it just ran
+    assert seconds < 120, f"the first view took {seconds:.0f} s"
+
+
+def test_without_runs_or_bundled_model_the_page_offers_training(runs_dir, no_bundled_model):
     at = _page()
     assert any("No model trained on Shapes yet" in t for t in _texts(at.info))
     assert any("Train a small Shapes model" in b.label for b in at.button)
     assert not at.error
+
+
+def test_the_closeup_opens_on_the_most_confident_correct_shapes_image(runs_dir):
+    at = _page()
+    picker = at.selectbox(key="gc_image")
+    # The same images through the same model, outside the page: which one is the surest right answer?
+    run = bundled_model(True)
+    from resnet_core.train import load_run_model
+
+    model, classes, pre = load_run_model(run.path)
+    data = make_shapes(LOCALIZATION_IMAGES, seed=CHECK_SEED, size=32)
+    n = len(picker.options)
+    probs = predict(model, prepare_uint8(data.images[:n], Preprocess.from_dict(pre, default_size=32)))
+    confidence, predicted = probs.max(dim=1)
+    right = [i for i in range(n) if int(predicted[i]) == int(data.labels[i])]
+    assert picker.value == max(right, key=lambda i: float(confidence[i]))
+    table = at.dataframe[0].value
+    assert table["class"].iloc[0] == classes[int(data.labels[picker.value])]  # correct
+    assert table["probability %"].iloc[0] >= 90  # and confident
+    assert any(t.startswith("True class: **") and "the model is right" in t for t in _texts(at.caption))
+
+
+def test_a_photo_through_the_shapes_model_is_flagged_as_not_meaningful(runs_dir):
+    at = _page()
+    at.multiselect(key="gc_samples_True").set_value(["Shapes sample 1 (square)", "cat_chelsea"]).run()
+    assert not at.exception and not at.error
+    note = " ".join(_texts(at.warning))
+    assert "This model knows only these 10 classes: " + ", ".join(SHAPES_CLASSES) in note
+    assert "trained on Shapes" in note and "not meaningful" in note and "ImageNet weights (torchvision)" in note
+    assert escape_markdown("cat_chelsea: ") in note  # the photo is named, with the answer it got
+    captions = _gallery(at)
+    assert any(c.startswith("cat_chelsea: ") and c.endswith("not meaningful") for c in captions)
+    assert not any(c.startswith("Shapes sample") and "not meaningful" in c for c in captions)
+    at.selectbox(key="gc_image").set_value(1).run()  # the photo in the close-up
+    assert any(t.startswith(":material/help: Not meaningful") for t in _texts(at.caption))
+
+
+def test_a_shapes_image_through_the_shapes_model_gets_no_such_note(runs_dir):
+    at = _page()
+    assert not at.warning
+    assert not any("not meaningful" in c for c in _gallery(at))
+
+
+def test_the_overlay_slider_keeps_and_shows_its_value_across_a_source_switch(runs_dir):
+    """Opened from a link, then a source without a model (the page stops above the slider), then back: the
+    browser must be told the value (set_value), or it draws the slider at its minimum while the maps use 0.5."""
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["model_config"] = SMALL
+    at.query_params.update({"source": "build"})
+    at.run()
+    for value in (0.5, 0.3):
+        if value != 0.5:
+            at.slider(key="gc_alpha").set_value(value).run()
+        at.radio(key="gc_source").set_value("upload").run()  # no checkpoint yet: no model, no slider
+        assert not at.exception and not any(s.key == "gc_alpha" for s in at.slider)
+        at.radio(key="gc_source").set_value("build").run()
+        slider = at.slider(key="gc_alpha")
+        assert slider.value == value
+        assert slider.proto.set_value and list(slider.proto.value) == [pytest.approx(value)]
 
 
 def test_upload_a_good_image_and_a_corrupt_one(runs_dir):
@@ -117,24 +218,70 @@ def test_bundled_photo_predictions_and_method_panels(runs_dir):
     assert table["class"].iloc[0] == f"class {target.value}"  # the class picker defaults to the prediction
 
 
+def test_a_run_trained_here_is_preferred_and_labelled_live(runs_dir):
+    _fake_shapes_run(runs_dir, name="mine")
+    at = _page()
+    assert not at.exception and not at.error
+    assert any("**Live**: mine, trained here" in t for t in _texts(at.info))
+    assert any("run mine (" in t and "(live: trained here)" in t for t in _texts(at.caption))
+    assert not any("Recorded**: the Shapes ResNet-20" in t for t in _texts(at.info))
+
+
 def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):
     _fake_shapes_run(runs_dir)
     at = _page()
     assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
-    at.button(key="gc_loc_button").click().run()
-    assert not at.exception, at.exception
-    rows = at.dataframe[1].value
+    rows = at.dataframe[1].value  # scored at once: it takes about a second
     assert list(rows["method"])[-2:] == ["Uniform map (chance)", "Random map (chance)"]
     assert set(rows["images"]) == {64}
-    at.button(key="gc_rand_button").click().run()
+    said = next(t for t in _texts(at.caption) if t.startswith("On these 64 held-out images"))
+    assert f"Grad-CAM's peak lies on the object in {rows['pointing game %'].iloc[0]:.0f}% of them" in said
+    button = at.button(key="gc_rand_button")
+    assert button.label.startswith("Run the randomization check on this image (") and button.label.endswith(")")
+    button.click().run()
     assert not at.exception, at.exception
     chart = _charts(at)["Cascading weight randomization"]
     steps = chart["data"][0]["x"]
     assert steps[:2] == ["original", "fc"] and steps[-1] == "stem"
     assert chart["data"][0]["y"][0] == 1.0
+    # The caption says where each method's line ended, read from the chart's own numbers.
+    said = next(t for t in _texts(at.caption) if t.startswith("Each point:"))
+    for line in chart["data"]:
+        assert f"**{line['name']}** fell from 1 to {line['y'][-1]:.2f} once every layer was re-initialised" in said
+    assert "Adebayo et al. 2018" in said and "should fall towards 0" not in said
 
 
-def test_plain_and_residual_runs_are_compared_on_the_same_image(runs_dir):
+def test_a_localization_check_that_takes_long_waits_for_its_button(runs_dir, monkeypatch):
+    from resnet_core.explain import costs
+
+    monkeypatch.setattr(costs, "method_passes", lambda *args, **kwargs: 1e6)  # as if each map took hours
+    at = _page()
+    button = at.button(key="gc_loc_button")
+    assert button.label.startswith("Score Grad-CAM, Guided Grad-CAM on 64 Shapes images (about ")
+    assert "Does the map point at the object?" not in _charts(at)
+
+
+def _compared(at: AppTest) -> list[str]:
+    return [c for image in at.get("image") for c in image.captions if c.startswith(("residual (", "plain ("))]
+
+
+def test_plain_and_residual_use_the_bundled_pair_until_runs_are_trained_here(runs_dir):
+    at = _page()
+    assert not at.exception and not at.error
+    compared = _compared(at)
+    assert [c.split(":")[0] for c in compared] == ["residual (recorded)", "plain (recorded)"]
+    recorded = [t for t in _texts(at.caption) if t.startswith("**Recorded** ")]
+    assert len(recorded) == 2 and all("validation accuracy" in t and "recorded on " in t for t in recorded)
+    assert any(b.label.startswith("Train a fresh plain-20 here (about ") for b in at.button)
+    _fake_shapes_run(runs_dir, residual=True, name="res")
+    _fake_shapes_run(runs_dir, residual=False, name="plain")
+    at.run()
+    assert not at.exception and not at.error
+    assert [c.split(":")[0] for c in _compared(at)] == ["residual (live, trained here)", "plain (live, trained here)"]
+    assert not any(b.label.startswith(("Train plain-20", "Train a fresh plain-20")) for b in at.button)
+
+
+def test_plain_and_residual_without_bundled_models_offer_the_training(runs_dir, no_bundled_model):
     _fake_shapes_run(runs_dir, residual=True, name="res")
     at = _page()
     assert any(b.label == "Train plain-20 (no shortcuts) on Shapes" for b in at.button)
@@ -181,11 +328,17 @@ def test_not_a_checkpoint_is_refused_clearly(runs_dir):
     assert not at.dataframe  # nothing is predicted with a model that did not load
 
 
-def test_pretrained_weights_offline_warn_and_the_page_survives(runs_dir):
+def test_pretrained_weights_offline_say_in_one_place_what_to_do(runs_dir):
     at = _page("imagenet")
     assert not at.exception, at.exception
-    warnings = " ".join(_texts(at.warning))
-    assert "resnet18" in warnings and "torch-home" in warnings
+    warnings = _texts(at.warning)
+    assert len(warnings) == 1  # one message, with nothing above it saying otherwise
+    path = weights_file_path("resnet18")
+    # The file to get and the folder to put it in (shown as plain text, hence escaped).
+    assert escape_markdown(path.name) in warnings[0] and escape_markdown(str(path.parent)) in warnings[0]
+    assert not any("fetched on first use" in t for t in _texts(at.caption))
+    at.run()  # offline: no second attempt on a rerun, the same one message
+    assert len(at.warning) == 1 and any(b.key == "gc_retry_weights" for b in at.button)
     at.radio(key="gc_source").set_value("build").run()
     assert not at.exception and at.dataframe  # another model still works in the same session
 
@@ -202,7 +355,7 @@ def demo_run_after_steps(runs_dir: Path, steps: int, timeout: float = 120) -> Pa
 
 
 def test_one_click_training_makes_a_shapes_model(runs_dir):
-    at = _page()
+    at = _page()  # on the recorded model: its "train a fresh one" button
     at.button(key="gc_train_res").click().run()
     assert not at.exception, at.exception
     run_dir = demo_run_after_steps(runs_dir, 2)  # a worker process trains it into its run folder
@@ -256,7 +409,17 @@ def test_a_hostile_link_keeps_the_page_working(runs_dir):
     assert at.radio(key="gc_source").value == "shapes"  # the default, which offers its one-click training
 
 
-def test_the_gradcam_demo_trains_the_shapes_model_when_there_is_none(runs_dir):
+def test_the_gradcam_demo_answers_at_once_with_the_bundled_model(runs_dir):
+    at = _page()
+    at.multiselect(key="gc_methods").set_value(["saliency"]).run()
+    at.button(key="demo_gradcam").click().run()
+    assert not at.exception and not at.error
+    assert "gc_train_job" not in at.session_state  # nothing to train
+    assert at.multiselect(key="gc_methods").value == ["gradcam", "guided_gradcam"]
+    assert list(at.dataframe[1].value["method"])[:2] == ["Grad-CAM", "Guided Grad-CAM"]
+
+
+def test_the_gradcam_demo_trains_the_shapes_model_when_there_is_none(runs_dir, no_bundled_model):
     at = _page()
     at.button(key="demo_gradcam").click().run()
     assert not at.exception and not at.error

@@ -1,0 +1,70 @@
+"""How long attribution work takes here: each method's work per image, scaled from a Grad-CAM pass timed on the model.
+
+The unit is one Grad-CAM pass (a forward and a backward pass) on one image, measured on the model being
+explained (the page times its overview of the gallery), so an estimate holds for this model, this input size
+and this machine, whatever they are.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from torch import nn
+
+from .methods import occlusion_window
+from .trust import randomization_steps
+
+T = TypeVar("T")
+
+FORWARD_SHARE = 0.4  # a forward pass alone, as a share of a forward and backward pass
+
+
+def timed(compute: Callable[[], T]) -> tuple[T, float]:
+    """(compute(), the seconds it took)."""
+    start = time.perf_counter()
+    value = compute()
+    return value, time.perf_counter() - start
+
+
+def method_passes(method: str, height: int, width: int, options: Mapping[str, Any] | None = None) -> float:
+    """One image's work for `method`, in Grad-CAM passes (forward + backward)."""
+    options = options or {}
+    if method in ("gradcam", "saliency"):
+        return 1.0
+    if method == "guided_gradcam":
+        return 2.0  # Grad-CAM, then guided backpropagation
+    if method == "integrated_gradients":
+        return float(int(options.get("n_steps", 32)) * max(1, int(options.get("smoothgrad_samples", 0))))
+    if method == "occlusion":
+        window, stride = occlusion_window(height, width)
+        window = int(options.get("window", window))
+        stride = int(options.get("stride", stride))
+        places = (math.floor((height - window) / stride) + 1) * (math.floor((width - window) / stride) + 1)
+        return (places + 1) * FORWARD_SHARE
+    raise ValueError(f"unknown method {method!r}")
+
+
+def _passes(methods: Sequence[str], size: tuple[int, int], method_options: Mapping[str, Mapping[str, Any]] | None
+            ) -> float:
+    options = method_options or {}
+    return sum(method_passes(m, size[0], size[1], options.get(m)) for m in methods)
+
+
+def localization_seconds(seconds_per_pass: float, methods: Sequence[str], images: int, size: tuple[int, int],
+                         method_options: Mapping[str, Mapping[str, Any]] | None = None) -> float:
+    """The localization check on `images` images (batched, as localization_scores runs it)."""
+    return seconds_per_pass * images * _passes(methods, size, method_options)
+
+
+def randomization_seconds(seconds_per_call: float, model: nn.Module, methods: Sequence[str], size: tuple[int, int],
+                          granularity: str = "block",
+                          method_options: Mapping[str, Mapping[str, Any]] | None = None) -> float:
+    """The cascading randomization check on one image: every method once per step, the trained model included.
+
+    `seconds_per_call` is one Grad-CAM call on one image (a batch of one costs more per image than a batch).
+    """
+    steps = len(randomization_steps(model, granularity)) + 1  # lists the modules, changes nothing
+    return seconds_per_call * steps * _passes(methods, size, method_options)

@@ -1,0 +1,117 @@
+"""What the page's results say, read from their numbers: the close-up's default image, the localization and
+randomization verdicts that the captions state.
+
+Captions on the Grad-CAM page state what *this* model's results show, so every size, trend and verdict they
+name is computed here from the result on screen, never written in advance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .methods import METHOD_LABELS, AttributionError
+from .trust import RandomizationResult
+
+# ---- the close-up's default image ------------------------------------------------------------------------
+
+
+def best_example(probs: Tensor, labels: Sequence[int | None]) -> int:
+    """The image to explain first: the most confident correct prediction among the images whose true class is
+    known (`labels[i]`, None where it is not), else the most confident prediction of all.
+
+    `probs` is N x classes (from `predict`).
+    """
+    probs = torch.as_tensor(probs)
+    if probs.dim() != 2 or probs.shape[0] == 0:
+        raise AttributionError(f"best_example takes N x classes probabilities, got shape {tuple(probs.shape)}")
+    if len(labels) != probs.shape[0]:
+        raise AttributionError(f"{probs.shape[0]} images but {len(labels)} labels")
+    confidence, predicted = probs.max(dim=1)
+    correct = [i for i, label in enumerate(labels) if label is not None and int(predicted[i]) == int(label)]
+    pool = correct or list(range(probs.shape[0]))
+    return max(pool, key=lambda i: float(confidence[i]))
+
+
+# ---- localization ------------------------------------------------------------------------------------------
+
+# times chance at which a pointing game counts as far above / above chance
+FAR_ABOVE = 2.0
+ABOVE = 1.25
+
+
+@dataclass(frozen=True)
+class LocalizationReading:
+    """One method's localization score against chance (the mean share of the image the object covers)."""
+
+    method: str
+    label: str
+    pointing_game: float
+    energy_inside: float
+    chance: float
+    n: int
+
+    @property
+    def times_chance(self) -> float:
+        return self.pointing_game / self.chance if self.chance > 0 else float("inf")
+
+    @property
+    def verdict(self) -> str:
+        """"far above chance", "above chance" or "at chance" (no better than a uniform map)."""
+        if self.times_chance >= FAR_ABOVE:
+            return "far above chance"
+        if self.times_chance >= ABOVE:
+            return "above chance"
+        return "at chance"
+
+
+def localization_readings(rows: Sequence[dict[str, Any]]) -> list[LocalizationReading]:
+    """The attribution methods' rows of `localization_scores` (not the chance baselines), as readings."""
+    return [LocalizationReading(r["method"], r["label"], float(r["pointing_game"]), float(r["energy_inside"]),
+                                float(r["mask_fraction"]), int(r["n"]))
+            for r in rows if r["method"] in METHOD_LABELS]
+
+
+# ---- randomization -------------------------------------------------------------------------------------------
+
+# Spearman rho with the trained model's map once every layer is re-initialised
+DEPENDS = 0.3  # at most this: the map depends on the weights
+PARTLY = 0.7  # below this: it depends on them, but not fully; from here on it barely does
+
+
+@dataclass(frozen=True)
+class RandomizationReading:
+    """Where one method's map ended after full randomization, and where it went on the way."""
+
+    method: str
+    label: str
+    final: float  # rank correlation with the trained map, every layer re-initialised
+    low: float  # the lowest and highest correlation after the first step
+    high: float
+    steps: int  # re-initialisation steps (the trained model not counted)
+
+    @property
+    def verdict(self) -> str:
+        """"depends" (the map changed with the weights: it passes), "partly" (it depends on them, but not
+        fully) or "barely" (it hardly changed: it fails the check)."""
+        if self.final <= DEPENDS:
+            return "depends"
+        if self.final < PARTLY:
+            return "partly"
+        return "barely"
+
+
+def randomization_readings(result: RandomizationResult) -> list[RandomizationReading]:
+    """One reading per method of a randomization check (methods with fewer than two steps are left out)."""
+    readings = []
+    for method, values in result.correlations.items():
+        after = values[1:]
+        if not after:
+            continue
+        readings.append(RandomizationReading(method, METHOD_LABELS.get(method, method), float(after[-1]),
+                                             float(min(after)), float(max(after)), len(after)))
+    return readings

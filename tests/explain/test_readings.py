@@ -1,0 +1,89 @@
+"""What the Grad-CAM page's numbers say (close-up default, localization and randomization verdicts), what its
+estimates cost, and when a model's answer for an image means something."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from resnet_core import ResNetConfig, build_model, get_preset
+from resnet_core.data import SHAPES_CLASSES
+from resnet_core.explain import AttributionError, RandomizationResult, Subject, explain_batch, randomization_steps
+from resnet_core.explain.costs import localization_seconds, method_passes, randomization_seconds, timed
+from resnet_core.explain.readings import (
+    best_example,
+    localization_readings,
+    randomization_readings,
+)
+
+TINY = ResNetConfig(block="basic", stage_blocks=(1, 1), stage_widths=(8, 16), stem="cifar", stem_width=8,
+                    shortcut="B", num_classes=3)
+
+
+def test_best_example_is_the_most_confident_correct_answer():
+    probs = torch.tensor([[0.57, 0.43, 0.0],   # right (class 0) but unsure
+                          [0.05, 0.95, 0.0],   # confident and wrong (truly class 2)
+                          [0.02, 0.90, 0.08],  # right (class 1), the surest right answer
+                          [0.99, 0.01, 0.0]])  # the surest of all, but a photo: its class is unknown
+    assert best_example(probs, [0, 2, 1, None]) == 2
+    # None right: the most confident of all; nothing known: likewise.
+    assert best_example(probs, [1, 0, 0, None]) == 3
+    assert best_example(probs, [None] * 4) == 3
+    with pytest.raises(AttributionError):
+        best_example(probs, [0, 1])
+
+
+def test_localization_readings_compare_with_chance_and_leave_out_the_baselines():
+    rows = [{"method": "gradcam", "label": "Grad-CAM", "pointing_game": 0.72, "energy_inside": 0.44,
+             "mask_fraction": 0.16, "n": 64},
+            {"method": "saliency", "label": "Saliency", "pointing_game": 0.18, "energy_inside": 0.2,
+             "mask_fraction": 0.16, "n": 64},
+            {"method": "uniform", "label": "Uniform map (chance)", "pointing_game": 0.16, "energy_inside": 0.16,
+             "mask_fraction": 0.16, "n": 64}]
+    readings = localization_readings(rows)
+    assert [r.method for r in readings] == ["gradcam", "saliency"]
+    assert readings[0].times_chance == pytest.approx(4.5)
+    assert readings[0].verdict == "far above chance" and readings[1].verdict == "at chance"
+
+
+def test_randomization_readings_report_the_final_correlation_and_the_range():
+    result = RandomizationResult(["original", "fc", "layer2.0", "stem"],
+                                 {"gradcam": [1.0, 0.6, 0.1, 0.05], "guided_gradcam": [1.0, 0.9, 0.5, 0.42],
+                                  "saliency": [1.0, 0.95, 0.9, 0.88]})
+    by = {r.method: r for r in randomization_readings(result)}
+    assert (by["gradcam"].final, by["gradcam"].low, by["gradcam"].high) == (0.05, 0.05, 0.6)
+    assert by["gradcam"].verdict == "depends"
+    assert by["guided_gradcam"].final == 0.42 and by["guided_gradcam"].verdict == "partly"
+    assert by["saliency"].verdict == "barely" and by["saliency"].steps == 3
+
+
+def test_costs_scale_with_the_methods_work_and_the_cascade():
+    assert method_passes("gradcam", 32, 32) == 1.0
+    assert method_passes("guided_gradcam", 32, 32) == 2.0
+    assert method_passes("integrated_gradients", 32, 32, {"n_steps": 16, "smoothgrad_samples": 4}) == 64
+    assert method_passes("occlusion", 224, 224) > method_passes("gradcam", 224, 224)  # 7x7 forward passes
+    assert localization_seconds(0.01, ["gradcam", "guided_gradcam"], 64, (32, 32)) == pytest.approx(1.92)
+    model = build_model(TINY)
+    steps = len(randomization_steps(model)) + 1  # the trained model's map too
+    assert randomization_seconds(0.01, model, ["gradcam"], (20, 20)) == pytest.approx(0.01 * steps)
+    value, seconds = timed(lambda: 42)
+    assert value == 42 and seconds >= 0
+
+
+def test_gradcam_says_its_native_map_size():
+    torch.manual_seed(0)
+    model = build_model(get_preset("resnet20").replace(stage_blocks=(1, 1, 1)))
+    explanation = explain_batch(model, torch.randn(2, 3, 32, 32), "gradcam")
+    assert explanation.native_size == (8, 8) and explanation.maps.shape == (2, 32, 32)
+    assert explain_batch(model, torch.randn(1, 3, 32, 32), "gradcam", layer="layer1").native_size == (32, 32)
+    assert explain_batch(model, torch.randn(1, 3, 32, 32), "saliency").native_size is None
+
+
+def test_a_photo_means_something_only_to_a_model_of_photos():
+    model = build_model(TINY)
+    shapes = Subject(model, list(SHAPES_CLASSES), None, "k", "t", on_shapes=True, trained_on="Shapes")
+    assert shapes.answer_meaningful(own_data=True) and not shapes.answer_meaningful(own_data=False)
+    imagenet = Subject(model, [f"c{i}" for i in range(1000)], None, "k", "t", trained_on="ImageNet")
+    assert imagenet.answer_meaningful(own_data=False)
+    untrained = Subject(model, ["a", "b", "c"], None, "k", "t", trained=False)
+    assert untrained.answer_meaningful(own_data=False)  # its page says its answers are noise anyway
