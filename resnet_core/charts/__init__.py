@@ -25,6 +25,7 @@ from .training import (
     throughput_figure,
     training_loss_figure,
 )
+from .trust import deletion_insertion_figure, layer_maps_figure, layer_scores_figure, trust_figure
 
 __all__ = [
     "COLORS",
@@ -37,11 +38,14 @@ __all__ = [
     "architecture_figure",
     "autocorrelation_figure",
     "base_layout",
+    "deletion_insertion_figure",
     "depth_sweep_figure",
     "ema",
     "epoch_metrics_figure",
     "grad_heatmap_figure",
     "gradient_profile_figure",
+    "layer_maps_figure",
+    "layer_scores_figure",
     "lesion_figure",
     "localization_figure",
     "lr_figure",
@@ -55,4 +59,5 @@ __all__ = [
     "thin",
     "throughput_figure",
     "training_loss_figure",
+    "trust_figure",
 ]

@@ -1,0 +1,123 @@
+"""Trust figures: deletion and insertion curves, Grad-CAM layer by layer, and the trust table as a map of
+faithfulness against sensitivity to the weights."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .explain import _METHOD_COLORS
+from .style import COLORS, base_layout
+
+# The Grad-CAM page's method colours, plus the edge-detector reference map.
+TRUST_COLORS = {**_METHOD_COLORS, "sobel": "#56B4E9"}
+_REFERENCE_DASH = "dot"  # reference maps are drawn dotted, so they read as yardsticks, not methods
+
+
+def _color(name: str) -> str:
+    return TRUST_COLORS.get(name, COLORS["neutral"])
+
+
+def deletion_insertion_figure(records: Sequence[dict[str, Any]], baseline: str = "",
+                              references: Sequence[str] = ("random", "uniform", "sobel"),
+                              revision: str = "deletion-insertion") -> go.Figure:
+    """Deletion (left) and insertion (right) curves, one line per map, its area in the legend.
+
+    `records`: dicts as `Faithfulness.record()` gives them (name, label, fractions, deletion, insertion,
+    deletion_auc, insertion_auc). `baseline`: words for what removed pixels become, shown under the title.
+    """
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=("Deletion: most important pixels removed first (lower is better)",
+                                        "Insertion: most important pixels put back first (higher is better)"))
+    for r in records:
+        x = [100.0 * f for f in r["fractions"]]
+        dash = _REFERENCE_DASH if r["name"] in references else "solid"
+        for col, key in ((1, "deletion"), (2, "insertion")):
+            fig.add_trace(go.Scatter(
+                x=x, y=[100.0 * p for p in r[key]], mode="lines", legendgroup=r["name"], showlegend=col == 1,
+                name=f"{r['label']} (areas {r['deletion_auc']:.2f} / {r['insertion_auc']:.2f})",
+                line=dict(color=_color(r["name"]), width=2, dash=dash),
+                hovertemplate=f"{r['label']}: %{{x:.0f}}% of the pixels {'removed' if col == 1 else 'inserted'}, "
+                              "p = %{y:.1f}%<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(title="% of the pixels, in the map's order", range=[0, 100])
+    fig.update_yaxes(title="probability of the explained class (%)", range=[0, 100], row=1, col=1)
+    fig.update_layout(height=430, legend=dict(orientation="h", y=-0.25))
+    title = "Deletion and insertion" + (f" — removed pixels become {baseline}" if baseline else "")
+    base_layout(fig, title, revision)
+    fig.update_layout(margin=dict(t=95))  # room for the subplot titles under the title
+    return fig
+
+
+def layer_scores_figure(rows: Sequence[dict[str, Any]], revision: str = "layer-scores") -> go.Figure:
+    """Per layer (rows from `LayerReport.records()`): faithfulness (insertion − deletion area) and, where a
+    mask was given, the pointing game and the energy inside the object, as grouped bars."""
+    labels = [r["label"] for r in rows]
+    fig = go.Figure(go.Bar(x=labels, y=[r["faithfulness"] for r in rows], name="insertion − deletion area",
+                           marker_color=COLORS["residual"],
+                           hovertemplate="%{x}: %{y:.2f}<extra>insertion − deletion</extra>"))
+    for key, name, color in (("pointing_game", "pointing game", COLORS["identity"]),
+                             ("energy_inside", "energy inside the object", COLORS["zero-pad"])):
+        if any(r.get(key) is not None for r in rows):
+            fig.add_trace(go.Bar(x=labels, y=[r.get(key) for r in rows], name=name, marker_color=color,
+                                 hovertemplate="%{x}: %{y:.2f}<extra>" + name + "</extra>"))
+    fig.add_hline(y=0.0, line_color=COLORS["neutral"], line_width=1)
+    fig.update_yaxes(title="score (0 to 1; faithfulness can be negative)", range=[-1.05, 1.05])
+    fig.update_layout(barmode="group", height=380, legend=dict(orientation="h", y=-0.3))
+    return base_layout(fig, "Grad-CAM at each layer: faithful and on the object?", revision)
+
+
+def layer_maps_figure(labels: Sequence[str], maps: Sequence[Any], revision: str = "layer-maps") -> go.Figure:
+    """Grad-CAM maps side by side (H x W arrays or tensors, each scaled to [0, 1] by its own range), titled
+    with their layers; image rows top to bottom as in the picture."""
+    n = max(1, len(maps))
+    # Titles on two lines ("layer2.1 after the addition" / "(16×16)"), so five maps fit side by side.
+    titles = [label.replace(" (", "<br>(", 1) for label in labels]
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.02)
+    for i, m in enumerate(maps, start=1):
+        values = [[float(v) for v in row] for row in (m.tolist() if hasattr(m, "tolist") else m)]
+        lo = min(min(row) for row in values)
+        span = max(max(row) for row in values) - lo
+        z = [[(v - lo) / span if span > 0 else 0.0 for v in row] for row in values]
+        fig.add_trace(go.Heatmap(z=z, zmin=0, zmax=1, colorscale="Jet", showscale=i == n,
+                                 hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>"), row=1, col=i)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if i == 1 else i}", showticklabels=False,
+                         row=1, col=i)
+        fig.update_xaxes(showticklabels=False, row=1, col=i)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=320)
+    base_layout(fig, "Grad-CAM at each layer (each map scaled to its own range)", revision)
+    fig.update_layout(margin=dict(t=95))
+    return fig
+
+
+def trust_figure(rows: Sequence[dict[str, Any]], sensitive_below: float = 0.5,
+                 revision: str = "trust") -> go.Figure:
+    """The trust table as points: faithfulness (insertion − deletion area, x) against the mean rank
+    correlation with the trained map under weight randomization (y). Faithful and sensitive methods sit to
+    the right and low; reference maps, which never read the weights, are drawn at ρ = 1 as open markers."""
+    fig = go.Figure()
+    for r in rows:
+        rho = r.get("randomization_rho")
+        reference = bool(r.get("reference"))
+        y = 1.0 if reference or rho is None else rho
+        # Named in the legend, not beside the points: methods that score alike sit on top of each other.
+        fig.add_trace(go.Scatter(
+            x=[r["faithfulness"]], y=[y], mode="markers", name=r["label"],
+            marker=dict(size=13, color=_color(r["method"]), symbol="circle-open" if reference else "circle",
+                        line=dict(width=2, color=_color(r["method"]))),
+            hovertemplate=(f"{r['label']}: insertion − deletion %{{x:.2f}}, "
+                           + ("does not read the weights" if reference else "ρ %{y:.2f}") + "<extra></extra>")))
+    fig.add_hline(y=sensitive_below, line_dash="dash", line_color=COLORS["neutral"],
+                  annotation_text=f"below: the map changes with the weights (ρ < {sensitive_below})",
+                  annotation_position="bottom right")
+    best_reference = max((r["faithfulness"] for r in rows if r.get("reference")), default=None)
+    if best_reference is not None:
+        fig.add_vline(x=best_reference, line_dash="dot", line_color=COLORS["neutral"],
+                      annotation_text="best reference map", annotation_position="bottom right")
+    fig.update_xaxes(title="faithfulness: insertion − deletion area (higher is better)")
+    fig.update_yaxes(title="Spearman ρ with the trained map, weights randomized", range=[-1.05, 1.15])
+    fig.update_layout(height=460, legend=dict(orientation="h", y=-0.25))
+    return base_layout(fig, "Faithful and sensitive to the weights?", revision)
