@@ -77,7 +77,8 @@ def load_into_widgets(cfg: ResNetConfig, reset_size: bool = True) -> None:
 
 
 def on_preset_change() -> None:
-    load_into_widgets(get_preset(st.session_state["build_preset"]))
+    if st.session_state["build_preset"] is not None:
+        load_into_widgets(get_preset(st.session_state["build_preset"]))
 
 
 def config_from_widgets() -> ResNetConfig:
@@ -87,15 +88,28 @@ def config_from_widgets() -> ResNetConfig:
     return ResNetConfig(**values)
 
 
+def model_note(cfg: ResNetConfig | None, start: str | None) -> str:
+    """The sidebar's line under the preset: the preset's own note (its paper result) only when the model is
+    that preset; a custom model (a link's, a loaded file's, or edited fields) gets no paper numbers."""
+    if cfg is None:
+        return "The fields below do not make a model yet: see the message on the page."
+    name = preset_name_of(cfg)
+    if name is not None:
+        note = preset_note(name)
+        return note if name == start else f"Equals the preset {name}. {note}"
+    edited = f" (edited from {start})" if start else ""
+    return f"Custom model{edited}: it matches no preset, so no paper result applies."
+
+
 new_link = apply_link(LINKED)
 if new_link or "cfg_block" not in st.session_state:
     load_into_widgets(current_config(), reset_size=False)
-    st.session_state["build_preset"] = preset_name_of(current_config()) or "resnet20"
+    st.session_state["build_preset"] = preset_name_of(current_config())  # None: a custom model
 
 with st.sidebar:
     st.selectbox("Start from a preset", list_presets(), key="build_preset", on_change=on_preset_change,
-                 help="Loads every field below from the preset; edit them freely afterwards.")
-    st.caption(preset_note(st.session_state["build_preset"]))
+                 placeholder="Custom model", help="Loads every field below from the preset; edit them freely afterwards.")
+    note = st.empty()  # filled once the fields are parsed: it describes the model they make
     L["build_image_size"].widget(st.number_input, "Input image size (pixels)", step=8)
     L["build_batch"].widget(st.number_input, "Batch size for the memory estimate")
 
@@ -113,7 +127,9 @@ with left:
     st.number_input("Classes", 1, MAX_CLASSES, key="cfg_num_classes")
     st.number_input("Input channels", 1, MAX_IN_CHANNELS, key="cfg_in_channels")
 with right:
-    st.selectbox("Shortcut", SHORTCUT_TYPES, key="cfg_shortcut", format_func=lambda k: f"{k}: {SHORTCUT_MEANING[k]}")
+    # A radio, not a selectbox: each option's meaning is a sentence, and a selectbox shows its value on one line
+    # that a narrow column (or presenter mode) cuts off.
+    st.radio("Shortcut", SHORTCUT_TYPES, key="cfg_shortcut", captions=[SHORTCUT_MEANING[k] for k in SHORTCUT_TYPES])
     st.selectbox("Stride placement (bottleneck)", STRIDE_PLACEMENTS, key="cfg_stride_placement",
                  help="v1: stride in the first 1x1; v1.5: in the 3x3, as torchvision")
     st.selectbox("Normalization", NORM_TYPES, key="cfg_norm")
@@ -132,6 +148,7 @@ except (ConfigError, TypeError) as exc:
                   f"last valid model ({preset_name_of(current_config()) or 'custom'}) is still the one the other "
                   "pages use.")
     cfg = None
+note.caption(model_note(cfg, st.session_state["build_preset"]))
 
 
 def show_twin(summary, twin, batch: int) -> None:
@@ -156,7 +173,7 @@ def show_model(cfg: ResNetConfig) -> None:
     summary = cached_summary(cfg.to_json(), size)
     twin = cached_summary(cfg.plain_twin().to_json(), size) if cfg.residual else None
     st.subheader(f"{preset_name_of(cfg) or 'Custom ResNet'} — {cfg.depth} weighted layers")
-    cols = st.columns(4)
+    cols = st.columns(4, vertical_alignment="bottom")  # the values line up when a long label wraps
     cols[0].metric("Parameters", format_count(summary.total_params))
     cols[1].metric(f"MACs at {size}x{size}", format_count(summary.total_macs))
     cols[2].metric(f"Activation memory, batch {batch}", format_bytes(summary.activation_bytes(batch)),

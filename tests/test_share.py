@@ -86,3 +86,23 @@ def test_a_pair_of_choices_is_not_a_range():
     value, notice = option_from_params({"px": "20"}, "px", 32, (16, 32))
     assert value == 32 and "is not one of [16, 32]" in notice
     assert option_from_params({"px": "20"}, "px", 32, bounds=(16, 32)) == (20, None)
+
+
+def test_the_model_parameters_and_the_page_options_of_a_link_stay_apart():
+    """ui.share tells a link's model parameters from a page's options by name (a sidebar link carries the
+    current model, then the page's own options): every name config_to_params writes is a model parameter,
+    and no page option uses one of those names."""
+    import re
+    from pathlib import Path
+
+    from ui.share import CONFIG_PARAMS
+
+    cfg = get_preset("resnet20").replace(block="bottleneck", stage_blocks=(1, 1, 1), stage_widths=(8, 16, 32),
+                                         stem="deep", stem_width=8, shortcut="B", stride_placement="v1",
+                                         avg_down=True, preact=True, zero_init_residual=True, width_multiplier=0.5,
+                                         num_classes=5, in_channels=1)
+    assert set(config_to_params(cfg)) <= CONFIG_PARAMS
+    root = Path(__file__).resolve().parents[1]
+    sources = " ".join(p.read_text() for p in [*root.glob("pages/*.py"), *root.glob("ui/*.py")])
+    option_params = set(re.findall(r'Linked\("[a-z_]+", "([a-z_]+)"', sources))
+    assert option_params and not option_params & CONFIG_PARAMS

@@ -1,4 +1,4 @@
-"""What every page shares: page config, the sidebar's page links, presenter mode.
+"""What every page shares: page config, the sidebar's page links, presenter mode, the layout rules.
 
 Streamlit runs a file in pages/ directly (without app.py) when its URL is opened, so each
 page calls `page_setup` first instead of relying on the entry point to draw the frame.
@@ -10,6 +10,58 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from ui.presenter import presenter_toggle
+from ui.share import on_page, page_query
+
+# Applied on every page, presenter mode or not. Streamlit cuts text that does not fit with an ellipsis
+# ("294.0 …", "▶ R…"); here it wraps instead, so a number, a label or a button is never cut off on a
+# projector or a small laptop screen:
+# - metric values and labels, button, page-link and widget labels wrap between words (a word itself is
+#   never broken: a number split over two lines reads as two numbers);
+# - a multiselect shows all its choices over several lines instead of scrolling them out of sight;
+# - below 1200 px the main column keeps 1.5rem margins instead of 5rem, which gives the content the room
+#   a second or third column needs next to the open sidebar.
+LAYOUT_CSS = """
+<style>
+.stMarkdownEllipsis, .stMarkdownEllipsis p,
+[data-testid="stPageLink-NavLink"] span, [data-testid="stPageLink-NavLink"] p,
+button span, button p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: normal; min-width: 0;
+}
+[data-testid="stMetricValue"] p { line-height: 1.15; }
+[data-testid="stMultiSelectTagsContainer"] { flex-wrap: wrap; overflow: visible; }
+[data-testid="stMultiSelectTagsContainer"] > span[role="group"] { display: contents; }
+[data-testid="stMultiSelectTagsContainer"] [data-tag], [data-testid="stMultiSelectTagsContainer"] [data-tag] > span {
+  max-width: none; overflow: visible; text-overflow: clip; flex-shrink: 0;
+}
+@media (max-width: 1199.98px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
+}
+.st-key-frame_scripts { display: none; }
+</style>
+"""
+
+# Streamlit collapses the sidebar by itself only up to 768 px (its "md" breakpoint, fixed in its frontend:
+# no config option or page_config value moves it). Between 768 and 1000 px an open sidebar leaves the page
+# too narrow for its columns ("269.…", "▶ R…"), so a window narrower than 1000 px starts with the sidebar
+# collapsed. That is behaviour, not style, so it takes a script, which only presses Streamlit's own
+# collapse button: once, and only while the visitor has not chosen (Streamlit keeps that choice in
+# localStorage under "stSidebarCollapsed-…"). The entry the script's own press writes is removed again, so
+# a wider window later still opens with the sidebar, and a visitor who opens it keeps it open.
+SIDEBAR_SCRIPT = """
+<script>
+(() => {
+  if (window.innerWidth >= 1000) return;
+  const choices = () => Object.keys(localStorage).filter(k => k.startsWith("stSidebarCollapsed-"));
+  if (choices().length) return;
+  const open = document.querySelector('[data-testid="stSidebar"][data-collapsed="false"]');
+  const collapse = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+  if (!open || !collapse) return;
+  collapse.click();
+  choices().forEach(k => localStorage.removeItem(k));
+})();
+</script>
+"""
 
 BUILD_PAGE = "pages/1_Build.py"
 TRAIN_PAGE = "pages/2_Train.py"
@@ -36,11 +88,24 @@ def page_setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · ResNet Explorer" if title != "Home" else "ResNet Explorer",
                        page_icon=icon, layout="wide")
     with st.sidebar:
+        links = st.empty()
+        path = next((p for p, t, _, _ in PAGES if t == title), "app.py")
+        on_page(path, lambda: _page_links(links))  # publish() redraws them with the page's final query
+        _page_links(links)
+        st.divider()
+        with st.container(key="frame_scripts"):
+            st.html(SIDEBAR_SCRIPT, unsafe_allow_javascript=True)
+    st.html(LAYOUT_CSS)
+    presenter_toggle()
+
+
+def _page_links(slot) -> None:
+    """Home and every page; a link carries the query its page writes when it opens (ui.share.page_query),
+    so following it adds one browser-history entry, not two."""
+    with slot.container():
         try:
             st.page_link("app.py", label="Home", icon=HOME_ICON)
             for path, page_title, page_icon, _ in PAGES:
-                st.page_link(path, label=page_title, icon=page_icon)
+                st.page_link(path, label=page_title, icon=page_icon, query_params=page_query(path))
         except StreamlitAPIException:
             pass  # a page run on its own (`streamlit run pages/…`, AppTest) has no other pages to link
-        st.divider()
-    presenter_toggle()

@@ -2,11 +2,17 @@
 
 import streamlit as st
 
+# Text sizes follow the root font (rem), so one size enlarges the page; metric values get more on top. Chart
+# text is not here: plotly sizes it when it lays a chart out (ui/charts.py enlarges it there). The main
+# column keeps 2rem margins instead of 5rem (105 px each side at this size; below 1200 px ui/frame.py's
+# 1.5rem holds), and less space above the title: on a projector the room goes to the content. Streamlit's
+# own rules that cut text off are undone for every page in ui/frame.py.
 _CSS = """
 <style>
 html { font-size: 21px; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
-.js-plotly-plot .gtitle, .js-plotly-plot .xtitle, .js-plotly-plot .ytitle { font-size: 1.1rem !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 3rem; }
+@media (min-width: 1200px) { [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; } }
 </style>
 """
 

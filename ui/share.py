@@ -7,21 +7,31 @@ the key, min/max from `bounds` and the options from `choices`, so each is writte
 link" popover. Widget values are in the session before the script runs, so it may be called
 before the widgets are drawn (the model config must be current, which is why the Build page
 calls it after its editor).
+
+The sidebar's page links carry the same query (`page_query`): the model and the options that page last
+wrote, which is what it writes again when it opens. Streamlit adds a browser-history entry for the
+navigation and another one whenever a run changes the query string; a link that arrives with the
+final query leaves one entry per page, so one Back press returns to the previous page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
 
+from resnet_core import ResNetConfig
 from resnet_core.share import config_from_params, config_to_params, encode_value, option_from_params
 from ui.state import current_config, set_config
 
+# The parameters that describe the model (config_to_params writes "preset" and the fields that differ).
+CONFIG_PARAMS = frozenset({"preset", *(f.name for f in fields(ResNetConfig))})
 _APPLIED_KEY = "_link_applied_for"
+_PAGE_KEY = "_link_page"  # (page file, redraw of the sidebar's page links) of the page now running
+PAGE_OPTIONS_KEY = "_link_page_options"  # page file -> the non-model parameters it last published (tests read it)
 LINKED_DEMO_KEY = "_link_demo"  # the demo a followed link (?demo=…) points at
 LINKED_OPTIONS_KEY = "_linked_options"  # the page's options by widget key, as last applied (tests read them)
 
@@ -79,8 +89,12 @@ def apply_link(options: Sequence[Linked] = ()) -> bool:
     if new_link:
         st.session_state[_APPLIED_KEY] = signature
         st.session_state[LINKED_DEMO_KEY] = params.get("demo")  # publish() drops it from the URL
-        cfg, notices = config_from_params(params, current_config())
-        set_config(cfg)
+        notices: list[str] = []
+        # A link that names the current model (the sidebar's page links do) leaves it as it is: parsing it
+        # again could only lose precision (a width multiplier travels as %g).
+        if {k: v for k, v in params.items() if k in CONFIG_PARAMS} != config_to_params(current_config()):
+            cfg, notices = config_from_params(params, current_config())
+            set_config(cfg)
         for option in options:
             value, notice = option_from_params(params, option.param, option.default_value(),
                                                option.choices, option.bounds)
@@ -106,8 +120,26 @@ def publish(options: Sequence[Linked] = (), extra: dict[str, str] | None = None)
     st.session_state[_APPLIED_KEY] = tuple(sorted(params.items()))  # our own writes are not a new link
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
+    page = st.session_state.get(_PAGE_KEY)
+    if page is not None:
+        path, redraw_links = page
+        st.session_state.setdefault(PAGE_OPTIONS_KEY, {})[path] = {
+            k: v for k, v in params.items() if k not in CONFIG_PARAMS}
+        redraw_links()  # drawn at the top of the run, before this page settled its model and options
     base = (st.context.url or "").split("?")[0]
     return f"{base}?{urlencode(params)}"
+
+
+def on_page(path: str, redraw_links: Callable[[], None]) -> None:
+    """Called by every page first (ui.frame.page_setup): the page file now running, and how to redraw the
+    sidebar's page links once `publish` knows the final query."""
+    st.session_state[_PAGE_KEY] = (path, redraw_links)
+
+
+def page_query(path: str) -> dict[str, str]:
+    """The query a link to page `path` carries: the current model, then the options that page last
+    published (in `publish`'s order, so the query string is the very one the page writes)."""
+    return {**config_to_params(current_config()), **st.session_state.get(PAGE_OPTIONS_KEY, {}).get(path, {})}
 
 
 def copy_link(link: str) -> None:

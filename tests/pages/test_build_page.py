@@ -118,3 +118,48 @@ def test_an_image_size_too_costly_for_the_model_is_refused_before_building():
     at.run()
     assert not at.exception
     assert any("GMACs per image, more than the 50 GMACs allowed" in e.value for e in at.error)
+
+
+def _sidebar_note(at: AppTest) -> str:
+    return " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_a_custom_link_says_custom_in_the_sidebar_not_a_presets_paper_error():
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.query_params.update({"preset": "resnet20", "stage_blocks": "1-1-1"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.session_state["model_config"] == get_preset("resnet20").replace(stage_blocks=(1, 1, 1))
+    assert at.selectbox(key="build_preset").value is None  # shows "Custom model", not resnet20
+    note = _sidebar_note(at)
+    assert "Custom model" in note and "no paper result" in note
+    assert "8.75" not in note and "test error" not in note  # not resnet20's paper error
+    # Picking a preset again describes that preset, with its paper result.
+    at.selectbox(key="build_preset").set_value("resnet56").run()
+    assert "6.97%" in _sidebar_note(at) and _metric(at, "Parameters") == "853.02 k"
+
+
+def test_editing_a_preset_makes_the_sidebar_say_custom():
+    at = AppTest.from_file(BUILD, default_timeout=60).run()
+    assert "8.75%" in _sidebar_note(at)  # resnet20, as it opens
+    at.text_input(key="cfg_stage_blocks").set_value("1, 2, 3").run()
+    note = _sidebar_note(at)
+    assert "Custom model (edited from resnet20)" in note and "8.75" not in note
+    at.text_input(key="cfg_stage_blocks").set_value("5, 5, 5").run()  # that is resnet32
+    assert _sidebar_note(at).startswith("Equals the preset resnet32.") and "7.51%" in _sidebar_note(at)
+
+
+def test_presenter_mode_enlarges_chart_text_and_sets_the_title_above_the_chart():
+    import json
+
+    normal = AppTest.from_file(BUILD, default_timeout=60).run()
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.session_state["presenter_mode"] = True
+    at.run()
+    assert not at.exception
+    before, after = (json.loads(a.get("plotly_chart")[0].proto.spec)["layout"] for a in (normal, at))
+    assert before["title"]["text"].startswith("Stages and blocks")
+    assert not after.get("title", {}).get("text")  # plotly cannot wrap it: the page shows it
+    assert any(m.value.startswith("**Stages and blocks") for m in at.markdown)
+    assert after["legend"]["font"]["size"] == 18 and after["legend"]["yanchor"] == "bottom"  # above the plot
+    assert all(a["font"]["size"] >= 15 for a in after["annotations"])  # the architecture's labels, 10-11 px

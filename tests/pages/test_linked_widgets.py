@@ -13,9 +13,10 @@ from resnet_core import build_model
 from resnet_core.data import SHAPES_CLASSES
 from resnet_core.data.spec import LIMITS as DATA_LIMITS
 from resnet_core.model import get_preset
+from resnet_core.share import config_to_params
 from resnet_core.train import Run
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
-from ui.share import LINKED_OPTIONS_KEY
+from ui.share import LINKED_OPTIONS_KEY, PAGE_OPTIONS_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = get_preset("resnet20").replace(stage_blocks=(1, 1, 1))
@@ -104,3 +105,31 @@ def test_train_page_ranges_are_the_engines_own():
     assert options["train_max_steps"].bounds == (0, TRAIN_LIMITS["max_steps"][1])  # 0: no limit
     for key, field in [("train_n_train", "n_train"), ("train_n_val", "n_val"), ("train_image_size", "image_size")]:
         assert options[key].bounds == DATA_LIMITS[field], key
+
+
+BUILD = str(ROOT / "pages" / "1_Build.py")
+
+
+def test_a_page_remembers_the_query_it_publishes_for_the_sidebar_links():
+    """The sidebar's link to a page carries the model and that page's last published options (ui.share
+    .page_query), so arriving by it writes nothing new to the URL: one browser-history entry per page."""
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.query_params.update({"preset": "resnet56", "size": "64"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.session_state[PAGE_OPTIONS_KEY]["pages/1_Build.py"] == {"size": "64"}
+    published = {k: at.query_params[k][0] if isinstance(at.query_params[k], list) else at.query_params[k]
+                 for k in at.query_params}
+    assert published == {**config_to_params(get_preset("resnet56")), "size": "64"}
+
+
+def test_a_link_naming_the_current_model_keeps_it_exactly():
+    """Our own links carry the model as %g text; arriving by one must not round the session's model."""
+    cfg = get_preset("resnet20").replace(width_multiplier=1 / 3)
+    at = AppTest.from_file(BUILD, default_timeout=60)
+    at.session_state["model_config"] = cfg
+    at.query_params.update({**config_to_params(cfg), "size": "48"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.session_state["model_config"] == cfg  # not width_multiplier=0.333333
+    assert at.session_state["build_image_size"] == 48
