@@ -2,6 +2,14 @@
 
     python3 benchmarks/bench_demos.py                 # normalization demo + the Shapes recipe (about 3 min on 2 cores)
     python3 benchmarks/bench_demos.py --degradation   # also the four-network degradation demo (about 4 more)
+    python3 benchmarks/bench_demos.py --page          # each demo as a lecturer meets it, in Chromium (about 1 min)
+    python3 benchmarks/bench_demos.py --page --live   # and the live degradation run from its button (about 4 more)
+
+With --page: `streamlit run app.py` on localhost with an EMPTY runs folder (a fresh install: only the
+bundled assets) and Debian's Chromium at 1400x900. For each demo the clock starts when the page is asked for
+(or its button is clicked) and stops when its answer is on screen: the recorded degradation curves; the
+depth sweep's second chart; the Grad-CAM page's maps and localization chart. Target: each within 60 s on a
+2-core CPU. --live also presses "Run it live" and times the first live validation point and the end.
 
 Figures printed, each as estimate / measured wall time (the estimate is what the page shows:
 one ResNet-20 training step timed on this device, scaled to the demo's work):
@@ -109,10 +117,67 @@ def degradation_demo(queue: TrainingQueue) -> None:
               f"validation accuracy {100 * curve['val_acc'][-1]:.1f}%")
 
 
+CHART_WITH_DATA = """(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')].some(g => (g.data || []).some(
+    t => (t.x || t.y || t.z || []).length > 0))"""
+# A live run's chart also holds the recorded curves (drawn faint): wait for a live (opaque) trace with data.
+LIVE_TRACE = """(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')].some(g => (g.data || []).some(
+    t => (t.opacity === undefined || t.opacity === 1) && (t.x || []).length > 0))"""
+
+
+def page_demos(live: bool) -> None:
+    """Each demo's answer as a lecturer meets it: the page open in Chromium, timed to the answer on screen."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.browser import wait_until_idle
+    from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, served_app
+
+    def answer(page, selector: str, what: str, start: float, limit_s: float = 600, test: str = CHART_WITH_DATA) -> float:
+        page.wait_for_function(test, arg=selector, timeout=limit_s * 1000)
+        took = time.perf_counter() - start
+        print(f"{what}: answer on screen after {took:.1f} s (target <= 60 s)", flush=True)
+        return took
+
+    with tempfile.TemporaryDirectory() as runs_dir, served_app(Path(runs_dir), Path(runs_dir) / "server.log") as (
+            url, _), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.set_default_timeout(600_000)
+        page.goto(url)  # a first visit loads the app's modules; the lecturer opens Home before class
+        wait_until_idle(page)
+        start = time.perf_counter()
+        page.goto(f"{url}/Plain_vs_Residual?demo=degradation")
+        answer(page, ".st-key-pvr_rec_loss", "The degradation problem (recorded run, page opened)", start)
+        wait_until_idle(page)
+        start = time.perf_counter()
+        page.locator(".st-key-demo_panel_normalization").get_by_role("button", name="Run demo").click()
+        answer(page, ".st-key-pvr_sweep_chart_nobn", "Why normalization matters (Run demo clicked)", start)
+        page.get_by_role("button", name="Run sweep").wait_for()
+        if live:
+            wait_until_idle(page)
+            start = time.perf_counter()
+            page.get_by_role("button", name="Run it live").first.click()
+            answer(page, ".st-key-pvr_train_loss", "  live degradation run: first live step drawn", start, test=LIVE_TRACE)
+            answer(page, ".st-key-pvr_train_acc", "  live degradation run: first validation point", start, test=LIVE_TRACE)
+            page.get_by_text("ResNet-56: finished").first.wait_for(timeout=900_000)
+            print(f"  live degradation run: all four finished after {time.perf_counter() - start:.0f} s", flush=True)
+        start = time.perf_counter()
+        page.goto(f"{url}/Grad-CAM?demo=gradcam")
+        answer(page, ".st-key-gc_loc_chart", "Where does the network look? (page opened, empty runs folder)", start)
+        maps = page.locator('[data-testid="stImage"] img').count()
+        print(f"  {maps} images with maps on the first view; runs folder entries: "
+              f"{len([p for p in Path(runs_dir).iterdir() if p.is_dir()])}", flush=True)
+        browser.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--degradation", action="store_true", help="also run the four-network degradation demo")
+    parser.add_argument("--page", action="store_true", help="time each demo's answer with the page open in Chromium")
+    parser.add_argument("--live", action="store_true", help="with --page: also the live degradation run")
     args = parser.parse_args()
+    if args.page:
+        page_demos(args.live)
+        return
     print(f"device: {describe_device().label}; ResNet-20 step: {1e3 * seconds_per_image():.2f} ms per image bare, "
           f"{1e3 * trainer_seconds_per_image():.2f} ms through the Trainer")
     normalization_demo()

@@ -73,7 +73,7 @@ PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
 # Where a run's view is drawn: next to the button that started it, the demo's panel ("demo") or its section.
 PAIR_WHERE, SWEEP_WHERE = "pvr_pair_where", "pvr_sweep_where"
 BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError)
-AGAINST = {"twin": "its twin (same layers, shortcuts toggled)", "preset": "a preset"}
+AGAINST = {"twin": "its twin", "preset": "a preset"}  # short: the select sits in a quarter column
 LINKED = (
     Linked("pvr_against", "against", "twin", tuple(AGAINST)),
     Linked("pvr_other", "other", "plain20", tuple(list_presets())),
@@ -166,7 +166,8 @@ if warning:
     st.warning(warning)
 
 cols = st.columns(4)
-against = L["pvr_against"].widget(cols[0].selectbox, "Compare with", format_func=AGAINST.get)
+against = L["pvr_against"].widget(cols[0].selectbox, "Compare with", format_func=AGAINST.get,
+                                  help="Its twin: the same layers with the shortcuts toggled.")
 other_name = L["pvr_other"].widget(cols[1].selectbox, "Preset", disabled=against != "preset")
 seeds = L["pvr_seeds"].widget(cols[2].slider, "Seeds (band)")
 batch = L["pvr_batch"].widget(cols[3].select_slider, "Batch size")
@@ -257,14 +258,15 @@ st.header("3 · Training side by side")
 st.markdown("Plain and residual nets of two depths, trained on the built-in Shapes dataset with the same data, "
             "seed and recipe (SGD with momentum, warm-up, cosine schedule), all four at once: He et al.'s Figure 6 "
             "in miniature.")
-cols = st.columns(7)
+cols = st.columns(4)  # two rows: seven inputs in one row leave a depth select too narrow for "56" at 1024 px
 depth_a = L["pvr_depth_a"].widget(cols[0].selectbox, "Shallow depth")
 depth_b = L["pvr_depth_b"].widget(cols[1].selectbox, "Deep depth")
 n_train = L["pvr_n_train"].widget(cols[2].number_input, "Training images", step=256)
 epochs = L["pvr_epochs"].widget(cols[3].number_input, "Epochs")
-lr = L["pvr_lr"].widget(cols[4].number_input, "Learning rate", format="%.4f")
-train_seed = L["pvr_seed"].widget(cols[5].number_input, "Seed")
-every = L["pvr_every"].widget(cols[6].number_input, "Record gradients every k steps")
+cols = st.columns(4)
+lr = L["pvr_lr"].widget(cols[0].number_input, "Learning rate", format="%.4f")
+train_seed = L["pvr_seed"].widget(cols[1].number_input, "Seed")
+every = L["pvr_every"].widget(cols[2].number_input, "Record gradients every k steps")
 buttons = st.columns([1, 1, 4])
 start_training = start_stop(buttons[0], buttons[1], "Train all four", "pvr_train", training, pair)
 try:

@@ -225,9 +225,14 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines" if metric == "train_loss" or faint else "lines+markers",
                 name=f"{name} (recorded)" if faint else f"{name} ({c['status']})",
-                legendgroup=layer, opacity=0.35 if faint else 1.0,
+                # Beside live curves one legend entry (below) stands for the recorded ones, whose colours and dashes
+                # match the live nets': eight entries would wrap over the axis title in a half-width chart.
+                showlegend=not (faint and curves), legendgroup=layer, opacity=0.35 if faint else 1.0,
                 line=dict(color=_pvr_color(name), width=(2.2 if deep else 1.4) if faint else (3 if deep else 1.8),
                           dash="dot" if faint else ("solid" if deep else "dash"))))
+    if recorded and curves:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="recorded run (dotted)", opacity=0.35,
+                                 legendgroup="recorded", line=dict(color=COLORS["neutral"], dash="dot", width=2)))
     if warmup_step > 0:
         fig.add_vrect(x0=0, x1=warmup_step, fillcolor=COLORS["neutral"], opacity=0.12 if too_early else 0.06,
                       line_width=0, annotation_text="warm-up: too early to read" if too_early else "warm-up",
@@ -242,5 +247,7 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
     else:
         fig.update_yaxes(title="validation accuracy (%)", range=[0, 100])
         title = "Validation accuracy: plain vs residual"
-    fig.update_layout(height=380, legend=dict(orientation="h", y=-0.2))
+    # Anchored at its top, the legend grows downwards (and widens the margin) when it wraps, instead of up over
+    # the axis title.
+    fig.update_layout(height=380, legend=dict(orientation="h", yanchor="top", y=-0.18))
     return base_layout(fig, title, f"{revision}-{metric}")

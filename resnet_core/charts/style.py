@@ -38,7 +38,7 @@ def _powers_of_ten(fig: go.Figure) -> None:
             continue
         values = [v for trace in fig.data for v in (getattr(trace, axis_name[0]) or ())
                   if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
-        update = dict(dtick=1, exponentformat="power", minor=dict(ticks="inside", showgrid=False))
+        update = dict(dtick=1, exponentformat="power")
         if values:
             low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
             update["range"] = [low, max(high, low + 1)]  # at least one decade: two labelled ticks

@@ -196,7 +196,8 @@ def test_the_training_chart_draws_the_recorded_run_faintly_and_marks_the_warm_up
     assert fig.layout.shapes[0].x1 == 23 and "too early to read" in fig.layout.annotations[0].text
     acc = plain_vs_residual_training_figure(live, "val_acc", recorded=recorded, note="Validation accuracy appears "
                                             "at step 12, a quarter of an epoch in.")
-    assert "step 12" in acc.layout.annotations[0].text and len(acc.data) == 8
+    assert "step 12" in acc.layout.annotations[0].text and len(acc.data) == 9  # 4 recorded, 4 live, 1 legend entry for the recorded
+    assert [t.name for t in acc.data if t.legendgroup == "recorded" and t.showlegend is not False] == ["recorded run (dotted)"]
 
 
 def test_heatmap_reading_compares_the_first_and_last_blocks():

@@ -116,11 +116,7 @@ TEXT_SIZES = """() => {
 # in presenter mode), and the training charts' 8-entry legend (4 live runs and 4 recorded ones; outside
 # presenter mode it sits at a fixed fraction of the plot height below the plot and covers the x-axis title
 # once it wraps to 3 rows). The test reports them as an expected failure; delete the entries once fixed.
-KNOWN_CUT_OFF = (
-    r'/Plain_vs_Residual: select "its twin \(same layers, shortcuts toggled\)"',
-    r'/Plain_vs_Residual: select "(20|56)"',
-    r'^[0-9x]+ /Plain_vs_Residual: chart pvr_rec_(loss|acc): the legend covers the axis title',
-)
+KNOWN_CUT_OFF: tuple[str, ...] = ()  # patterns of cut-offs still to fix; none now
 
 SIDEBAR_COLLAPSED = ("() => document.querySelector('[data-testid=\"stSidebar\"]')"
                      "?.getAttribute('data-collapsed') === 'true'")
