@@ -5,6 +5,7 @@ import streamlit as st
 from resnet_core.device import describe_device
 from ui.demos import demo_links
 from ui.frame import PAGES, page_setup
+from ui.share import page_query
 
 page_setup("Home")
 st.title("ResNet Explorer")
@@ -20,7 +21,7 @@ pages, demos = st.columns(2)
 with pages:
     st.subheader("Pages")
     for path, title, icon, description in PAGES:
-        st.page_link(path, label=f"{title} — {description}", icon=icon)
+        st.page_link(path, label=f"{title} — {description}", icon=icon, query_params=page_query(path))
     st.caption("Every page opens on a working example, and its **Copy link** button gives a URL that reproduces "
                "the model, seed and options: put it on a slide or the course page.")
 with demos:

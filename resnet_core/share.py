@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from .model.config import PRESETS, ConfigError, ResNetConfig, default_image_size, get_preset, preset_name_of
 from .model.summary import check_cost
@@ -174,3 +175,10 @@ def option_from_params(params: Mapping[str, str], name: str, default: Any, choic
 
 
 __all__ = ["config_to_params", "config_from_params", "encode_value", "escape_markdown", "option_from_params", "quoted"]
+
+
+def names_this_machine_only(link: str) -> bool:
+    """Whether a link's host is a loopback name, which opens on whoever's machine follows it (a lecturer who
+    copies a link from http://localhost:8501 gives the class links to their own laptops)."""
+    host = (urlsplit(link).hostname or "").lower()
+    return host in ("localhost", "0.0.0.0", "::1") or host.startswith("127.")

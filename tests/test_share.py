@@ -3,7 +3,13 @@
 import pytest
 
 from resnet_core import get_preset
-from resnet_core.share import config_from_params, config_to_params, encode_value, option_from_params
+from resnet_core.share import (
+    config_from_params,
+    config_to_params,
+    encode_value,
+    names_this_machine_only,
+    option_from_params,
+)
 
 DEFAULT = get_preset("resnet20")
 
@@ -106,3 +112,12 @@ def test_the_model_parameters_and_the_page_options_of_a_link_stay_apart():
     sources = " ".join(p.read_text() for p in [*root.glob("pages/*.py"), *root.glob("ui/*.py")])
     option_params = set(re.findall(r'Linked\("[a-z_]+", "([a-z_]+)"', sources))
     assert option_params and not option_params & CONFIG_PARAMS
+
+
+@pytest.mark.parametrize("link, local", [
+    ("http://localhost:8501/Build?preset=resnet20", True), ("http://127.0.0.1:8501/", True),
+    ("http://[::1]:8501/", True), ("http://192.168.1.20:8501/Build?preset=resnet20", False),
+    ("https://explorer.example.org/Train", False), ("", False),
+])
+def test_a_link_naming_localhost_is_recognised_for_the_class_hint(link, local):
+    assert names_this_machine_only(link) is local

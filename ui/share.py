@@ -24,7 +24,13 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from resnet_core import ResNetConfig
-from resnet_core.share import config_from_params, config_to_params, encode_value, option_from_params
+from resnet_core.share import (
+    config_from_params,
+    config_to_params,
+    encode_value,
+    names_this_machine_only,
+    option_from_params,
+)
 from ui.state import current_config, set_config
 
 # The parameters that describe the model (config_to_params writes "preset" and the fields that differ).
@@ -146,6 +152,10 @@ def copy_link(link: str) -> None:
     with st.popover("Copy link to this setup", icon=":material/link:"):
         st.caption("Anyone opening this link gets the same model, seed and options on this page.")
         st.code(link, language=None)
+        if names_this_machine_only(link):
+            st.caption("This link names this machine (localhost): on another computer it would open that computer "
+                       "instead. To share it with a class, open the app at this machine's network address "
+                       "(README: *Serving a class on a local network*) and copy the link from there.")
 
 
 def share_link(options: Sequence[Linked] = (), extra: dict[str, str] | None = None) -> None:
