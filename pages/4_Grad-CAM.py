@@ -48,6 +48,7 @@ from resnet_core.train import RunInfo
 from ui.charts import chart
 from ui.demos import demo_panel
 from ui.frame import page_setup
+from ui.gradcam_trust import layer_view, reusable_maps, trust_view
 from ui.memo import memo_get
 from ui.model_sources import (
     ARCH_OPTION,
@@ -75,7 +76,8 @@ st.markdown(
     "stage by how much the class score $y^c$ depends on it, $\\alpha_k = \\operatorname{mean}_{ij}\\, "
     "\\partial y^c / \\partial A^k_{ij}$, and keeps the positive evidence: "
     "$\\text{map} = \\operatorname{ReLU}(\\sum_k \\alpha_k A^k)$, upsampled to the image. Then check whether the "
-    "map explains *this model* at all: the trust checks at the bottom score it against true object masks."
+    "map explains *this model* at all: the trust checks at the bottom score it against true object masks, against "
+    "maps that know nothing of the model, and against the same model with its weights randomized."
 )
 with st.expander("How it works"):
     st.markdown(
@@ -88,7 +90,8 @@ with st.expander("How it works"):
         "patch over the image and records how much the score drops.\n"
         "- Every map comes from [captum](https://captum.ai) on the real model, in eval mode, with hooks removed "
         "afterwards. A map is an explanation only if it passes the checks below: it should land on the object "
-        "(pointing game) and it should change when the weights are randomized (Adebayo et al. 2018).")
+        "(pointing game), removing its pixels first should hurt the prediction most (deletion, Petsiuk et al. "
+        "2018), and it should change when the weights are randomized (Adebayo et al. 2018).")
 
 MAX_GALLERY = 12
 AUTO_SCORE_S = 8.0  # the localization check runs by itself when it takes at most this long here
@@ -277,6 +280,7 @@ if "integrated_gradients" in methods:
         "smoothgrad_samples": linked("gc_ig_smooth", ig[1].slider, "SmoothGrad samples (0 = off)"),
     }
 call_seconds: dict[str, float] = {}  # one map of this image per method, timed (the randomization check's unit)
+shown_maps: dict[str, torch.Tensor] = {}  # the close-up's maps, reused by the trust table
 
 
 def compute_map(method: str) -> torch.Tensor:
@@ -299,12 +303,16 @@ if methods:
             except (AttributionError, RuntimeError, ValueError) as exc:
                 st.error(f"{METHOD_LABELS[method]}: {escape_markdown(exc)}")
                 continue
+            shown_maps[method] = cam
             shown = overlay(view, cam, alpha, colormap)
             st.image(shown, caption=METHOD_LABELS[method], width="stretch")
             st.download_button("Download PNG", png_bytes(shown), file_name=f"{item.name}-{method}.png",
                                mime="image/png", key=f"gc_dl_{method}", on_click="ignore")
     st.caption("Grad-CAM and Occlusion show evidence *for* the class (≥ 0). Saliency, Integrated Gradients and "
                "Guided Grad-CAM show |attribution| summed over colour channels: pixels that matter either way.")
+
+per_call = call_seconds.get("gradcam") or overview_s  # one Grad-CAM call on this one image (or on the gallery)
+layer_view(subject, x, int(target), item.mask, image_keys[index], view, alpha, colormap, per_call, seconds_per_pass)
 
 # ---- plain vs residual -------------------------------------------------------------------------------
 
@@ -416,7 +424,6 @@ st.markdown("**Does it depend on the model?** Re-initialise the weights from the
 randomization_methods = linked("gc_rand_methods", st.multiselect, "Methods to check", format_func=METHOD_LABELS.get)
 granularity, blocks = randomization_granularity(subject.model)
 rand_options = {m: o for m, o in options_by_method.items() if m in randomization_methods}
-per_call = call_seconds.get("gradcam") or overview_s  # one Grad-CAM call on this one image (or on the gallery)
 rand_took = format_duration(randomization_seconds(per_call, subject.model, randomization_methods, size, granularity,
                                                   rand_options))
 if st.button(f"Run the randomization check on this image ({rand_took})", key="gc_rand_button",
@@ -446,3 +453,6 @@ if rand and rand[0] == subject.key and rand[1] == image_keys[index]:
                "recovers image edges whatever the weights, which is why it fails this check there. On small networks "
                "it can follow Grad-CAM more closely, since the Grad-CAM factor it multiplies by does change"
                + (f"; steps are whole stages for this {blocks}-block model." if granularity == "stage" else "."))
+
+trust_view(subject, x, int(target), item.mask, image_keys[index], methods, layer,
+           reusable_maps(shown_maps, options_by_method), per_call, seconds_per_pass)

@@ -58,8 +58,8 @@ def test_upload_shows_predictions_and_overlay_and_a_corrupt_file_gets_a_message(
 def test_the_page_opens_on_a_working_example_with_maps_and_scores(page, app_url):
     """No run needed: the Shapes source uses the bundled ResNet-20 (or a newer one trained here) at once."""
     page.goto(f"{app_url}/Grad-CAM")
-    # The first full view ends with the localization scores, the last thing the page draws unasked.
-    page.locator(".st-key-gc_loc_chart .js-plotly-plot").wait_for(timeout=180_000)
+    # The first full view ends with the trust table's chart, the last thing the page draws unasked.
+    page.locator(".st-key-gc_trust_chart .js-plotly-plot").wait_for(timeout=180_000)
     wait_until_idle(page, timeout=180)
     assert_no_exception(page)
     origin = page.locator('[data-testid="stAlertContentInfo"]').filter(has_text="Recorded").or_(
@@ -69,7 +69,17 @@ def test_the_page_opens_on_a_working_example_with_maps_and_scores(page, app_url)
     assert page.locator('[data-testid="stImage"]').count() >= 4
     assert page.locator(".st-key-gc_probs_chart .js-plotly-plot").count() == 1
     assert page.locator(".st-key-gc_loc_chart .js-plotly-plot").count() == 1  # scored without a click
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the top-k and the scores
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 4  # top-k, layers, localization, trust table
+    # Which layer: Grad-CAM at every stage, each captioned with its map's resolution, and which scores best.
+    for label in ("layer1 (32×32)", "layer2 (16×16)", "layer3 (8×8)"):
+        assert page.locator('[data-testid="stImage"]').get_by_text(label, exact=True).count() == 1
+    assert page.get_by_text("scores best: its Grad-CAM's insertion − deletion area is").count() == 1
+    # Faithfulness: the deletion and insertion curves, reference maps among them, then the trust table's verdict.
+    curves = page.locator(".st-key-gc_deletion_chart .js-plotly-plot")
+    assert curves.count() == 1
+    for reference in ("Random map (reference)", "Uniform map (reference)", "Sobel edges (reference)"):
+        assert curves.locator(".legendtext", has_text=reference).count() == 1
+    assert page.get_by_text("On this image ", exact=False).count() >= 1
 
 
 def _opacity(page) -> str:

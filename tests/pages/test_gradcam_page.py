@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -75,6 +76,11 @@ def _charts(at: AppTest) -> dict[str, dict]:
     return {f["layout"]["title"]["text"]: f for f in figures}
 
 
+def _table(at: AppTest, column: str):
+    """The first table on the page with `column` (tables are found by what they hold, not by their order)."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
 def _gallery(at: AppTest) -> list[str]:
     """The captions of the gallery's overlays (one st.image each)."""
     return [c for image in at.get("image") for c in image.captions
@@ -104,12 +110,129 @@ def test_an_empty_runs_folder_opens_on_the_recorded_model_with_everything_shown(
     captions = _gallery(at)
     assert len(captions) >= 2 and all(c.startswith("Shapes sample") for c in captions)
     assert "Top predictions" in _charts(at) and "Does the map point at the object?" in _charts(at)
-    topk_table, scores = at.dataframe[0].value, at.dataframe[1].value
+    topk_table, scores = at.dataframe[0].value, _table(at, "pointing game %")
     assert list(topk_table["rank"]) == [1, 2, 3, 4, 5]
     assert list(scores["method"]) == ["Grad-CAM", "Guided Grad-CAM", "Uniform map (chance)", "Random map (chance)"]
     assert scores["pointing game %"].iloc[0] > 2 * scores["pointing game %"].iloc[2]  # the trained model localises
     assert not any(b.key == "gc_loc_button" for b in at.button)  # it was quick, so it just ran
     assert seconds < 120, f"the first view took {seconds:.0f} s"
+
+
+REFERENCE_ROWS = ["Random map (reference)", "Uniform map (reference)", "Sobel edges (reference)"]
+
+
+def _markdown(at: AppTest, start: str) -> str:
+    return next(str(m.value) for m in at.markdown if str(m.value).startswith(start))
+
+
+def _number_after(text: str, words: str) -> float:
+    """The number written right after `words` in `text`."""
+    return float(re.search(re.escape(words) + r" (-?[0-9]+\.[0-9]+)", text).group(1))
+
+
+def _measured_seconds(text: str) -> float:
+    return float(re.search(r"[Cc]omputed in ([0-9.]+) s here", text).group(1))
+
+
+def _deletion_chart(at: AppTest) -> dict:
+    return next(f for title, f in _charts(at).items() if title.startswith("Deletion and insertion"))
+
+
+def test_the_first_open_shows_grad_cam_at_every_stage_and_the_trust_table(runs_dir):
+    at = _page()  # an empty runs folder: the bundled Shapes ResNet-20, its surest right answer in the close-up
+    assert not at.exception and not at.error
+
+    # Which layer: one map per stage, named with its resolution (32, 16, 8 px wide in a CIFAR ResNet at 32 px),
+    # and the two inside the last stage's first block, after the addition and on the residual branch.
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert {"layer1 (32×32)", "layer2 (16×16)", "layer3 (8×8)", "layer3.0 after the addition (8×8)"} <= set(captions)
+    assert any(c.startswith("layer3.0 residual branch (") and c.endswith(", 8×8)") for c in captions)
+    layers = _table(at, "resolution")
+    assert list(layers["resolution"]) == ["32×32", "16×16", "8×8", "8×8", "8×8"]
+    assert set(layers["peak inside"]) <= {"yes", "no"}  # a Shapes image: its mask is known
+    assert layers["energy inside %"].between(0, 100).all()
+    # The page names the layer its table ranks first, with that layer's number.
+    scores = layers.set_index("layer")["ins − del ↑"]
+    best = scores.idxmax()
+    said = _markdown(at, "Here ")
+    assert said.startswith(f"Here {best} scores best: ")
+    assert _number_after(said, "insertion − deletion area is") == pytest.approx(scores[best], abs=0.006)
+    why = next(t for t in _texts(at.caption) if t.startswith("Why the last stage is the usual choice"))
+    assert "layer3 (8×8) for this 32-px input" in why and "8×8 at 32 px" in why and "7×7 at 224 px" in why
+    assert ("the numbers agree" in why) == (best == "layer3 (8×8)")
+    assert _measured_seconds(why) <= 3.0  # the target for the per-layer view on a CPU
+
+    # One trust table: the close-up's methods, then the reference maps, with all three checks filled in.
+    trust = _table(at, "faithful")
+    assert list(trust["map"]) == ["Grad-CAM", "Guided Grad-CAM", *REFERENCE_ROWS]
+    refs, methods = trust[trust["map"].isin(REFERENCE_ROWS)], trust[~trust["map"].isin(REFERENCE_ROWS)]
+    assert set(refs["rand. ρ"]) == {"—"}
+    assert set(methods["peak inside"]) <= {"yes", "no"} and methods["energy inside %"].between(0, 100).all()
+    assert trust["Avg Drop %"].between(0, 100).all() and set(trust["Incr. Conf. %"]) <= {0, 100}
+    assert ((trust["insertion ↑"] - trust["deletion ↓"] - trust["ins − del ↑"]).abs() <= 0.0011).all()
+    best_reference = refs["ins − del ↑"].max()
+    rho = methods["rand. ρ"].astype(float)
+    assert list(methods["faithful"]) == ["yes" if v > best_reference else "no"
+                                                      for v in methods["ins − del ↑"]]
+    assert list(methods["sensitive"]) == ["yes" if r < 0.5 else "no" for r in rho]
+    # The sentence names the most faithful of the methods both faithful and sensitive, with the table's numbers.
+    sentence = _markdown(at, "On this image ")
+    both = methods[(methods["faithful"] == "yes") & (methods["sensitive"] == "yes")]
+    assert len(both)  # on this model and image, at least one method passes both checks
+    top = both.loc[both["ins − del ↑"].idxmax()]
+    assert sentence.startswith(f"On this image {top['map']} is both faithful and sensitive to the weights")
+    assert _number_after(sentence, "insertion − deletion area is") == pytest.approx(top["ins − del ↑"],
+                                                                                      abs=0.006)
+    assert _number_after(sentence, "mean Spearman ρ of") == pytest.approx(float(top["rand. ρ"]), abs=0.006)
+    assert _number_after(sentence, "reaches") == pytest.approx(best_reference, abs=0.006)
+    assert "Faithful and sensitive to the weights?" in _charts(at)
+
+    # A deletion curve per map, drawn against the stated baseline, whose area is the table's.
+    figure = _deletion_chart(at)
+    assert "the dataset mean image" in figure["layout"]["title"]["text"]
+    deletion = {t["name"].split(" (areas ")[0]: t for t in figure["data"] if t.get("showlegend")}
+    assert list(deletion) == list(trust["map"])
+    for name, area in zip(trust["map"], trust["deletion ↓"]):
+        x, y = deletion[name]["x"], deletion[name]["y"]
+        assert len(x) == 21 and x[0] == 0 and x[-1] == 100
+        drawn = sum((x[i + 1] - x[i]) * (y[i] + y[i + 1]) / 2 for i in range(20)) / 1e4
+        assert drawn == pytest.approx(area, abs=0.001)
+    measured = next(t for t in _texts(at.caption) if t.startswith("Class explained: "))
+    assert "Randomization: a stage at a time (fc → layer3 → layer2 → layer1 → stem)" in measured
+    assert _measured_seconds(measured) <= 5.0  # the target for all three checks of one image on a CPU
+
+
+def test_without_a_mask_the_trust_views_say_localization_needs_one(runs_dir):
+    at = _page("build")  # the Build page's (untrained, one block per stage) model on a bundled photo
+    assert not at.exception and not at.error
+    layers, trust = _table(at, "resolution"), _table(at, "faithful")
+    assert set(layers["peak inside"]) == {"no mask"} and set(layers["energy inside %"]) == {"no mask"}
+    assert set(trust["peak inside"]) == {"no mask"} and set(trust["energy inside %"]) == {"no mask"}
+    assert sum("Localization needs the object's mask" in t for t in _texts(at.caption)) == 2
+    assert list(trust["map"])[-3:] == REFERENCE_ROWS and len(_deletion_chart(at)["data"]) == 2 * len(trust)
+    # With one block per stage, layer3.0's output is layer3's: the same map, said so rather than recomputed.
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert "layer3.0 after the addition (8×8) — the same map as layer3" in captions
+
+
+def test_trust_views_that_would_take_long_wait_for_their_buttons(runs_dir, monkeypatch):
+    import ui.gradcam_trust
+
+    monkeypatch.setattr(ui.gradcam_trust, "AUTO_TRUST_S", -1.0)  # as if each took longer than waiting unasked
+    at = _page()
+    layers_button, trust_button = at.button(key="gc_layers_button"), at.button(key="gc_trust_button")
+    assert re.fullmatch(r"Compare Grad-CAM at every stage \((under a second|about \d+ s)\)", layers_button.label)
+    assert trust_button.label.startswith("Score Grad-CAM, Guided Grad-CAM against the reference maps (")
+    assert not any(c in df.value.columns for df in at.dataframe for c in ("resolution", "faithful"))
+    trust_button.click().run()
+    assert not at.exception and not at.error
+    assert list(_table(at, "faithful")["map"])[-3:] == REFERENCE_ROWS
+    assert not any("resolution" in df.value.columns for df in at.dataframe)
+    at.button(key="gc_layers_button").click().run()
+    at.run()  # computed once: both stay without another click
+    assert not at.exception
+    assert list(_table(at, "resolution")["resolution"])[:3] == ["32×32", "16×16", "8×8"]
+    assert not any(b.key in ("gc_layers_button", "gc_trust_button") for b in at.button)
 
 
 def test_without_runs_or_bundled_model_the_page_offers_training(runs_dir, no_bundled_model):
@@ -231,7 +354,7 @@ def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):
     _fake_shapes_run(runs_dir)
     at = _page()
     assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
-    rows = at.dataframe[1].value  # scored at once: it takes about a second
+    rows = _table(at, "pointing game %")  # scored at once: it takes about a second
     assert list(rows["method"])[-2:] == ["Uniform map (chance)", "Random map (chance)"]
     assert set(rows["images"]) == {64}
     said = next(t for t in _texts(at.caption) if t.startswith("On these 64 held-out images"))
@@ -416,7 +539,7 @@ def test_the_gradcam_demo_answers_at_once_with_the_bundled_model(runs_dir):
     assert not at.exception and not at.error
     assert "gc_train_job" not in at.session_state  # nothing to train
     assert at.multiselect(key="gc_methods").value == ["gradcam", "guided_gradcam"]
-    assert list(at.dataframe[1].value["method"])[:2] == ["Grad-CAM", "Guided Grad-CAM"]
+    assert list(_table(at, "pointing game %")["method"])[:2] == ["Grad-CAM", "Guided Grad-CAM"]
 
 
 def test_the_gradcam_demo_trains_the_shapes_model_when_there_is_none(runs_dir, no_bundled_model):
