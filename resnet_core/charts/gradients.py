@@ -249,5 +249,7 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
         title = "Validation accuracy: plain vs residual"
     # Anchored at its top, the legend grows downwards (and widens the margin) when it wraps, instead of up over
     # the axis title.
-    fig.update_layout(height=380, legend=dict(orientation="h", yanchor="top", y=-0.18))
-    return base_layout(fig, title, f"{revision}-{metric}")
+    fig.update_layout(height=430, legend=dict(orientation="h", yanchor="top", y=-0.3))
+    base_layout(fig, title, f"{revision}-{metric}")
+    fig.update_layout(margin=dict(b=135))  # room for two rows of legend under the axis title
+    return fig
