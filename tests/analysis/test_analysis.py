@@ -49,14 +49,7 @@ from resnet_core.train import StepEvent, TrainConfig, Trainer, load_metrics
 from ui.captions import CAPTIONS, FOUND, LOOK, caption
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions gain nothing from a second thread, and on a CPU shared with other jobs two
-    OpenMP threads that spin-wait for each other made these tests up to 100x slower; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def gratings(n: int, size: int, seed: int) -> ImageSet:

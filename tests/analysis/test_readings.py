@@ -42,12 +42,7 @@ from resnet_core.train.schedule import RunPlan
 from resnet_core.train.trainer import TrainerSnapshot
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def curve(losses, vals=(), status=Status.FINISHED, val_every=10):

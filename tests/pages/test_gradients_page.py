@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from resnet_core import assets
@@ -30,13 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As in test_gradients.py: one intra-op thread for tiny nets on a shared CPU, restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _page() -> AppTest:

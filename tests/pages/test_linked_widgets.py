@@ -31,12 +31,7 @@ def runs_dir(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _shapes_run(runs_dir: Path) -> None:
