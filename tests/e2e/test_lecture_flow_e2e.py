@@ -1,9 +1,10 @@
-"""A lecture, walked through in real Chromium as a presenter would click it.
+"""A lecture, walked through in real Chromium as a presenter would click it, on a server whose runs
+folder starts empty (a fresh install: only the bundled demo assets).
 
-Home -> Build -> Train one short run -> Plain vs Residual (its opening chart, then the
-"Why normalization matters" demo) -> Grad-CAM on Shapes samples with the localization score
-("Where does the network look?" demo). On every page: no exception, no error box, and every
-chart drawn has data.
+Home -> Grad-CAM (its first view: the bundled Shapes model's maps, top-k and localization score) ->
+Build -> Train one short run -> Plain vs Residual (its opening chart, the recorded degradation run, then
+the "Why normalization matters" demo) -> Grad-CAM again, on the run trained here ("Where does the network
+look?" demo). On every page: no exception, no error box, and every chart drawn has data.
 
 With SCREENSHOT_DIR set (see README), the run uses the pages' full defaults and also runs the
 degradation demo, and saves the README's screenshots; otherwise it stays small for CI.
@@ -15,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import SCREENSHOT_DIR, assert_no_exception, screenshot, wait_until_idle
+from tests.e2e.server import served_app
 
 pytestmark = pytest.mark.e2e
 
@@ -60,15 +62,37 @@ def set_number(page, label: str, value: int) -> None:
     wait_until_idle(page)
 
 
-def test_the_lecture_flow(page, app_url):
-    # Home: the three demos, each with its time on this machine.
+@pytest.fixture(scope="module")
+def fresh_app_url(tmp_path_factory):
+    """Its own server, with a runs folder nobody has trained into: what a newcomer's first start looks like."""
+    runs_dir = tmp_path_factory.mktemp("empty-runs")
+    with served_app(runs_dir, tmp_path_factory.mktemp("lecture-logs") / "streamlit.log") as (url, _):
+        yield url, runs_dir
+
+
+def test_the_lecture_flow(page, fresh_app_url):
+    app_url, runs_dir = fresh_app_url
+    assert not any(runs_dir.iterdir())
+    # Home: the three demos, each saying when its answer appears here and what it took when recorded.
     page.goto(app_url)
     wait_until_idle(page)
     for title in ("The degradation problem", "Why normalization matters", "Where does the network look?"):
         expect(page.get_by_role("link", name=re.compile(f"Open the demo: {re.escape(title)}"))).to_be_visible()
-    assert page.get_by_text(re.compile(r"(about \d+ (s|min)|under a second) on this CPU")).count() >= 3
+    assert page.get_by_text(re.compile(r"(about \d+ (s|min)|under a second) on this CPU")).count() >= 2
+    assert page.get_by_text(re.compile(r"at once")).count() >= 2  # recorded degradation, bundled Grad-CAM model
+    assert page.get_by_text(re.compile(r"^Recorded on ")).count() == 3
     assert_page_healthy(page)
     screenshot(page, "home")
+
+    # Grad-CAM before anything was trained: the bundled model's maps, predictions and score on the first view.
+    go_to(page, "Grad-CAM")
+    page.locator(".st-key-gc_loc_chart .js-plotly-plot").wait_for(timeout=120_000)
+    wait_until_idle(page)
+    maps = page.locator('[data-testid="stImage"] img')
+    assert maps.count() >= 2, f"{maps.count()} images with maps on the first view"
+    expect(page.get_by_text(re.compile("recorded", re.I)).first).to_be_visible()
+    assert_page_healthy(page, min_charts=2)  # top-k and localization
+    assert not any(runs_dir.iterdir()), "the first view trained something"
 
     # Build: the default model is drawn; switching the preset redraws it and updates the link.
     go_to(page, "Build")
@@ -94,24 +118,27 @@ def test_the_lecture_flow(page, app_url):
     assert_page_healthy(page, min_charts=4)
     screenshot(page, "train")
 
-    # Plain vs Residual: the gradient profile is there on arrival; then the normalization demo.
+    # Plain vs Residual: the recorded degradation run and the gradient profile are there on arrival; then the
+    # normalization demo.
     go_to(page, "Plain vs Residual")
+    page.locator(".st-key-pvr_rec_loss .js-plotly-plot").wait_for(timeout=60_000)
+    expect(page.locator(".st-key-demo_panel_degradation").get_by_text(re.compile("Recorded")).first).to_be_visible()
     page.locator(".st-key-pvr_profile_convs .js-plotly-plot").wait_for(timeout=120_000)  # measured on arrival
     wait_until_idle(page)
-    assert_page_healthy(page, min_charts=2)
+    assert_page_healthy(page, min_charts=4)
     click_demo(page, "normalization")
     page.locator(".st-key-pvr_sweep_chart_nobn .js-plotly-plot").wait_for(timeout=180_000)
     expect(page.get_by_role("button", name="Run sweep")).to_be_enabled(timeout=180_000)  # the sweep is done
     wait_until_idle(page)
     expect(page.get_by_text("Image px")).to_be_visible()
     assert_page_healthy(page, min_charts=4)
-    screenshot(page, "depth_sweep", start_at="h2:has-text('2 · Depth sweep')", height=1300)
+    screenshot(page, "depth_sweep", start_at=".st-key-demo_panel_normalization", height=1300)
     if FULL:
-        click_demo(page, "degradation")
+        page.locator(".st-key-demo_panel_degradation").get_by_role("button", name="Run it live").click()
         page.get_by_text("ResNet-56: finished").first.wait_for(timeout=900_000)
         wait_until_idle(page)
         assert_page_healthy(page, min_charts=8)
-        screenshot(page, "degradation", start_at="h2:has-text('3 · Training side by side')", height=1500)
+        screenshot(page, "degradation", start_at=".st-key-demo_panel_degradation", height=1500)
     screenshot(page, "plain_vs_residual")
 
     # Grad-CAM: the Shapes run trained above is the demo model; the demo scores the maps.
