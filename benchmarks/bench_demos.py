@@ -26,6 +26,7 @@ Run it on a quiet machine: another process on the same cores slows the measured 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -154,6 +155,10 @@ def page_demos(live: bool) -> None:
         page.get_by_role("button", name="Run sweep").wait_for()
         if live:
             wait_until_idle(page)
+            said = page.locator(".st-key-demo_panel_degradation").inner_text()
+            estimate = re.search(r"Run it live takes (about [^.]*?) on this", said)
+            print(f"  live degradation run: the panel said {estimate.group(1) if estimate else '(no estimate found)'}",
+                  flush=True)
             start = time.perf_counter()
             page.get_by_role("button", name="Run it live").first.click()
             answer(page, ".st-key-pvr_train_loss", "  live degradation run: first live step drawn", start, test=LIVE_TRACE)
