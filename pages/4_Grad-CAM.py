@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 import torch
 
+from resnet_core.assets import is_bundled
 from resnet_core.charts import localization_figure, probability_figure, randomization_figure
 from resnet_core.data import (
     SHAPES_CLASSES,
@@ -48,14 +49,13 @@ from resnet_core.train import RunInfo
 from ui.charts import chart
 from ui.demos import demo_panel
 from ui.frame import page_setup
-from ui.gradcam_trust import layer_view, reusable_maps, trust_view
+from ui.gradcam_trust import AUTO_COMPUTE_S, layer_view, reusable_maps, trust_view
 from ui.memo import memo_get
 from ui.model_sources import (
     ARCH_OPTION,
     SOURCES,
     cached_shapes_check,
     forget_training_failure,
-    is_recorded,
     load_run_subject,
     recorded_text,
     shapes_model_ready,
@@ -94,7 +94,6 @@ with st.expander("How it works"):
         "2018), and it should change when the weights are randomized (Adebayo et al. 2018).")
 
 MAX_GALLERY = 12
-AUTO_SCORE_S = 8.0  # the localization check runs by itself when it takes at most this long here
 LINKED = (
     Linked("gc_source", "source", "shapes", tuple(SOURCES)),
     ARCH_OPTION,
@@ -113,13 +112,6 @@ share_link(LINKED)
 DEMO_PENDING_KEY = "gc_demo_pending"
 
 
-def linked(key: str, make: Any, label: str, **kwargs: Any) -> Any:
-    """A linked widget that keeps its value, and shows it, while the page does not draw it (a source without a
-    model stops the page above it): without persist_state a slider set from a link came back reading its
-    minimum while the page used the kept value."""
-    return L[key].widget(make, label, persist_state="page", **kwargs)
-
-
 def gradcam_demo() -> None:
     """Shapes model, Grad-CAM and Guided Grad-CAM, then the localization score (training the model first if needed)."""
     st.session_state.update(gc_source="shapes", gc_methods=["gradcam", "guided_gradcam"])
@@ -130,7 +122,7 @@ def gradcam_demo() -> None:
 demo_panel("gradcam", gradcam_demo, model_ready=shapes_model_ready())
 
 st.subheader("Model")
-source = linked("gc_source", st.radio, "Model to explain", format_func=lambda k: SOURCES[k][0], horizontal=True)
+source = L["gc_source"].widget(st.radio, "Model to explain", format_func=lambda k: SOURCES[k][0], horizontal=True)
 show_training()
 subject = SOURCES[source][1]()
 if st.session_state.get(DEMO_PENDING_KEY) and source == "shapes":
@@ -207,12 +199,12 @@ except (AttributionError, RuntimeError, ValueError) as exc:
 seconds_per_pass = overview_s / len(items)
 
 controls = st.columns(3)
-alpha = linked("gc_alpha", controls[0].slider, "Overlay opacity", step=0.05)
-colormap = linked("gc_colormap", controls[1].selectbox, "Colour map")
+alpha = L["gc_alpha"].widget(controls[0].slider, "Overlay opacity", step=0.05)
+colormap = L["gc_colormap"].widget(controls[1].selectbox, "Colour map")
 st.session_state["gc_topk"] = min(st.session_state["gc_topk"], len(subject.classes))
 # No more ranks than the model has classes (a slider needs two values, hence at least 2).
-top_k = linked("gc_topk", controls[2].slider, "Top-k predictions",
-               max_value=max(2, min(L["gc_topk"].bounds[1], len(subject.classes))))
+top_k = L["gc_topk"].widget(controls[2].slider, "Top-k predictions",
+                            max_value=max(2, min(L["gc_topk"].bounds[1], len(subject.classes))))
 
 unknown = [i for i, ok in enumerate(meaningful) if not ok]
 if unknown:
@@ -268,7 +260,7 @@ target = st.selectbox("Explain the class", ranked, key=f"gc_target_{subject.key}
                       format_func=lambda c: f"{subject.classes[c]} ({100 * float(probs[index][c]):.1f}%)",
                       help="Defaults to the prediction; pick another class to see the evidence for it.")
 settings = st.columns(2)
-methods = linked("gc_methods", settings[0].multiselect, "Methods", format_func=METHOD_LABELS.get)
+methods = L["gc_methods"].widget(settings[0].multiselect, "Methods", format_func=METHOD_LABELS.get)
 layers = target_layers(subject.model)
 layer = settings[1].selectbox("Layer (Grad-CAM, Guided Grad-CAM)", layers, key=f"gc_layer_{subject.key}",
                               help="The last stage by default; earlier layers give finer but less class-specific maps.")
@@ -276,8 +268,8 @@ options_by_method: dict[str, dict[str, Any]] = {}
 if "integrated_gradients" in methods:
     ig = st.columns(2)
     options_by_method["integrated_gradients"] = {
-        "n_steps": linked("gc_ig_steps", ig[0].slider, "Integrated Gradients: steps", step=8),
-        "smoothgrad_samples": linked("gc_ig_smooth", ig[1].slider, "SmoothGrad samples (0 = off)"),
+        "n_steps": L["gc_ig_steps"].widget(ig[0].slider, "Integrated Gradients: steps", step=8),
+        "smoothgrad_samples": L["gc_ig_smooth"].widget(ig[1].slider, "SmoothGrad samples (0 = off)"),
     }
 call_seconds: dict[str, float] = {}  # one map of this image per method, timed (the randomization check's unit)
 shown_maps: dict[str, torch.Tensor] = {}  # the close-up's maps, reused by the trust table
@@ -354,7 +346,7 @@ else:
         compare_panel(pair[True], "residual")
     with panels[1]:
         compare_panel(pair[False], "plain")
-    recorded = [(kind, run) for kind, run in (("residual", pair[True]), ("plain", pair[False])) if is_recorded(run)]
+    recorded = [(kind, run) for kind, run in (("residual", pair[True]), ("plain", pair[False])) if is_bundled(run.path)]
     with panels[2]:
         for kind, run in recorded:
             st.caption(f"**Recorded** {kind} net, bundled with the app: {recorded_text(run)}.")
@@ -384,7 +376,7 @@ else:
     fresh = last is not None and last[0] == loc_key
     # Scored by itself when it is quick (or the demo asks); else a button that says how long it takes.
     asked = st.session_state.pop("gc_autoscore", False)
-    score = not fresh and (asked or loc_estimate <= AUTO_SCORE_S)
+    score = not fresh and (asked or loc_estimate <= AUTO_COMPUTE_S)
     if not fresh and not score:
         score = st.button(f"Score {', '.join(METHOD_LABELS[m] for m in check_methods)} on {LOCALIZATION_IMAGES} "
                           f"Shapes images ({took})", key="gc_loc_button")
@@ -421,7 +413,7 @@ else:
 st.markdown("**Does it depend on the model?** Re-initialise the weights from the head down, block by block "
             "(Adebayo et al. 2018), and compare each map with the trained model's (Spearman rank correlation). "
             "An explanation of the model must change as the model is destroyed.")
-randomization_methods = linked("gc_rand_methods", st.multiselect, "Methods to check", format_func=METHOD_LABELS.get)
+randomization_methods = L["gc_rand_methods"].widget(st.multiselect, "Methods to check", format_func=METHOD_LABELS.get)
 granularity, blocks = randomization_granularity(subject.model)
 rand_options = {m: o for m, o in options_by_method.items() if m in randomization_methods}
 rand_took = format_duration(randomization_seconds(per_call, subject.model, randomization_methods, size, granularity,

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .analysis.common import cifar_config, config_label
+from .analysis.common import config_label
+from .analysis.twins import SideBySide
 from .model.config import ResNetConfig
 from .recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, demo_request
 from .status import Status
@@ -101,11 +102,12 @@ def is_bundled(path: str | Path, assets_dir: Path = ASSETS_DIR) -> bool:
 
 def degradation_labels() -> list[str]:
     """The degradation demo's nets in SideBySide's order: plain-20, ResNet-20, plain-56, ResNet-56."""
-    return [config_label(c) for c in _degradation_configs()]
+    return list(_degradation_configs())
 
 
-def _degradation_configs() -> list[ResNetConfig]:
-    return [cifar_config(depth, residual, "batch", 10) for depth in DEGRADATION_DEPTHS for residual in (False, True)]
+def _degradation_configs() -> dict[str, ResNetConfig]:
+    """Label -> config of the demo's nets, as the page's SideBySide builds them."""
+    return SideBySide(DEGRADATION_DATA, DEGRADATION_TRAIN, depths=DEGRADATION_DEPTHS).configs
 
 
 def recorded_degradation(assets_dir: Path = ASSETS_DIR) -> dict[str, Path]:
@@ -203,8 +205,8 @@ def build_models(assets_dir: Path = ASSETS_DIR, which: tuple[bool, ...] = (True,
 
 def build_degradation(assets_dir: Path = ASSETS_DIR) -> None:
     """Train the degradation demo's four nets at once, as the page's demo does, and keep their metrics."""
-    requests = [TrainRequest(cfg, DEGRADATION_DATA, DEGRADATION_TRAIN, _slug(config_label(cfg)),
-                             record_block_grads=DEGRADATION_RECORD_EVERY) for cfg in _degradation_configs()]
+    requests = [TrainRequest(cfg, DEGRADATION_DATA, DEGRADATION_TRAIN, _slug(label),
+                             record_block_grads=DEGRADATION_RECORD_EVERY) for label, cfg in _degradation_configs().items()]
     root = assets_dir / RECORDED_DEGRADATION
     with tempfile.TemporaryDirectory() as tmp:
         seconds = _train(requests, Path(tmp))

@@ -84,12 +84,11 @@ def page_setup(title: str) -> None:
 
     Icons are Streamlit's Material icons: emoji render as empty boxes on machines without an emoji font.
     """
-    icon = next((i for _, t, i, _ in PAGES if t == title), HOME_ICON)
+    path, icon = next(((p, i) for p, t, i, _ in PAGES if t == title), ("app.py", HOME_ICON))
     st.set_page_config(page_title=f"{title} · ResNet Explorer" if title != "Home" else "ResNet Explorer",
                        page_icon=icon, layout="wide")
     with st.sidebar:
         links = st.empty()
-        path = next((p for p, t, _, _ in PAGES if t == title), "app.py")
         on_page(path, lambda: _page_links(links))  # publish() redraws them with the page's final query
         _page_links(links)
         st.divider()

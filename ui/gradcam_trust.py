@@ -4,7 +4,7 @@ the trust table (localization, faithfulness, sensitivity to the weights, with re
 The numbers and their sentences come from resnet_core.explain (layers, trust_table), the figures from
 resnet_core.charts; what is here is widgets, layout and the page's words. Both views compute inline, memoised
 per session: on the Shapes models they take about a second each here, so they show on the page's first open.
-A model whose estimate (from the page's own timed Grad-CAM pass) exceeds AUTO_TRUST_S waits for a button that
+A model whose estimate (from the page's own timed Grad-CAM pass) exceeds AUTO_COMPUTE_S waits for a button that
 says how long it takes, as the page's localization check does.
 """
 
@@ -44,7 +44,9 @@ from ui.memo import memo_get
 
 T = TypeVar("T")
 
-AUTO_TRUST_S = 8.0  # each view computes by itself when its estimate here is at most this long
+# A check on the Grad-CAM page (these views, the localization score) computes by itself when its estimate here is
+# at most this long; a longer one waits for a button that says its time.
+AUTO_COMPUTE_S = 8.0
 GRANULARITY = "stage"  # the trust table randomizes a stage at a time: 5 steps for a CIFAR ResNet, not 11
 _MEMO = "gc_trust_memo"  # its own small memo, so the page can tell a result already computed from one to ask for
 NO_MASK = "no mask"
@@ -61,7 +63,7 @@ def _measured(key: tuple, compute: Callable[[], T], estimate: float, label: str,
     click on a button that says how long it takes. None (with a message) when it fails or is not asked for."""
     memo = st.session_state.get(_MEMO) or {}
     took = format_duration(estimate)
-    if key not in memo and estimate > AUTO_TRUST_S and not st.button(f"{label} ({took})", key=button_key):
+    if key not in memo and estimate > AUTO_COMPUTE_S and not st.button(f"{label} ({took})", key=button_key):
         return None
     try:
         with st.spinner(f"Computing {what} ({took})..."):

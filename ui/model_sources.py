@@ -87,18 +87,13 @@ def load_run_subject(run: RunInfo) -> Subject | None:
     try:
         mtime = (run.path / MODEL_FILE).stat().st_mtime
         model, classes, preprocess = memo_get(("run", str(run.path), mtime), lambda: load_run_model(run.path))
-        if is_recorded(run):
+        if is_bundled(run.path):
             return run_subject(run, model, classes, preprocess, mtime, origin="recorded",
                                provenance=recorded_text(run))
         return run_subject(run, model, classes, preprocess, mtime, origin="live")
     except (RunError, OSError, ValueError, TypeError) as exc:  # a run folder is outside input: never a traceback
         st.error(f"Run {escape_markdown(run.name)}: {escape_markdown(exc)}")
         return None
-
-
-def is_recorded(run: RunInfo) -> bool:
-    """Whether the run is one of the bundled models (assets/models), not one trained here."""
-    return is_bundled(run.path)
 
 
 def recorded_text(run: RunInfo) -> str:
@@ -233,7 +228,7 @@ def build_source() -> Subject:
 
 def pretrained_source() -> Subject | None:
     cols = st.columns(2)
-    arch = ARCH_OPTION.widget(cols[0].selectbox, "Architecture", persist_state="page")
+    arch = ARCH_OPTION.widget(cols[0].selectbox, "Architecture")
     versions = available_weights(arch)
     name = cols[1].selectbox("Weights", versions, key="gc_weights", persist_state="page")
     failures = st.session_state.setdefault("gc_weights_failed", {})

@@ -35,7 +35,7 @@ def presenter_toggle() -> None:
     st.session_state[_WIDGET_KEY] = st.session_state.get(PRESENTER_KEY, False)
     st.sidebar.toggle("Presenter mode (larger text)", key=_WIDGET_KEY, on_change=_remember,
                       help="For a projector: larger text and numbers on every page.")
-    if st.session_state.get(PRESENTER_KEY, False):
+    if presenter_on():
         st.html(_CSS)
 
 

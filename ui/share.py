@@ -73,8 +73,12 @@ class Linked:
 
     def widget(self, make: Callable[..., Any], label: str, **kwargs: Any) -> Any:
         """Draw the option's widget: `make` is e.g. st.number_input or cols[0].selectbox, given `label`,
-        `widget_args()` and `kwargs` (which win: a page may narrow a range for the model at hand)."""
-        return make(label, **{**self.widget_args(), **kwargs})
+        `widget_args()` and `kwargs` (which win: a page may narrow a range for the model at hand).
+
+        persist_state="page": a linked value is set in session state (by apply_link) before its widget is
+        drawn, and a page may stop above the widget on some runs (a model source without a model). Without it,
+        the widget came back showing its minimum while the page used the kept value."""
+        return make(label, **{**self.widget_args(), "persist_state": "page", **kwargs})
 
 
 def by_key(options: Sequence[Linked]) -> dict[str, Linked]:

@@ -218,7 +218,7 @@ def test_without_a_mask_the_trust_views_say_localization_needs_one(runs_dir):
 def test_trust_views_that_would_take_long_wait_for_their_buttons(runs_dir, monkeypatch):
     import ui.gradcam_trust
 
-    monkeypatch.setattr(ui.gradcam_trust, "AUTO_TRUST_S", -1.0)  # as if each took longer than waiting unasked
+    monkeypatch.setattr(ui.gradcam_trust, "AUTO_COMPUTE_S", -1.0)  # as if each took longer than waiting unasked
     at = _page()
     layers_button, trust_button = at.button(key="gc_layers_button"), at.button(key="gc_trust_button")
     assert re.fullmatch(r"Compare Grad-CAM at every stage \((under a second|about \d+ s)\)", layers_button.label)
