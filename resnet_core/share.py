@@ -75,14 +75,22 @@ def _whole(text: str, expected: str) -> int:
 # non-space starts a URL ("https://"), a colour directive (":red[") or an icon (":material/..."). Quotes,
 # commas, parentheses and hyphens stay as they are, so a message reads as it would in plain text.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$@&]|:(?=\S))")
+# A backslash escape is not enough for what Streamlit finds in the *text* after parsing (measured in Chromium,
+# Streamlit 1.67): GFM's bare-URL and e-mail autolinks ("https://x.y", "www.x.y", "a@b.c"), ":material/...:"
+# icons and ":smile:" emoji are matched in the unescaped text. An invisible WORD JOINER (U+2060) after each
+# such colon, before each "@" and inside "www." breaks every one of those patterns and shows nothing.
+WORD_JOINER = "\u2060"
 
 
 def escape_markdown(text: object) -> str:
     """`text` shown literally where Markdown is rendered (st.warning, st.error, st.markdown): the characters
-    that start Markdown are backslash-escaped (CommonMark's rule), so no link, image, emphasis, HTML, LaTeX,
-    colour directive or bare-URL autolink is made from it; line breaks become spaces."""
-    out = _MARKDOWN_SPECIAL.sub(r"\\\1", re.sub(r"[\r\n\t]+", " ", str(text)))
-    out = re.sub(r"(?i)\bwww\.", lambda m: m.group(0)[:3] + "\\.", out)  # "www.x.y" is autolinked too
+    that start Markdown are backslash-escaped (CommonMark's rule), so no link, image, emphasis, HTML, LaTeX
+    or colour directive is made from it; bare URLs, e-mail addresses, icons and emoji shortcodes are broken
+    by an invisible word joiner, so they stay inert text; line breaks become spaces."""
+    out = re.sub(r"[\r\n\t]+", " ", str(text))
+    out = _MARKDOWN_SPECIAL.sub(lambda m: (WORD_JOINER if m.group(1) == "@" else "") + "\\" + m.group(1)
+                                + (WORD_JOINER if m.group(1) == ":" else ""), out)
+    out = re.sub(r"(?i)\bwww\.", lambda m: m.group(0)[:3] + WORD_JOINER + "\\.", out)  # "www.x.y" is autolinked
     return re.sub(r"^(\s*)([-=])", r"\1\\\2", out)  # a leading "-" would start a list
 
 

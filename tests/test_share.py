@@ -1,5 +1,7 @@
 """Shareable links: a setup survives the trip through the URL, and hostile URLs fall back with a notice."""
 
+import re
+
 import pytest
 
 from resnet_core import get_preset
@@ -7,6 +9,7 @@ from resnet_core.share import (
     config_from_params,
     config_to_params,
     encode_value,
+    escape_markdown,
     names_this_machine_only,
     option_from_params,
 )
@@ -80,7 +83,32 @@ def test_repeated_choices_collapse_and_notices_do_not_render_markup():
     assert option_from_params({"m": "gradcam,gradcam"}, "m", ["gradcam"], ("gradcam",)) == (["gradcam"], None)
     _, notices = config_from_params({"preset": "[Log in](https://ev.il)"}, DEFAULT)
     # Shown literally: every character that would start a link is escaped, and no bare URL is left.
-    assert notices and r"\[Log in\](https\://ev.il)" in notices[0] and "https:" not in notices[0]
+    assert notices and "\\[Log in\\](https\\:\u2060//ev.il)" in notices[0] and "https:" not in notices[0]
+
+
+def _as_rendered(escaped: str) -> str:
+    """The text node Markdown makes of `escaped`: CommonMark drops the backslash before ASCII punctuation.
+    Streamlit's autolink, icon and emoji plugins then search this text, not the source."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", escaped)
+
+
+# The patterns Streamlit 1.67's Markdown applies to text nodes: mdast-util-gfm-autolink-literal's URL and
+# e-mail finders, its ":material/...:" icons and remark-emoji's shortcodes.
+_AUTOLINKS = [re.compile(r"(https?://|www(?=\.))([-.\w]+)", re.I), re.compile(r"[-.\w+]+@[-\w]+(\.[-\w]+)+"),
+              re.compile(r":material/\w+:"), re.compile(r":[\w+-]+:")]
+
+
+@pytest.mark.parametrize("text", [
+    "Session expired, sign in at https://evil.example/login", "visit www.evil.example", "WWW.EVIL.EXAMPLE",
+    "HTTP://EVIL.EXAMPLE/x?y=1", "write to bob@evil.example", "mailto:bob@evil.example", "user:pass@evil.example",
+    "<https://evil.example>", "(https://evil.example)", ":material/home: :smile: :+1:", "https\u2060://evil.example",
+])
+def test_bare_urls_addresses_and_icons_stay_inert(text):
+    """Checked in Chromium against a live Streamlit 1.67 (st.warning, st.info, st.markdown): with these escapes
+    no <a> and no icon was drawn for any of these; this test keeps the text free of the patterns that make them."""
+    shown = _as_rendered(escape_markdown(text))
+    assert not any(p.search(shown) for p in _AUTOLINKS), shown
+    assert shown.replace("\u2060", "") == text.replace("\u2060", "")  # reads the same: the joiner is invisible
 
 
 def test_a_link_cannot_ask_for_a_model_too_big_to_build():

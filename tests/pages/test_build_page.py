@@ -107,8 +107,9 @@ def test_link_values_are_quoted_as_plain_text():
     at.run()
     assert not at.exception
     shown = " ".join(w.value for w in at.warning)
-    assert r"\[Log in again\](https\://x.y)" in shown and r"!\[i\](https\://x.y/a.png)" in shown
-    assert "](https://" not in shown
+    wj = "\u2060"  # the word joiner escape_markdown puts after a colon, so no bare URL is autolinked
+    assert rf"\[Log in again\](https\:{wj}//x.y)" in shown and rf"!\[i\](https\:{wj}//x.y/a.png)" in shown
+    assert "https://" not in shown and "https:/" not in shown
 
 
 def test_an_image_size_too_costly_for_the_model_is_refused_before_building():
