@@ -367,8 +367,12 @@ if not running:
     try:
         preview = read_config()
         # What Start would train, kept for tests (the command line's defaults must equal the page's).
-        st.session_state["train_planned"] = (chosen_architecture(), preview,
-                                             dataset_spec() if kind in ("shapes", "cifar10", "cifar100") else None)
+        try:
+            planned_data = dataset_spec() if kind in ("shapes", "cifar10", "cifar100") else None
+        except DatasetError as exc:  # a folder outside the data root, a Shapes set too big: said here, and at Start
+            planned_data = None
+            st.warning(escape_markdown(exc))
+        st.session_state["train_planned"] = (chosen_architecture(), preview, planned_data)
         buttons[2].caption(f"{preview.optimizer.upper()}, lr {preview.lr:g}, {preview.schedule} schedule, "
                            f"{preview.epochs} epochs of batches of {preview.batch_size}"
                            + run_estimate(preview))

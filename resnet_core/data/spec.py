@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,10 @@ from typing import Any
 from ..validation import dataclass_from_dict, is_number, need, need_bool, need_int
 from .cifar import load_cifar
 from .containers import DATASET_KINDS, DataBundle, DatasetError, Progress, stratified_cap
-from .folders import load_image_folder
-from .paths import shown
+from .folders import DATASET_BYTES_ENV, dataset_bytes_limit, load_image_folder
+from .paths import DATA_ROOT_ENV, data_root, inside, shown
 from .shapes import load_shapes
-from .uploads import EXTRACT_PREFIX
+from .uploads import EXTRACT_PREFIX, uploads_dir
 from .zips import check_zip, extract_zip
 
 # The accepted range of each whole-number field, both ends included: DatasetSpec checks it, and the Train
@@ -26,6 +27,16 @@ LIMITS: dict[str, tuple[int, int]] = {
     "image_size": (8, 1024),
     "seed": (0, 2**31 - 1),
 }
+
+
+# What one generated Shapes image holds in memory: 3 uint8 channels and a one-byte object mask per pixel.
+SHAPES_BYTES_PER_PIXEL = 4
+
+
+def generated_bytes(n_images: int, image_size: int) -> int:
+    """The bytes a generated Shapes set of `n_images` at `image_size` px keeps in memory (images and masks;
+    generating it briefly holds about twice this)."""
+    return n_images * SHAPES_BYTES_PER_PIXEL * image_size * image_size
 
 
 @dataclass(frozen=True)
@@ -64,10 +75,20 @@ class DatasetSpec:
             raise DatasetError(f"dataset {self.kind} needs a root: {where}")
         if self.root is not None and not isinstance(self.root, str):
             object.__setattr__(self, "root", str(self.root))
+        if self.kind == "shapes":  # refused from the numbers alone, before anything is drawn (a link can ask)
+            n = self.n_train + self.n_val
+            needed, limit = generated_bytes(n, self.image_size), dataset_bytes_limit()
+            if needed > limit:
+                raise DatasetError(
+                    f"Shapes: {n:,} images at {self.image_size} px would take {needed / 2 ** 20:,.1f} MB in memory, "
+                    f"more than the {limit / 2 ** 20:,.0f} MB allowed (set by {DATASET_BYTES_ENV} on the server); "
+                    "use fewer images or a smaller image size")
 
     def check_source(self) -> None:
-        """DatasetError now if an ImageFolder's folder or .zip is not there: a run queued for a worker should
-        not wait its turn only to fail on a typo. (CIFAR may be downloaded into its folder.)"""
+        """DatasetError now if an ImageFolder's folder or .zip is not there, or if in served mode the folder
+        lies outside the data root: a run queued for a worker should not wait its turn only to fail on a typo.
+        (CIFAR may be downloaded into its folder.)"""
+        self.check_served()
         if self.kind == "imagefolder":
             root = Path(self.root).expanduser()
             if root.is_file() and root.suffix.lower() == ".zip":
@@ -75,6 +96,23 @@ class DatasetSpec:
             elif not root.is_dir():
                 raise DatasetError(f"no folder or .zip file at {shown(root)}: give a folder with one sub-folder of "
                                    "images per class, or a .zip of one")
+
+    def check_served(self) -> None:
+        """In served mode ($RESNET_EXPLORER_DATA_ROOT set), a DatasetError unless the folder (CIFAR or ImageFolder)
+        or .zip resolves inside the data root or the uploads folder: a spec that did not come through the page's
+        typed-folder check (a queued request, a hand-written one) cannot read elsewhere on the server either."""
+        served = data_root()
+        if served is None or self.root is None:
+            return
+        try:
+            resolved = Path(self.root).expanduser().resolve()
+        except (OSError, ValueError, RuntimeError):  # a NUL byte, a symbolic link loop
+            resolved = None
+        uploads = uploads_dir().resolve()
+        if resolved is None or not (inside(resolved, served) or inside(resolved, uploads)):
+            what = "CIFAR folder" if self.kind != "imagefolder" else "image folder"
+            raise DatasetError(f"{what} '{shown(self.root)}': this server reads only folders inside its data folder "
+                               f"{shown(served)} (served mode, {DATA_ROOT_ENV}); give a path inside it")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -86,6 +124,7 @@ class DatasetSpec:
 
 def load_dataset(spec: DatasetSpec, progress: Progress | None = None) -> DataBundle:
     """Load what `spec` describes; raises DatasetError with a message for a person."""
+    spec.check_served()
     if spec.kind == "shapes":
         if progress is not None:
             progress(0.0, f"generating {spec.n_train + spec.n_val:,} Shapes images")
@@ -102,7 +141,7 @@ def _load_folder_or_zip(root: Path, spec: DatasetSpec, progress: Progress | None
     if root.is_file() and root.suffix.lower() == ".zip":
         import shutil
 
-        tmp = Path(tempfile.mkdtemp(prefix=EXTRACT_PREFIX))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{EXTRACT_PREFIX}{os.getpid()}_"))
         try:
             # Messages name the zip (for an upload, the visitor's own file name), never the temporary folder.
             folder = extract_zip(root, tmp, name=root.name)

@@ -356,3 +356,49 @@ def test_served_mode_skips_images_that_link_out_of_the_data_root(served, tmp_pat
     bundle = load_image_folder(visitor_path("flowers"), image_size=8)
     assert len(bundle.train) + len(bundle.val) == 6
     assert bundle.skipped == ["class0/sneaky.png: a link to a file outside the data folder; it was skipped"]
+
+
+@pytest.mark.parametrize("kind, root", [("cifar10", "/etc"), ("cifar100", "../secret"), ("imagefolder", "to-etc"),
+                                        ("imagefolder", "/etc/passwd.zip")])
+def test_served_mode_refuses_a_spec_outside_the_data_root_for_every_kind(served, kind, root):
+    """A spec that never went through the page's typed-folder check (a queued request, a hand-made one) is refused
+    by the engine too: at check_source, and again when a worker loads it."""
+    spec = DatasetSpec(kind=kind, root=root if root.startswith("/") else str(served / root), download=False)
+    for attempt in (spec.check_source, lambda: load_dataset(spec)):
+        with pytest.raises(DatasetError, match="this server reads only folders inside its data folder"):
+            attempt()
+
+
+def test_served_mode_accepts_the_data_root_and_the_uploads_folder(served, tmp_path, monkeypatch):
+    monkeypatch.setenv(UPLOADS_ENV, str(tmp_path / "uploads"))
+    DatasetSpec(kind="imagefolder", root=str(served / "flowers")).check_source()
+    DatasetSpec(kind="cifar10", root=str(served / "cifar")).check_served()  # may be downloaded there
+    DatasetSpec(kind="imagefolder", root=str(tmp_path / "uploads" / "a" / "pets.zip")).check_served()
+
+
+# ---- generated datasets ------------------------------------------------------------------------------------
+
+
+def test_a_shapes_set_too_big_to_hold_is_refused_from_its_numbers_in_kilobytes(baseline_mb):
+    """The link-reachable n=1000000&n_val=200000 once drove a worker to 9.6 GB: now refused before any drawing,
+    naming its bytes and the limit, whether built directly or from a queued request's dict."""
+    code = (
+        "from resnet_core.data import DatasetSpec, DatasetError\n"
+        "for make in (lambda: DatasetSpec(kind='shapes', n_train=1_000_000, n_val=200_000),\n"
+        "             lambda: DatasetSpec.from_dict({'kind': 'shapes', 'n_train': 1000000, 'n_val': 200000}),\n"
+        "             lambda: DatasetSpec(kind='shapes', n_train=2000, n_val=200, image_size=512)):\n"
+        "    try:\n        make()\n    except DatasetError as exc:\n        print(exc)\n"
+    )
+    peak, out = run_measured(code)
+    lines = out.splitlines()
+    assert lines[0] == ("Shapes: 1,200,000 images at 32 px would take 4,687.5 MB in memory, more than the 1,024 MB "
+                        f"allowed (set by {DATASET_BYTES_ENV} on the server); use fewer images or a smaller image size")
+    assert lines[1] == lines[0] and "2,200 images at 512 px would take 2,200.0 MB" in lines[2]
+    assert peak - baseline_mb < 16, (peak, baseline_mb)
+
+
+def test_the_shapes_budget_is_the_dataset_budget(monkeypatch):
+    assert DatasetSpec(kind="shapes", n_train=10000, n_val=2000, image_size=64).n_train == 10000  # 192 MB: fine
+    monkeypatch.setenv(DATASET_BYTES_ENV, "100")
+    with pytest.raises(DatasetError, match=r"12,000 images at 64 px would take 187.5 MB in memory, more than the 100 MB"):
+        DatasetSpec(kind="shapes", n_train=10000, n_val=2000, image_size=64)

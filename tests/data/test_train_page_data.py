@@ -81,3 +81,31 @@ def test_served_mode_refuses_a_typed_folder_outside_the_data_root(page, tmp_path
     errors = [e.value for e in page.error]
     assert len(errors) == 1 and "Could not start training: image folder '/etc': this server reads only" in errors[0]
     assert "train_job" not in page.session_state
+
+
+@pytest.mark.parametrize("kind", ["cifar10", "cifar100"])
+def test_served_mode_refuses_a_cifar_folder_outside_the_data_root_without_a_traceback(page, tmp_path, monkeypatch,
+                                                                                        kind):
+    (tmp_path / "srv").mkdir()
+    monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path / "srv"))
+    page.selectbox(key="train_dataset").set_value(kind).run()
+    page.text_input(key="train_root").set_value("/etc").run()
+    assert not page.exception  # the preview under Start used to raise here (pages/2_Train.py:371)
+    assert any("CIFAR folder '/etc': this server reads only" in w.value for w in page.warning)
+    page.button(key="train_start").click().run()
+    assert not page.exception
+    errors = [e.value for e in page.error]
+    assert len(errors) == 1 and "Could not start training: CIFAR folder '/etc': this server reads only" in errors[0]
+    assert "train_job" not in page.session_state
+
+
+def test_a_linked_shapes_set_too_big_is_refused_with_its_bytes_without_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESNET_EXPLORER_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update({"n": "1000000", "n_val": "200000"})
+    at.run()
+    assert not at.exception
+    assert any("would take 4,687.5 MB in memory, more than the 1,024 MB allowed" in w.value for w in at.warning)
+    at.button(key="train_start").click().run()
+    assert not at.exception and any("Could not start training: Shapes: 1,200,000 images" in e.value for e in at.error)
+    assert "train_job" not in at.session_state
