@@ -42,14 +42,22 @@ from resnet_core.explain import (
     topk,
 )
 from resnet_core.explain.costs import localization_seconds, randomization_seconds, timed
-from resnet_core.explain.readings import best_example, localization_readings, randomization_readings
+from resnet_core.explain.readings import best_example, randomization_readings
 from resnet_core.recipes import LOCALIZATION_IMAGES
 from resnet_core.share import escape_markdown
 from resnet_core.train import RunInfo
 from ui.charts import chart
 from ui.demos import demo_panel
 from ui.frame import page_setup
-from ui.gradcam_trust import AUTO_COMPUTE_S, layer_view, reusable_maps, trust_view
+from ui.gradcam_trust import (
+    AUTO_COMPUTE_S,
+    layer_view,
+    localization_caption,
+    localization_records,
+    reusable_maps,
+    trust_view,
+    verdict_images,
+)
 from ui.memo import memo_get
 from ui.model_sources import (
     ARCH_OPTION,
@@ -309,7 +317,9 @@ if methods:
                "Guided Grad-CAM show |attribution| summed over colour channels: pixels that matter either way.")
 
 per_call = call_seconds.get("gradcam") or overview_s  # one Grad-CAM call on this one image (or on the gallery)
-layer_view(subject, x, int(target), item.mask, image_keys[index], view, alpha, colormap, per_call, seconds_per_pass)
+held_out = verdict_images(batch, probs, labels, meaningful, [it.mask for it in items], image_keys, index)
+layer_view(subject, x, int(target), item.mask, image_keys[index], view, alpha, colormap, per_call, seconds_per_pass,
+           held_out)
 
 # ---- plain vs residual -------------------------------------------------------------------------------
 
@@ -403,17 +413,8 @@ else:
             st.caption(f"Shown: the last scores, for {', '.join(r['label'] for r in loc_rows[:-2])}; press the "
                        "button for the methods and layer chosen above.")
         chart(localization_figure(loc_rows), key="gc_loc_chart")
-        st.dataframe([{"method": r["label"], "pointing game %": round(100 * r["pointing_game"], 1),
-                       "energy inside %": round(100 * r["energy_inside"], 1), "images": r["n"]} for r in loc_rows],
-                     hide_index=True)
-        readings = localization_readings(loc_rows)
-        if readings:
-            chance = readings[0].chance
-            said = "; ".join(f"{r.label}'s peak lies on the object in {100 * r.pointing_game:.0f}% of them "
-                             f"({r.verdict}: {r.times_chance:.1f} times), with {100 * r.energy_inside:.0f}% of its "
-                             "energy there" for r in readings)
-            st.caption(f"On these {readings[0].n} held-out images (scored in {format_duration(loc_s)}), {said}. "
-                       f"Chance is {100 * chance:.0f}%: the share of the image an object covers on average.")
+        st.dataframe(localization_records(loc_rows), hide_index=True)
+        st.caption(localization_caption(loc_rows, loc_s))
 
 st.markdown("**Does it depend on the model?** Re-initialise the weights from the head down, block by block "
             "(Adebayo et al. 2018), and compare each map with the trained model's (Spearman rank correlation). "
@@ -452,4 +453,4 @@ if rand and rand[0] == subject.key and rand[1] == image_keys[index]:
                + (f"; steps are whole stages for this {blocks}-block model." if granularity == "stage" else "."))
 
 trust_view(subject, x, int(target), item.mask, image_keys[index], methods, layer,
-           reusable_maps(shown_maps, options_by_method), per_call, seconds_per_pass)
+           reusable_maps(shown_maps, options_by_method), per_call, seconds_per_pass, held_out)

@@ -11,6 +11,7 @@ says how long it takes, as the page's localization check does.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -38,6 +39,17 @@ from resnet_core.explain import (
     trust_table,
 )
 from resnet_core.explain.costs import layer_view_seconds, trust_table_seconds
+from resnet_core.explain.layers import layer_reports
+from resnet_core.explain.trust_table import trust_tables
+from resnet_core.explain.verdicts import (
+    ONE_IMAGE,
+    LayerVerdict,
+    TrustVerdict,
+    layer_verdict,
+    localization_sentence,
+    trust_verdict,
+)
+from resnet_core.stats import Interval, mean_interval
 from resnet_core.share import escape_markdown
 from ui.charts import chart
 from ui.memo import memo_get
@@ -50,6 +62,37 @@ AUTO_COMPUTE_S = 8.0
 GRANULARITY = "stage"  # the trust table randomizes a stage at a time: 5 steps for a CIFAR ResNet, not 11
 _MEMO = "gc_trust_memo"  # its own small memo, so the page can tell a result already computed from one to ask for
 NO_MASK = "no mask"
+# Verdicts (which method, which layer) are read over at most this many of the gallery's images from the model's
+# dataset: 8 keep both checks within seconds on 2 CPU cores, and on the bundled model they already separate
+# Grad-CAM from the reference maps by several times the interval.
+VERDICT_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class VerdictImages:
+    """The images a verdict is read over: the close-up's first, then the gallery's other images from the model's
+    own dataset (a photo through a Shapes model is none), each with the class it is explained for (its true class
+    where known, else the prediction) and its mask (None where unknown)."""
+
+    images: Tensor
+    targets: tuple[int, ...]
+    masks: tuple[Tensor | None, ...]
+    keys: tuple[str, ...]
+    own_data: bool  # whether the close-up image is from the model's dataset; if not, nothing is decided
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+
+def verdict_images(batch: Tensor, probs: Tensor, labels: Sequence[int | None], meaningful: Sequence[bool],
+                   masks: Sequence[Tensor | None], keys: Sequence[str], index: int) -> VerdictImages:
+    """The close-up image (`index`) and up to VERDICT_IMAGES - 1 more of the gallery's meaningful images."""
+    order = [index] + [i for i in range(len(keys)) if i != index]
+    chosen = [i for i in order if meaningful[i]][:VERDICT_IMAGES]
+    targets = tuple(int(labels[i]) if labels[i] is not None else int(probs[i].argmax()) for i in chosen)
+    fitted = tuple(_mask_for(batch[i], masks[i]) for i in chosen)
+    images = batch[chosen] if chosen else batch[:0]
+    return VerdictImages(images, targets, fitted, tuple(keys[i] for i in chosen), bool(meaningful[index]))
 
 
 def _mask_for(x: Tensor, mask: Tensor | None) -> Tensor | None:
@@ -93,9 +136,11 @@ COLUMN_HELP = {
     "rand. ρ": st.column_config.Column(help="Mean Spearman rank correlation with the trained model's map while the "
                                             "weights are re-initialised from the head down (low: the map depends "
                                             "on the weights)"),
-    "faithful": st.column_config.Column(help="Whether its ins − del beats every reference map's"),
-    "sensitive": st.column_config.Column(help=f"Whether its rand. ρ is below {SENSITIVE_RHO}"),
+    "faithful": st.column_config.Column(help="Whether its ins − del beats every reference map's beyond the noise "
+                                             "(the 95% interval of each difference, image by image, excludes 0)"),
+    "sensitive": st.column_config.Column(help=f"Whether its rand. ρ is below {SENSITIVE_RHO} beyond the noise"),
 }
+UNDECIDED = "not decided"
 
 
 def _located(pointing: float | None, energy: float | None) -> dict[str, Any]:
@@ -112,6 +157,21 @@ def _yes(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _call(value: bool | None) -> str:
+    return UNDECIDED if value is None else _yes(value)
+
+
+def _interval(i: Interval | None, digits: int = 2, scale: float = 1.0, unit: str = "") -> str:
+    return "—" if i is None else i.text(digits, scale, unit)
+
+
+def _few_images(n: int, what: str) -> None:
+    """Why there is no verdict over several images: the gallery holds too few of the model's own images."""
+    have = "no image" if n == 0 else "one image"
+    st.caption(f"The gallery holds {have} from the model's dataset, and {ONE_IMAGE}: add images from it to the "
+               f"gallery to decide {what} ({VERDICT_IMAGES} are used).")
+
+
 def _rho(row: TrustRow) -> str:
     """Text, so that a reference map's cell shows a dash (a number column would show NaN): it reads no weights."""
     if row.reference:
@@ -120,9 +180,11 @@ def _rho(row: TrustRow) -> str:
 
 
 def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, image_key: str, view: Image.Image,
-               alpha: float, colormap: str, seconds_per_call: float, seconds_per_pass: float) -> LayerReport | None:
+               alpha: float, colormap: str, seconds_per_call: float, seconds_per_pass: float,
+               held_out: VerdictImages) -> LayerReport | None:
     """Grad-CAM of the close-up's image and class at every stage (and inside one block), each with its map's
-    resolution, localization and faithfulness, and which layer scores best here."""
+    resolution, localization and faithfulness; then the same over `held_out`, and which layer, if any, scores best
+    beyond the noise."""
     st.subheader("Which layer? Grad-CAM at every stage")
     st.markdown(
         "The same image and class, Grad-CAM taken at the output of each stage. Each map has the resolution of its "
@@ -143,8 +205,9 @@ def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     located = _mask_for(x, mask)
     layers = len(stages) + (2 if block else 0)
     estimate = layer_view_seconds(seconds_per_call, seconds_per_pass, layers, DEFAULT_STEPS)
-    report = _measured(("layers", subject.key, image_key, int(target), block, located is not None),
-                       lambda: layer_scores(model, x, target=int(target), mask=located, block=block),
+    own = held_out.own_data
+    report = _measured(("layers", subject.key, image_key, int(target), block, located is not None, own),
+                       lambda: layer_scores(model, x, target=int(target), mask=located, block=block, own_data=own),
                        estimate, "Compare Grad-CAM at every stage", "gc_layers_button", "Grad-CAM at every layer")
     if report is None:
         return None
@@ -160,13 +223,21 @@ def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     if located is None:
         st.caption(NO_MASK_WORDS)
     st.markdown(report.sentence)
+    said = _layers_over_images(subject, block, held_out, seconds_per_call, seconds_per_pass, layers) if own else None
     stage_rows = [r for r in report.rows if r.kind == "stage"]
     if stage_rows:
         last = stage_rows[-1]
-        agree = ("On this image the numbers agree: the last stage's map is the most faithful."
-                 if report.best == last.layer else
-                 f"On this image the numbers differ: {report.row(report.best).label} is more faithful than the last "
-                 f"stage ({report.row(report.best).faithfulness.score:.2f} against {last.faithfulness.score:.2f}).")
+        if said is None or said.best is None:
+            agree = ("Which layer is most faithful for this model is not decided here: that needs several images "
+                     "from its dataset and a difference beyond the noise." if own else "")
+        elif said.best == last.layer:
+            agree = (f"Over these {said.n} images the numbers agree: the last stage's map is the most faithful, "
+                     "beyond the noise.")
+        else:
+            best = said.standing(said.best)
+            agree = (f"Over these {said.n} images the numbers differ: {best.label} is more faithful than the last "
+                     f"stage beyond the noise ({best.faithfulness.text()} against "
+                     f"{said.standing(last.layer).faithfulness.text()}).")
         st.caption(
             f"Why the last stage is the usual choice: it is the coarsest map ({last.label} for this "
             f"{subject.pre.image_size}-px input; the last stage of He et al.'s CIFAR ResNets is 8×8 at 32 px, "
@@ -178,12 +249,37 @@ def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     return report
 
 
+def _layers_over_images(subject: Subject, block: str | None, held_out: VerdictImages, seconds_per_call: float,
+                        seconds_per_pass: float, layers: int) -> LayerVerdict | None:
+    """Each layer's scores over the verdict images, mean ± 95% interval, and which layer they support."""
+    n = len(held_out)
+    if n < 2:
+        _few_images(n, "which layer is most faithful")
+        return None
+    estimate = n * layer_view_seconds(seconds_per_call, seconds_per_pass, layers, DEFAULT_STEPS)
+    reports = _measured(("layers-set", subject.key, held_out.keys, held_out.targets, block),
+                        lambda: layer_reports(subject.model, held_out.images, held_out.targets, held_out.masks, block),
+                        estimate, f"Compare the layers over {n} images", "gc_layers_set_button",
+                        f"Grad-CAM at every layer of {n} images")
+    if reports is None:
+        return None
+    said = layer_verdict([r.rows for r in reports])
+    located = all(m is not None for m in held_out.masks)
+    st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then the gallery's; mean ± "
+                "95% interval): a layer is named best only when it beats every other layer beyond the noise.")
+    st.dataframe([{"layer": s.label, "ins − del ↑ (mean ± 95%)": _interval(s.faithfulness),
+                   **({"energy inside % (mean ± 95%)": _interval(s.energy_inside, 0, 100)} if located else {})}
+                  for s in said.standings], hide_index=True)
+    st.markdown(said.sentence)
+    return said
+
+
 def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, image_key: str,
                methods: Sequence[str], layer: str, maps: Mapping[str, Tensor], seconds_per_call: float,
-               seconds_per_pass: float) -> TrustTable | None:
+               seconds_per_pass: float, held_out: VerdictImages) -> TrustTable | None:
     """Deletion and insertion curves of the close-up's maps and of the reference maps, then the trust table:
-    localization, faithfulness and sensitivity to the weights for each, with the sentence computed from it.
-    `maps`: maps of this image already computed with default options (reused, not recomputed)."""
+    localization, faithfulness and sensitivity to the weights for each, on this image and over `held_out`, with
+    the sentence computed from them. `maps`: maps of this image already computed with default options (reused)."""
     methods = list(methods) or ["gradcam"]
     st.markdown(
         "**Is it what the model uses?** Faithfulness, on the image in the close-up: deletion and insertion curves "
@@ -196,10 +292,11 @@ def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     size = tuple(x.shape[-2:])
     estimate = trust_table_seconds(seconds_per_call, seconds_per_pass, subject.model, methods, size, DEFAULT_STEPS,
                                    GRANULARITY, computed=list(maps))
-    key = ("trust", subject.key, image_key, int(target), tuple(methods), layer, located is not None)
+    own = held_out.own_data
+    key = ("trust", subject.key, image_key, int(target), tuple(methods), layer, located is not None, own)
     table = _measured(key, lambda: trust_table(
         subject.model, x, target=int(target), mask=located, methods=methods, layer=layer, granularity=GRANULARITY,
-        mean=subject.pre.mean, std=subject.pre.std, maps={m: maps[m] for m in methods if m in maps}),
+        mean=subject.pre.mean, std=subject.pre.std, maps={m: maps[m] for m in methods if m in maps}, own_data=own),
         estimate, f"Score {', '.join(METHOD_LABELS[m] for m in methods)} against the reference maps",
         "gc_trust_button", "the trust table")
     if table is None:
@@ -216,12 +313,15 @@ def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     st.dataframe([{"map": r.label, **_located(r.pointing_game, r.energy_inside),
                    **_faithful(r.deletion_auc, r.insertion_auc, r.faithfulness),
                    "Avg Drop %": round(r.average_drop, 1), "Incr. Conf. %": round(r.increase_in_confidence),
-                   "rand. ρ": _rho(r), "faithful": "—" if r.reference else _yes(r.faithful),
-                   "sensitive": "—" if r.sensitive is None else _yes(r.sensitive)}
-                  for r in table.rows], hide_index=True, column_config=COLUMN_HELP)
+                   "rand. ρ": _rho(r)} for r in table.rows], hide_index=True, column_config=COLUMN_HELP)
     st.markdown(table.sentence)
-    chart(trust_figure(table.records(), sensitive_below=SENSITIVE_RHO, revision=f"trust-{subject.key}"),
-          key="gc_trust_chart")
+    said = _trust_over_images(subject, methods, layer, held_out, seconds_per_call, seconds_per_pass) if own else None
+    if said is not None:
+        chart(trust_figure([s.record() for s in said.standings], sensitive_below=SENSITIVE_RHO, n=said.n,
+                           revision=f"trust-{subject.key}"), key="gc_trust_chart")
+    else:
+        chart(trust_figure(table.records(), sensitive_below=SENSITIVE_RHO, revision=f"trust-{subject.key}"),
+              key="gc_trust_chart")
     steps = " → ".join(table.randomization_steps[1:])
     layered = [METHOD_LABELS[m] for m in methods if m in LAYER_METHODS]
     at_layer = f", {' and '.join(layered)} at {escape_markdown(layer)}" if layered else ""
@@ -233,6 +333,60 @@ def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
         f"stage at a time ({steps}); ρ is averaged over the steps. The methods are those chosen above; add one "
         f"there to add its row.{mask_words} Computed in {table.seconds['total']:.1f} s here.")
     return table
+
+
+def _trust_over_images(subject: Subject, methods: Sequence[str], layer: str, held_out: VerdictImages,
+                       seconds_per_call: float, seconds_per_pass: float) -> TrustVerdict | None:
+    """The trust table's scores over the verdict images, mean ± 95% interval, and the verdict they support."""
+    n = len(held_out)
+    if n < 2:
+        _few_images(n, "whether a method is faithful and sensitive to the weights")
+        return None
+    size = tuple(held_out.images.shape[-2:])
+    # The cascade runs once for the whole batch, so only the maps and the curves grow with the images.
+    one = trust_table_seconds(seconds_per_call, seconds_per_pass, subject.model, methods, size, DEFAULT_STEPS,
+                              GRANULARITY)
+    estimate = n * one
+    tables = _measured(("trust-set", subject.key, held_out.keys, held_out.targets, tuple(methods), layer),
+                       lambda: trust_tables(subject.model, held_out.images, held_out.targets, held_out.masks,
+                                            methods, layer, granularity=GRANULARITY, mean=subject.pre.mean,
+                                            std=subject.pre.std),
+                       estimate, f"Score the methods over {n} images", "gc_trust_set_button",
+                       f"the trust table of {n} images")
+    if tables is None:
+        return None
+    said = trust_verdict([t.rows for t in tables])
+    located = all(m is not None for m in held_out.masks)
+    st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then the gallery's, each "
+                "explained for its true class where known; mean ± 95% interval): a method is called faithful or "
+                "sensitive only when the difference is larger than its interval.")
+    st.dataframe([{"map": s.label,
+                   **({"peak inside % (mean ± 95%)": _interval(s.pointing_game, 0, 100)} if located else {}),
+                   "ins − del ↑ (mean ± 95%)": _interval(s.faithfulness),
+                   "rand. ρ (mean ± 95%)": _interval(s.rho),
+                   "faithful": "—" if s.reference else _call(s.faithful),
+                   "sensitive": "—" if s.reference else _call(s.sensitive)}
+                  for s in said.standings], hide_index=True, column_config=COLUMN_HELP)
+    st.markdown(said.sentence)
+    return said
+
+
+def localization_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The localization check's table: each method's pointing game and energy share, mean and 95% interval."""
+    out = []
+    for r in rows:
+        pointing, energy = (mean_interval(r["per_image"][k]) for k in ("pointing_game", "energy_inside"))
+        out.append({"method": r["label"], "pointing game %": round(100 * r["pointing_game"], 1),
+                    "± 95% (points)": round(100 * pointing.half_width, 1) if pointing.known else None,
+                    "energy inside %": round(100 * r["energy_inside"], 1),
+                    "± 95% (points) ": round(100 * energy.half_width, 1) if energy.known else None, "images": r["n"]})
+    return out
+
+
+def localization_caption(rows: Sequence[Mapping[str, Any]], seconds: float) -> str:
+    """What the localization rows show, each mean with its interval, ranked only beyond the noise."""
+    said = localization_sentence(rows, METHOD_LABELS)
+    return f"{said} Scored in {format_duration(seconds)}." if said else ""
 
 
 def reusable_maps(maps: Mapping[str, Tensor], options: Mapping[str, Any]) -> dict[str, Tensor]:

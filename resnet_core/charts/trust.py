@@ -93,31 +93,45 @@ def layer_maps_figure(labels: Sequence[str], maps: Sequence[Any], revision: str 
     return fig
 
 
-def trust_figure(rows: Sequence[dict[str, Any]], sensitive_below: float = 0.5,
+def trust_figure(rows: Sequence[dict[str, Any]], sensitive_below: float = 0.5, n: int = 1,
                  revision: str = "trust") -> go.Figure:
     """The trust table as points: faithfulness (insertion − deletion area, x) against the mean rank
-    correlation with the trained map under weight randomization (y). Faithful and sensitive methods sit to
-    the right and low; reference maps, which never read the weights, are drawn at ρ = 1 as open markers."""
+    correlation with the trained map under weight randomization (y), with 95% intervals as error bars where the
+    rows carry them (`faithfulness_low/high`, `randomization_rho_low/high`, as `Standing.record()` gives them over
+    `n` images). Faithful and sensitive methods sit to the right and low. Reference maps never read the weights,
+    so they have no ρ (the table's "—"): each is a vertical line at its faithfulness, not a point."""
     fig = go.Figure()
     for r in rows:
+        if r.get("reference"):
+            # A line trace, so that it has a legend entry like the methods; it spans the whole y range.
+            fig.add_trace(go.Scatter(
+                x=[r["faithfulness"]] * 2, y=[-1.05, 1.15], mode="lines", name=r["label"],
+                line=dict(color=_color(r["method"]), width=2, dash=_REFERENCE_DASH),
+                hovertemplate=f"{r['label']}: insertion − deletion %{{x:.2f}}; it reads no weights, so no ρ"
+                              "<extra></extra>"))
+            continue
         rho = r.get("randomization_rho")
-        reference = bool(r.get("reference"))
-        y = 1.0 if reference or rho is None else rho
+        if rho is None:
+            continue  # not measured: no place on this chart (the table says so)
         # Named in the legend, not beside the points: methods that score alike sit on top of each other.
         fig.add_trace(go.Scatter(
-            x=[r["faithfulness"]], y=[y], mode="markers", name=r["label"],
-            marker=dict(size=13, color=_color(r["method"]), symbol="circle-open" if reference else "circle",
-                        line=dict(width=2, color=_color(r["method"]))),
-            hovertemplate=(f"{r['label']}: insertion − deletion %{{x:.2f}}, "
-                           + ("does not read the weights" if reference else "ρ %{y:.2f}") + "<extra></extra>")))
+            x=[r["faithfulness"]], y=[rho], mode="markers", name=r["label"],
+            error_x=_error(r, "faithfulness"), error_y=_error(r, "randomization_rho"),
+            marker=dict(size=13, color=_color(r["method"]), line=dict(width=2, color=_color(r["method"]))),
+            hovertemplate=f"{r['label']}: insertion − deletion %{{x:.2f}}, ρ %{{y:.2f}}<extra></extra>"))
     fig.add_hline(y=sensitive_below, line_dash="dash", line_color=COLORS["neutral"],
                   annotation_text=f"below: the map changes with the weights (ρ < {sensitive_below})",
                   annotation_position="bottom right")
-    best_reference = max((r["faithfulness"] for r in rows if r.get("reference")), default=None)
-    if best_reference is not None:
-        fig.add_vline(x=best_reference, line_dash="dot", line_color=COLORS["neutral"],
-                      annotation_text="best reference map", annotation_position="bottom right")
     fig.update_xaxes(title="faithfulness: insertion − deletion area (higher is better)")
     fig.update_yaxes(title="Spearman ρ with the trained map, weights randomized", range=[-1.05, 1.15])
     fig.update_layout(height=460, legend=dict(orientation="h", y=-0.25))
-    return base_layout(fig, "Faithful and sensitive to the weights?", revision)
+    title = ("Faithful and sensitive to the weights?" if n <= 1 else
+             f"Faithful and sensitive to the weights? Means over {n} images, 95% intervals")
+    return base_layout(fig, title, revision)
+
+
+def _error(row: dict[str, Any], key: str) -> dict[str, Any]:
+    low, high = row.get(f"{key}_low"), row.get(f"{key}_high")
+    if low is None or high is None:
+        return dict(visible=False)
+    return dict(type="data", symmetric=False, array=[high - row[key]], arrayminus=[row[key] - low], thickness=1.5)

@@ -59,7 +59,7 @@ from .trust import (
     rank,
     spearman,
 )
-from .trust_table import SENSITIVE_RHO, TrustRow, TrustTable, trust_sentence, trust_table
+from .trust_table import SENSITIVE_RHO, TrustRow, TrustTable, trust_table, trust_tables, trust_verdict
 
 __all__ = [
     "BASELINES",
@@ -123,7 +123,8 @@ __all__ = [
     "stage_names",
     "target_layers",
     "topk",
-    "trust_sentence",
+    "trust_tables",
+    "trust_verdict",
     "trust_table",
     "usable_runs",
 ]

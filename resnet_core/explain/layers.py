@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from .faithfulness import DEFAULT_BASELINE, DEFAULT_STEPS, Faithfulness, faithfulness_scores
 from .methods import AttributionError, as_batch, explain, explaining, predict, resolve_layer, stage_names
 from .trust import energy_inside, pointing_game
+from .verdicts import layer_verdict
 
 LAYER_KINDS = {
     "stage": "stage output",
@@ -58,8 +59,8 @@ class LayerReport:
     """Grad-CAM at several layers of one model on one image, and which layer scores best."""
 
     rows: list[LayerScore]
-    best: str  # the module path of the most faithful layer
-    sentence: str  # which layer scores best and by how much, computed from the rows
+    best: str | None  # None for one image, which decides nothing (verdicts.layer_verdict over several images)
+    sentence: str  # this image's numbers, and that one image decides nothing
     target: int
     probability: float
     baseline: str
@@ -135,14 +136,17 @@ def _watch(model: nn.Module, image: Tensor, hooks: Sequence[tuple[nn.Module, Any
 
 def layer_scores(model: nn.Module, image: Tensor, target: int | None = None, mask: Tensor | None = None,
                  block: str | None = None, layers: Sequence[str] | None = None,
-                 baseline: str | Tensor = DEFAULT_BASELINE, steps: int = DEFAULT_STEPS) -> LayerReport:
+                 baseline: str | Tensor = DEFAULT_BASELINE, steps: int = DEFAULT_STEPS,
+                 own_data: bool = True) -> LayerReport:
     """Grad-CAM at every stage of `model` (or at `layers`), plus inside `block` if given, on one image.
 
     Each row has the map's own resolution, the pointing game and energy inside `mask` (an H x W boolean
     object mask, e.g. from Shapes; None leaves them out), and the deletion / insertion areas with pixels
     removed towards `baseline` ("mean": the dataset mean, 0 after normalisation; "blur"; or an image; see
-    faithfulness.faithfulness_scores). `target`: the class explained, None = the prediction. The best
-    layer is the one whose map is most faithful (insertion minus deletion area).
+    faithfulness.faithfulness_scores). `target`: the class explained, None = the prediction. Which layer is
+    most faithful (insertion minus deletion area) is a verdict over several images: `layer_verdict` of several
+    reports' rows (see `layer_reports`); one image names none. `own_data=False`: the image is not from the
+    model's dataset.
     """
     start = time.perf_counter()
     x = as_batch(model, image)[:1]
@@ -173,10 +177,23 @@ def layer_scores(model: nn.Module, image: Tensor, target: int | None = None, mas
             row.pointing_game = float(pointing_game(maps[name], m)[0])
             row.energy_inside = float(energy_inside(maps[name], m)[0])
         rows.append(row)
-    best = max((r for r in rows if not r.same_as), key=lambda r: r.faithfulness.score)
+    said = layer_verdict([rows], own_data=own_data)
     first = rows[0].faithfulness
-    return LayerReport(rows, best.layer, layer_sentence(rows), int(target), first.probability, first.baseline,
+    return LayerReport(rows, said.best, said.sentence, int(target), first.probability, first.baseline,
                        time.perf_counter() - start)
+
+
+def layer_reports(model: nn.Module, images: Tensor, targets: Sequence[int],
+                  masks: Sequence[Tensor | None] | None = None, block: str | None = None,
+                  baseline: str | Tensor = DEFAULT_BASELINE, steps: int = DEFAULT_STEPS) -> list[LayerReport]:
+    """`layer_scores` of each of N images (one target and one mask or None each); give their rows to
+    `layer_verdict` for what they support together."""
+    x = as_batch(model, images)
+    if len(targets) != x.shape[0]:
+        raise AttributionError(f"{x.shape[0]} images but {len(targets)} targets")
+    masks = list(masks) if masks is not None else [None] * len(targets)
+    return [layer_scores(model, x[i], int(targets[i]), masks[i], block, baseline=baseline, steps=steps)
+            for i in range(len(targets))]
 
 
 def _same_output(model: nn.Module, layer: str, stages: Sequence[str]) -> str | None:
@@ -194,22 +211,3 @@ def _block_label(name: str, kind: str, h: int, w: int) -> str:
         block, _, last = name.rpartition(".")
         return f"{block} residual branch ({last}, {h}×{w})"
     return f"{name} {'after the addition' if kind == 'after_add' else 'output'} ({h}×{w})"
-
-
-def layer_sentence(rows: Sequence[LayerScore]) -> str:
-    """Which layer's Grad-CAM is most faithful here, against the others, with localization where known."""
-    rows = [r for r in rows if not r.same_as]  # a repeat of a stage's map adds nothing to the comparison
-    if not rows:
-        return "No layer was compared."
-    ranked = sorted(rows, key=lambda r: r.faithfulness.score, reverse=True)
-    best = ranked[0]
-    others = "; ".join(f"{r.label} {r.faithfulness.score:.2f}" for r in ranked[1:])
-    text = (f"Here {best.label} scores best: its Grad-CAM's insertion − deletion area is "
-            f"{best.faithfulness.score:.2f}" + (f" (then {others})." if others else "."))
-    if best.pointing_game is not None:
-        located = max(rows, key=lambda r: (r.energy_inside or 0.0))
-        inside = "inside" if best.pointing_game >= 0.5 else "outside"
-        text += (f" Its peak falls {inside} the object, with {100 * best.energy_inside:.0f}% of the map's energy on it")
-        text += "." if located is best else (f"; {located.label} puts the most energy on the object "
-                                             f"({100 * located.energy_inside:.0f}%).")
-    return text

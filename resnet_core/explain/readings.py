@@ -1,5 +1,5 @@
-"""What the page's results say, read from their numbers: the close-up's default image, the localization and
-randomization verdicts that the captions state.
+"""What the page's results say, read from their numbers: the close-up's default image and the randomization
+readings that the captions state (verdicts over several images are in verdicts.py).
 
 Captions on the Grad-CAM page state what *this* model's results show, so every size, trend and verdict they
 name is computed here from the result on screen, never written in advance.
@@ -37,43 +37,7 @@ def best_example(probs: Tensor, labels: Sequence[int | None]) -> int:
     return max(pool, key=lambda i: float(confidence[i]))
 
 
-# ---- localization ------------------------------------------------------------------------------------------
-
-# times chance at which a pointing game counts as far above / above chance
-FAR_ABOVE = 2.0
-ABOVE = 1.25
-
-
-@dataclass(frozen=True)
-class LocalizationReading:
-    """One method's localization score against chance (the mean share of the image the object covers)."""
-
-    method: str
-    label: str
-    pointing_game: float
-    energy_inside: float
-    chance: float
-    n: int
-
-    @property
-    def times_chance(self) -> float:
-        return self.pointing_game / self.chance if self.chance > 0 else float("inf")
-
-    @property
-    def verdict(self) -> str:
-        """"far above chance", "above chance" or "at chance" (no better than a uniform map)."""
-        if self.times_chance >= FAR_ABOVE:
-            return "far above chance"
-        if self.times_chance >= ABOVE:
-            return "above chance"
-        return "at chance"
-
-
-def localization_readings(rows: Sequence[dict[str, Any]]) -> list[LocalizationReading]:
-    """The attribution methods' rows of `localization_scores` (not the chance baselines), as readings."""
-    return [LocalizationReading(r["method"], r["label"], float(r["pointing_game"]), float(r["energy_inside"]),
-                                float(r["mask_fraction"]), int(r["n"]))
-            for r in rows if r["method"] in METHOD_LABELS]
+# ---- localization: see verdicts.localization_sentence (means with intervals, compared with chance per image) --
 
 
 # ---- randomization -------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from .methods import (
     METHOD_LABELS,
     AttributionError,
     as_batch,
-    explain,
     explain_batch,
     model_lock,
     predict,
@@ -73,7 +72,7 @@ def localization_scores(model: nn.Module, images: Tensor, masks: Tensor,
     explain per image (pass the true labels; None explains the predictions). Two baselines
     are added: a uniform map and an i.i.d. random map (seeded); both sit at chance, the mean
     mask area fraction. Returns one row per method: method, label, pointing_game,
-    energy_inside, mask_fraction, n.
+    energy_inside, mask_fraction (means over the images), n, and per_image (the same three, image by image).
     """
     x = torch.as_tensor(images)
     masks = torch.as_tensor(masks).bool().cpu()
@@ -97,13 +96,17 @@ def localization_scores(model: nn.Module, images: Tensor, masks: Tensor,
 
 
 def _score_row(method: str, label: str, maps: Tensor, masks: Tensor, fraction: Tensor) -> dict[str, Any]:
+    # The per-image values travel with the means, so a sentence can give each mean its interval.
+    pointing, energy = pointing_game(maps, masks), energy_inside(maps, masks)
     return {
         "method": method,
         "label": label,
-        "pointing_game": float(pointing_game(maps, masks).mean()),
-        "energy_inside": float(energy_inside(maps, masks).mean()),
+        "pointing_game": float(pointing.mean()),
+        "energy_inside": float(energy.mean()),
         "mask_fraction": float(fraction.mean()),
         "n": int(masks.shape[0]),
+        "per_image": {"pointing_game": pointing.tolist(), "energy_inside": energy.tolist(),
+                      "mask_fraction": fraction.tolist()},
     }
 
 
@@ -200,8 +203,23 @@ def randomization_check(model: nn.Module, image: Tensor, methods: Sequence[str] 
     the layer is given by module path so it resolves in each copy.
     """
     x = as_batch(model, image)[:1]
-    if target is None:
-        target = int(predict(model, x)[0].argmax())
+    return randomization_checks(model, x, methods, None if target is None else [target], layer, granularity, seed,
+                                keep_maps, progress)[0]
+
+
+def randomization_checks(model: nn.Module, images: Tensor, methods: Sequence[str] = ("gradcam", "guided_gradcam"),
+                         targets: Sequence[int] | None = None, layer: str | None = None, granularity: str = "block",
+                         seed: int = 0, keep_maps: bool = False,
+                         progress: Callable[[float, str], None] | None = None) -> list[RandomizationResult]:
+    """`randomization_check` of N images at once: one cascade of weights, every image's maps in one batch per
+    method and step, one result per image (each the same as checking that image alone: the model is in eval
+    mode, so an image's map does not depend on the others in its batch)."""
+    x = as_batch(model, images)
+    if targets is None:
+        targets = predict(model, x).argmax(dim=1).tolist()
+    targets = [int(t) for t in targets]
+    if len(targets) != x.shape[0]:
+        raise AttributionError(f"{x.shape[0]} images but {len(targets)} targets")
     layer_name = resolve_layer(model, layer)[0]
     with model_lock(model):
         randomized = copy.deepcopy(model)
@@ -209,20 +227,21 @@ def randomization_check(model: nn.Module, image: Tensor, methods: Sequence[str] 
     steps = randomization_steps(randomized, granularity)
     names = ["original"] + [name for name, _ in steps]
     originals: dict[str, Tensor] = {}
-    result = RandomizationResult(names, {m: [] for m in methods}, {m: [] for m in methods}, target)
+    results = [RandomizationResult(names, {m: [] for m in methods}, {m: [] for m in methods}, t) for t in targets]
     for i, name in enumerate(names):
         if i > 0:
             _reinitialise(steps[i - 1][1], gen)
         for method in methods:
             layer_arg = layer_name if method in LAYER_METHODS else None
-            m = explain(randomized, x, method, target=target, layer=layer_arg)
-            originals.setdefault(method, m)
-            result.correlations[method].append(1.0 if i == 0 else spearman(originals[method], m))
-            if keep_maps:
-                result.maps[method].append(m)
+            maps = explain_batch(randomized, x, method, targets, layer_arg).maps
+            originals.setdefault(method, maps)
+            for j, result in enumerate(results):
+                result.correlations[method].append(1.0 if i == 0 else spearman(originals[method][j], maps[j]))
+                if keep_maps:
+                    result.maps[method].append(maps[j])
         if progress is not None:
             progress((i + 1) / len(names), name)
-    return result
+    return results
 
 
 def randomization_granularity(model: nn.Module) -> tuple[str, int]:

@@ -27,13 +27,21 @@ from .faithfulness import (
     faithfulness_scores,
     reference_maps,
 )
-from .methods import LAYER_METHODS, METHOD_LABELS, METHODS, AttributionError, as_batch, explain, predict, resolve_layer
-from .trust import RandomizationResult, energy_inside, pointing_game, randomization_check
+from .methods import (
+    LAYER_METHODS,
+    METHOD_LABELS,
+    METHODS,
+    AttributionError,
+    as_batch,
+    explain,
+    explain_batch,
+    predict,
+    resolve_layer,
+)
+from .trust import RandomizationResult, energy_inside, pointing_game, randomization_check, randomization_checks
+from .verdicts import SENSITIVE_RHO, trust_verdict
 
-# A map whose rank correlation with the trained model's map stays above this, on average over the cascade,
-# has kept most of its ordering with the weights gone: it is read as "not sensitive". Adebayo et al. read
-# correlations near 1 as "unchanged"; half way is the cut used here, and the numbers are shown beside it.
-SENSITIVE_RHO = 0.5
+__all__ = ["SENSITIVE_RHO", "TrustRow", "TrustTable", "trust_table", "trust_tables", "trust_verdict"]
 
 
 @dataclass
@@ -52,8 +60,9 @@ class TrustRow:
     increase_in_confidence: float  # %
     randomization_rho: float | None  # mean Spearman ρ with the trained map over the cascade; None: not measured
     randomization_final: float | None  # ... once every layer is randomized
-    faithful: bool  # beats every reference map's faithfulness
-    sensitive: bool | None  # mean ρ below SENSITIVE_RHO; None: not measured (references never are)
+    # On this image alone, a comparison and not a verdict (one image has no spread): see verdicts.trust_verdict.
+    faithful: bool  # beats every reference map's faithfulness here
+    sensitive: bool | None  # mean ρ below SENSITIVE_RHO here; None: not measured (references never are)
 
     def record(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,8 +73,8 @@ class TrustTable:
     """The trust table for one model and image, and what it supports."""
 
     rows: list[TrustRow]
-    verdict: str | None  # the method that is both faithful and sensitive (the most faithful such), or None
-    sentence: str
+    verdict: str | None  # always None for one image: one image decides nothing (verdicts.trust_verdict)
+    sentence: str  # this image's numbers, and that they decide nothing (or that the image is not the model's data)
     target: int
     probability: float
     baseline: str  # words for the deletion / insertion baseline
@@ -89,7 +98,7 @@ def trust_table(model: nn.Module, image: Tensor, target: int | None = None, mask
                 baseline: str | Tensor = DEFAULT_BASELINE, steps: int = DEFAULT_STEPS, randomize: bool = True,
                 granularity: str = "stage", seed: int = 0, mean: Sequence[float] | None = None,
                 std: Sequence[float] | None = None, maps: Mapping[str, Tensor] | None = None,
-                randomization: RandomizationResult | None = None) -> TrustTable:
+                randomization: RandomizationResult | None = None, own_data: bool = True) -> TrustTable:
     """The trust table of `model` on one normalised image (3 x H x W).
 
     Rows: each of `methods` (Grad-CAM and Guided Grad-CAM at `layer`, None = the last stage), then the
@@ -100,6 +109,8 @@ def trust_table(model: nn.Module, image: Tensor, target: int | None = None, mask
     definition), and the mean Spearman ρ with the trained map over a cascading randomization
     (`granularity` "stage" or "block"; `randomize=False` skips it). `target`: the class explained, None =
     the prediction. Pass `maps` (method -> H x W) or `randomization` already computed to reuse them.
+    `own_data=False`: the image is not from the model's dataset (its sentence then says it decides nothing).
+    The verdict over several images is `trust_verdict` of their tables' rows (see `trust_tables`).
     """
     start = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -157,71 +168,30 @@ def trust_table(model: nn.Module, image: Tensor, target: int | None = None, mask
             randomization_rho=rho, randomization_final=final,
             faithful=name not in REFERENCES and f.score > best_reference,
             sensitive=None if rho is None else rho < SENSITIVE_RHO))
-    verdict, sentence = trust_sentence(rows)
+    summary = trust_verdict([rows], own_data=own_data)
     seconds["total"] = time.perf_counter() - start
     first = next(iter(faithful.values()))
-    return TrustTable(rows, verdict, sentence, int(target), first.probability, baseline_label(baseline),
+    return TrustTable(rows, summary.verdict, summary.sentence, int(target), first.probability, baseline_label(baseline),
                       list(randomization.steps) if randomization is not None else [], seconds, faithful, all_maps)
 
 
-def trust_sentence(rows: Sequence[TrustRow]) -> tuple[str | None, str]:
-    """(the method both faithful and sensitive to the weights, or None; a sentence saying so from the numbers).
-
-    Faithful: an insertion − deletion area above every reference map's. Sensitive: a mean rank correlation
-    with the trained map below SENSITIVE_RHO while the weights are randomized. Among the methods that are
-    both, the most faithful is named.
-    """
-    methods = [r for r in rows if not r.reference]
-    references = [r for r in rows if r.reference]
-    if not methods:
-        return None, "No attribution method was measured."
-    ref = max(references, key=lambda r: r.faithfulness) if references else None
-    ref_text = f"the best reference map, {_plain(ref)}, reaches {ref.faithfulness:.2f}" if ref else "no reference map"
-    measured = any(r.randomization_rho is not None for r in methods)
-    if not measured:
-        faithful = sorted((r for r in methods if r.faithful), key=lambda r: r.faithfulness, reverse=True)
-        if not faithful:
-            return None, (f"On this image no method's map is more faithful than a reference map "
-                          f"(insertion − deletion area; {ref_text}); the weights were not randomized.")
-        top = faithful[0]
-        return None, (f"On this image {top.label} is the most faithful map: insertion − deletion area "
-                      f"{top.faithfulness:.2f} ({ref_text}); the weights were not randomized, so whether it "
-                      f"depends on them is not known.")
-    both = sorted((r for r in methods if r.faithful and r.sensitive), key=lambda r: r.faithfulness, reverse=True)
-    insensitive = [r for r in methods if r.faithful and r.sensitive is False]
-    unfaithful = [r for r in methods if not r.faithful]
-    if both:
-        top = both[0]
-        text = (f"On this image {top.label} is both faithful and sensitive to the weights: its insertion − deletion "
-                f"area is {top.faithfulness:.2f} ({ref_text}), and its map keeps a mean Spearman ρ of "
-                f"{top.randomization_rho:.2f} with the trained one as the weights are randomized "
-                f"(below {SENSITIVE_RHO}: it depends on them).")
-        verdict = top.method
-    else:
-        most = max(methods, key=lambda r: r.faithfulness)
-        rho = "not measured" if most.randomization_rho is None else f"{most.randomization_rho:.2f}"
-        text = (f"On this image no method is both faithful (an insertion − deletion area above every reference "
-                f"map's; {ref_text}) and sensitive to the weights (a mean Spearman ρ below {SENSITIVE_RHO} under "
-                f"randomization); the most faithful is {most.label} ({most.faithfulness:.2f}, ρ {rho}).")
-        verdict = None
-    if insensitive:
-        names = _join([f"{r.label} (ρ {r.randomization_rho:.2f})" for r in insensitive])
-        one = len(insensitive) == 1
-        text += (f" {names} {'is' if one else 'are'} faithful too but {'keeps' if one else 'keep'} most of "
-                 f"{'its' if one else 'their'} map when the weights are randomized, so part of what "
-                 f"{'it shows' if one else 'they show'} comes from the image, not the model.")
-    if unfaithful:
-        names = _join([r.label for r in unfaithful])
-        text += f" {names} {'does' if len(unfaithful) == 1 else 'do'} no better than a reference map here."
-    return verdict, text
-
-
-_REFERENCE_WORDS = {"random": "a random map", "uniform": "the uniform map", "sobel": "Sobel edges"}
-
-
-def _plain(row: TrustRow) -> str:
-    return _REFERENCE_WORDS.get(row.method, row.label)
-
-
-def _join(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+def trust_tables(model: nn.Module, images: Tensor, targets: Sequence[int], masks: Sequence[Tensor | None] | None = None,
+                 methods: Sequence[str] = ("gradcam", "guided_gradcam"), layer: str | None = None,
+                 baseline: str | Tensor = DEFAULT_BASELINE, steps: int = DEFAULT_STEPS, randomize: bool = True,
+                 granularity: str = "stage", seed: int = 0, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None) -> list[TrustTable]:
+    """`trust_table` of each of N images (normalised N x 3 x H x W; `targets`, one class each; `masks`, one
+    H x W mask or None each), with the maps and the randomization cascade batched over the images. Give their
+    rows to `trust_verdict` for what they support together."""
+    x = as_batch(model, images)
+    targets = [int(t) for t in targets]
+    if len(targets) != x.shape[0]:
+        raise AttributionError(f"{x.shape[0]} images but {len(targets)} targets")
+    masks = list(masks) if masks is not None else [None] * len(targets)
+    layer_name = resolve_layer(model, layer)[0]
+    maps = {m: explain_batch(model, x, m, targets, layer_name if m in LAYER_METHODS else None).maps for m in methods}
+    randomized = (randomization_checks(model, x, methods, targets, layer_name, granularity, seed)
+                  if randomize and methods else [None] * len(targets))
+    return [trust_table(model, x[i], targets[i], masks[i], methods, layer_name, baseline, steps, randomize,
+                        granularity, seed, mean, std, {m: maps[m][i] for m in methods}, randomized[i])
+            for i in range(len(targets))]

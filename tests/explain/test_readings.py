@@ -10,11 +10,8 @@ from resnet_core import ResNetConfig, build_model, get_preset
 from resnet_core.data import SHAPES_CLASSES
 from resnet_core.explain import AttributionError, RandomizationResult, Subject, explain_batch, randomization_steps
 from resnet_core.explain.costs import localization_seconds, method_passes, randomization_seconds, timed
-from resnet_core.explain.readings import (
-    best_example,
-    localization_readings,
-    randomization_readings,
-)
+from resnet_core.explain.readings import best_example, randomization_readings
+from resnet_core.explain.verdicts import chance_reading, localization_sentence
 
 TINY = ResNetConfig(block="basic", stage_blocks=(1, 1), stage_widths=(8, 16), stem="cifar", stem_width=8,
                     shortcut="B", num_classes=3)
@@ -33,17 +30,32 @@ def test_best_example_is_the_most_confident_correct_answer():
         best_example(probs, [0, 1])
 
 
-def test_localization_readings_compare_with_chance_and_leave_out_the_baselines():
-    rows = [{"method": "gradcam", "label": "Grad-CAM", "pointing_game": 0.72, "energy_inside": 0.44,
-             "mask_fraction": 0.16, "n": 64},
-            {"method": "saliency", "label": "Saliency", "pointing_game": 0.18, "energy_inside": 0.2,
-             "mask_fraction": 0.16, "n": 64},
-            {"method": "uniform", "label": "Uniform map (chance)", "pointing_game": 0.16, "energy_inside": 0.16,
-             "mask_fraction": 0.16, "n": 64}]
-    readings = localization_readings(rows)
-    assert [r.method for r in readings] == ["gradcam", "saliency"]
-    assert readings[0].times_chance == pytest.approx(4.5)
-    assert readings[0].verdict == "far above chance" and readings[1].verdict == "at chance"
+def _loc_row(method, label, pointing, energy, fraction):
+    n = len(pointing)
+    return {"method": method, "label": label, "pointing_game": sum(pointing) / n, "energy_inside": sum(energy) / n,
+            "mask_fraction": sum(fraction) / n, "n": n,
+            "per_image": {"pointing_game": pointing, "energy_inside": energy, "mask_fraction": fraction}}
+
+
+def test_localization_compares_with_chance_image_by_image_and_ranks_only_beyond_the_noise():
+    fraction = [0.16] * 20
+    rows = [_loc_row("gradcam", "Grad-CAM", [1.0] * 15 + [0.0] * 5, [0.5] * 20, fraction),
+            _loc_row("guided_gradcam", "Guided Grad-CAM", [1.0] * 16 + [0.0] * 4, [0.6] * 20, fraction),
+            _loc_row("saliency", "Saliency", [1.0] * 3 + [0.0] * 17, [0.2] * 20, fraction),
+            _loc_row("uniform", "Uniform map (chance)", fraction, fraction, fraction)]
+    by = {r["method"]: chance_reading(r) for r in rows}
+    assert by["gradcam"].verdict == "far above chance" and by["gradcam"].times_chance == pytest.approx(0.75 / 0.16)
+    assert by["saliency"].verdict == "not decided"  # 15% of hits against 16% chance: within the noise
+    # sd = sqrt(0.75 * 0.25 * 20 / 19) = 0.444, t(0.975, 19) = 2.093: 2.093 * 0.444 / sqrt(20) = 0.208
+    assert by["gradcam"].pointing_game.text(0, 100, "%") == "75 ± 21%"
+    said = localization_sentence(rows, {"gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM",
+                                        "saliency": "Saliency"})
+    assert "On these 20 held-out images" in said and "Uniform" not in said
+    # 80% against 75% on 20 images is within the noise: not ranked; both beat Saliency beyond it.
+    assert "Guided Grad-CAM points at the object more often than Saliency, beyond the noise" in said
+    assert "Guided Grad-CAM and Grad-CAM (difference" in said and "are not ranked" in said
+    one = localization_sentence([_loc_row("gradcam", "Grad-CAM", [1.0], [0.5], [0.16])], {"gradcam": "Grad-CAM"})
+    assert "one image cannot decide it" in one and "far above" not in one
 
 
 def test_randomization_readings_report_the_final_correlation_and_the_range():
