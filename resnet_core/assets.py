@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import json_limits
 from .analysis.common import config_label
 from .analysis.twins import SideBySide
 from .model.config import ResNetConfig
@@ -31,6 +32,7 @@ from .train.block_grads import BLOCK_GRADS_FILE
 from .train.events import EpochEvent, Event, StatusEvent
 from .train.launch import TrainRequest, worker_command
 from .train.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, RunInfo, load_metrics, read_run
+from .train.safe_read import MAX_SMALL_JSON_BYTES, read_bytes
 from .train.trainer import TrainerSnapshot
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
@@ -66,7 +68,8 @@ class Provenance:
 
 def _read_provenance(folder: Path) -> Provenance | None:
     try:
-        data = json.loads((folder / PROVENANCE_FILE).read_text(encoding="utf-8"))
+        # Read like any run-folder file: a regular file of bounded size and depth (a FIFO there must not hang Home).
+        data = json_limits.loads(read_bytes(folder / PROVENANCE_FILE, MAX_SMALL_JSON_BYTES, folder=folder))
         return Provenance(command=str(data["command"]), device=str(data["device"]), date=str(data["date"]),
                           seconds=float(data["seconds"]), torch=str(data["torch"]),
                           results={str(k): {str(m): float(v) for m, v in r.items()} for k, r in data["results"].items()},
@@ -237,7 +240,7 @@ def demo_times(assets_dir: Path = ASSETS_DIR) -> dict[str, Any]:
     """The lecture demos' times measured when the assets were built (Home and the README quote these):
     {"device", "date", "degradation", "normalization", "gradcam", "gradcam_model"} (seconds); {} if missing."""
     try:
-        data = json.loads((assets_dir / DEMO_TIMES_FILE).read_text(encoding="utf-8"))
+        data = json_limits.loads(read_bytes(assets_dir / DEMO_TIMES_FILE, MAX_SMALL_JSON_BYTES, folder=assets_dir))
     except (OSError, ValueError):
         return {}
     keys = ("degradation", "normalization", "gradcam", "gradcam_model")

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from .. import json_limits
 from ..validation import dataclass_from_dict, need, need_bool, need_choice, need_int
 
 BlockType = Literal["basic", "bottleneck"]
@@ -141,7 +142,9 @@ class ResNetConfig:
     @classmethod
     def from_json(cls, text: str) -> "ResNetConfig":
         try:
-            data = json.loads(text)
+            data = json_limits.loads(text)
+        except json_limits.JSONTooDeepError as exc:
+            raise ConfigError(f"config: not read: {exc}; a ResNetConfig is one flat JSON object") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"config: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return cls.from_dict(data)

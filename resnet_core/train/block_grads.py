@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import json_limits
 from .config import TrainConfigError
+from .safe_read import MAX_BLOCK_GRADS_BYTES, read_text
 
 BLOCK_GRADS_FILE = "block_grads.jsonl"
 
@@ -116,8 +118,8 @@ def read_block_grads(run_dir: str | Path) -> tuple[tuple[str, ...], list[int], l
     """(block paths, recorded steps, matrix[block][step]) from a run folder, as BlockGradRecorder.snapshot()
     gives them; empty when the run records none (yet). A cut-off last line is skipped."""
     path = Path(run_dir) / BLOCK_GRADS_FILE
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:  # a run-folder file: regular, inside the folder, bounded (safe_read)
+        lines = read_text(path, MAX_BLOCK_GRADS_BYTES, folder=path.parent, errors="replace").splitlines()
     except OSError:
         return (), [], []
     blocks: tuple[str, ...] = ()
@@ -125,8 +127,8 @@ def read_block_grads(run_dir: str | Path) -> tuple[tuple[str, ...], list[int], l
     columns: list[list[float]] = []
     for line in lines:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = json_limits.loads(line)
+        except ValueError:  # not JSON, or nested too deeply
             continue
         if not isinstance(row, dict):
             continue

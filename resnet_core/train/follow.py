@@ -8,15 +8,19 @@ this machine) writes the folder; nothing else connects the two.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
+from .. import json_limits
 from ..status import Status
 from .events import Event, StatusEvent, StepEvent, event_from_dict
 from .runs import CONFIG_FILE, METRICS_FILE, read_run
+from .safe_read import MAX_METRICS_BYTES, read_from
 from .trainer import TrainerSnapshot
+
+POLL_BYTES = 4 * 1024**2  # read at most this much of metrics.jsonl per poll: a huge file is caught up over polls
+MAX_LINE_BYTES = 1024**2  # an event line is a few hundred bytes; a longer one is not an event and is dropped
 
 
 class RunFollower:
@@ -39,20 +43,25 @@ class RunFollower:
         return self.path.name
 
     def _read_new_events(self) -> None:
+        # Only a regular file inside the folder, only up to POLL_BYTES at a time and MAX_METRICS_BYTES in all
+        # (load_metrics' cap): a FIFO, /dev/zero or a runaway file never hangs or fills the server.
+        if self._offset >= MAX_METRICS_BYTES:
+            return
         try:
-            with open(self.path / METRICS_FILE, "rb") as f:
-                f.seek(self._offset)
-                chunk = f.read()
+            chunk = read_from(self.path / METRICS_FILE, self._offset,
+                              min(POLL_BYTES, MAX_METRICS_BYTES - self._offset), folder=self.path)
         except OSError:
             return
         self._offset += len(chunk)
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()  # the writer may be mid-line: keep the tail for the next poll
+        if len(self._partial) > MAX_LINE_BYTES:
+            self._partial = b""  # no event is this long: drop it rather than hold it
         for line in lines:
             try:
-                event = event_from_dict(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                event = event_from_dict(json_limits.loads(line))
+            except (ValueError, UnicodeDecodeError):  # not JSON, nested too deeply
                 continue
             if event is None:
                 continue

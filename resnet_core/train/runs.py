@@ -35,12 +35,14 @@ from typing import Any
 
 from torch import nn
 
+from .. import json_limits
 from ..model.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 from ..model.config import PRESETS, ResNetConfig
 from ..model.model import build_model
 from ..status import Status
 from .events import Event, StatusEvent, event_from_dict, event_to_dict
 from .liveness import Heartbeat, still_running
+from .safe_read import MAX_CHECKPOINT_BYTES, MAX_CONFIG_BYTES, MAX_METRICS_BYTES, UnsafeFileError, read_bytes, read_text
 
 RUNS_DIR_ENV = "RESNET_EXPLORER_RUNS_DIR"
 CONFIG_FILE = "config.json"
@@ -48,7 +50,8 @@ METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.pt"
 STOP_FILE = "stop"
 FORMAT_VERSION = 1
-MAX_CONFIG_BYTES = 16 * 1024**2  # a config.json past this is damaged, not read
+RESERVE_FILE = ".reserve"  # space held back while a run trains, freed to record its end on a full disk
+RESERVE_BYTES = 256 * 1024
 
 # Columns of metrics_csv, in order; events carry a subset of them.
 METRIC_COLUMNS = ("type", "step", "epoch", "train_loss", "lr", "samples_per_s", "grad_norm",
@@ -85,6 +88,10 @@ class Run:
         self._lock = threading.Lock()
         self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115 - open for the run's life
         self._heartbeat = Heartbeat(self.path)
+        try:  # a disk that fills mid-run must still let the run write how it ended (finish frees this first)
+            (self.path / RESERVE_FILE).write_bytes(b"\0" * RESERVE_BYTES)
+        except OSError:
+            (self.path / RESERVE_FILE).unlink(missing_ok=True)
 
     @property
     def name(self) -> str:
@@ -162,15 +169,22 @@ class Run:
                event: StatusEvent | None = None) -> None:
         """Record how the run ended: `event` (the closing status event) appended to metrics.jsonl, then
         config.json rewritten atomically, then the metrics file closed and the heartbeat stopped."""
-        if event is not None:
-            self.log(event)
+        (self.path / RESERVE_FILE).unlink(missing_ok=True)  # the room to write the end, on a full disk too
+        try:
+            if event is not None:
+                self.log(event)
+        except OSError:
+            pass  # metrics.jsonl keeps its whole lines; config.json below is what records the end
         with self._lock:
             try:
                 self._info.update(status=Status(status).value, message=message,
                                   finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), final=final or {})
                 _write_json(self.path / CONFIG_FILE, self._info)
             finally:
-                self._metrics.close()
+                try:
+                    self._metrics.close()
+                except OSError:
+                    pass  # its buffer could not be flushed to a full disk: the lines before it are whole
                 self._heartbeat.stop(remove=True)
 
 
@@ -289,15 +303,15 @@ def _read_config(path: Path) -> dict[str, Any] | str:
     """config.json's object, or why it cannot be read."""
     file = path / CONFIG_FILE
     try:
-        if file.stat().st_size > MAX_CONFIG_BYTES:
-            return f"{CONFIG_FILE} is larger than {MAX_CONFIG_BYTES // 1024**2} MB"
-        info = json.loads(file.read_text(encoding="utf-8"))
+        info = json_limits.loads(read_text(file, MAX_CONFIG_BYTES, folder=path))
     except FileNotFoundError:
         return f"{CONFIG_FILE} is missing"
+    except UnsafeFileError as exc:  # a FIFO, a device, a link out of the folder, too large: never read
+        return str(exc)
+    except json_limits.JSONTooDeepError as exc:
+        return f"{CONFIG_FILE} is not read: {exc}"
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return f"{CONFIG_FILE} is not valid JSON ({exc})"
-    except (RecursionError, ValueError):
-        return f"{CONFIG_FILE} is nested too deeply to read"
     except OSError as exc:
         return f"{CONFIG_FILE} could not be read ({exc.strerror or exc})"
     return info if isinstance(info, dict) else f"{CONFIG_FILE} does not hold a JSON object"
@@ -403,9 +417,11 @@ def load_metrics(run_dir: str | Path, skip_damaged: bool = False) -> list[Event]
     RunError saying the file is damaged, or skipped too with `skip_damaged`."""
     path = _run_dir(run_dir) / METRICS_FILE
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = read_text(path, MAX_METRICS_BYTES, folder=path.parent, errors="replace").splitlines()
     except FileNotFoundError:
         raise RunError(f"{path} is missing: this run has no metrics") from None
+    except UnsafeFileError as exc:
+        raise RunError(f"{path.parent.name}: {exc}") from None
     except OSError as exc:
         raise RunError(f"{path} could not be read ({exc.strerror or exc})") from None
     events = []
@@ -413,8 +429,8 @@ def load_metrics(run_dir: str | Path, skip_damaged: bool = False) -> list[Event]
         if not line.strip():
             continue
         try:
-            event = json.loads(line)
-        except (json.JSONDecodeError, RecursionError, ValueError):
+            event = json_limits.loads(line)
+        except ValueError:  # not JSON, or nested too deeply
             if number == len(lines) or skip_damaged:
                 continue  # the writer was interrupted mid-line (or the caller takes what can be read)
             raise RunError(f"{path}, line {number}, is not valid JSON: the metrics file is damaged") from None
@@ -441,7 +457,11 @@ def load_run_model(run_dir: str | Path) -> tuple[nn.Module, list[str], dict[str,
     if not path.is_file():
         raise RunError(f"{path} is missing: this run saved no model (it may have diverged, failed or still be running)")
     try:
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(read_bytes(path, MAX_CHECKPOINT_BYTES, folder=path.parent))
+    except UnsafeFileError as exc:
+        raise RunError(f"{path.parent.name}: {exc}") from None
+    except OSError as exc:
+        raise RunError(f"{path} could not be read ({exc.strerror or exc})") from None
     except CheckpointError as exc:
         raise RunError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a run folder is outside input: never a traceback
