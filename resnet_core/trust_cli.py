@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import textwrap
 import time
@@ -35,6 +36,12 @@ from .recipes import CHECK_SEED, LOCALIZATION_IMAGES
 from .train.runs import MODEL_FILE, RunError, RunInfo, load_run_model, read_run
 
 ALIASES = {"bundled": True, "bundled-plain": False}
+# Every argument's range, both ends included, checked before anything is loaded (--image 99999999 once drew
+# 100 million Shapes images; --steps 100000000 built a batch of as many perturbed images).
+IMAGE_RANGE = (0, LOCALIZATION_IMAGES - 1)  # the Grad-CAM page's check set: image N here is image N there
+STEPS_RANGE = (1, 100)  # 1% of the pixels per step at most: finer curves change no area by more than noise
+THREADS_RANGE = (1, max(1, os.cpu_count() or 1))
+MAX_BLOCK_LENGTH = 100  # a block's name ("layer2.1"); longer text is no block
 
 
 @dataclass
@@ -73,12 +80,12 @@ def _mtime(info: RunInfo) -> float:
 
 def pick_image(subject: Subject, index: int) -> Case:
     """Held-out Shapes image `index` (with its mask) for a Shapes model, else bundled photo `index`."""
-    if index < 0:
-        raise AttributionError(f"--image must be 0 or more, got {index}")
+    if not IMAGE_RANGE[0] <= index <= IMAGE_RANGE[1]:
+        raise AttributionError(f"--image must be from {IMAGE_RANGE[0]} to {IMAGE_RANGE[1]}, got {index}")
     if subject.on_shapes:
         # The Grad-CAM page's check set (its samples): a Shapes set's images depend on its size, so image N is
         # the same one on the page and here only when both draw LOCALIZATION_IMAGES of them.
-        shapes = make_shapes(max(LOCALIZATION_IMAGES, index + 1), seed=CHECK_SEED, size=subject.pre.image_size)
+        shapes = make_shapes(LOCALIZATION_IMAGES, seed=CHECK_SEED, size=subject.pre.image_size)
         image = prepare_uint8(shapes.images[index:index + 1], subject.pre)[0]
         return Case(subject, image, shapes.masks[index], f"held-out Shapes image {index} (seed {CHECK_SEED})",
                     int(shapes.labels[index]))
@@ -169,21 +176,43 @@ def _wrapped(text: str) -> list[str]:
     return textwrap.wrap(text, width=110) or [""]
 
 
+def whole_number(low: int, high: int):
+    """An argparse type: a whole number from `low` to `high`, else argparse's error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give a whole number from {low} to {high}")
+        return value
+    return parse
+
+
+def block_name(text: str) -> str:
+    if len(text) > MAX_BLOCK_LENGTH or not text.isprintable():
+        raise argparse.ArgumentTypeError(f"not a block name (e.g. layer2.1 or last): {text[:40]!r}")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resnet_core.trust_cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="a run folder, or 'bundled' / 'bundled-plain'")
-    parser.add_argument("--image", type=int, default=0, help="which held-out Shapes image (or bundled photo)")
-    parser.add_argument("--block", default=None,
+    parser.add_argument("--image", type=whole_number(*IMAGE_RANGE), default=0,
+                        help=f"which held-out Shapes image (or bundled photo), {IMAGE_RANGE[0]} to {IMAGE_RANGE[1]}")
+    parser.add_argument("--block", type=block_name, default=None,
                         help="also compare inside this block, e.g. layer2.1 (after the addition vs the residual "
                              "branch); 'last' = the last block")
     parser.add_argument("--baseline", choices=sorted(PERTURBATION_BASELINES), default=DEFAULT_BASELINE,
                         help="what removed pixels become in the deletion / insertion curves")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="points per curve, minus one")
+    parser.add_argument("--steps", type=whole_number(*STEPS_RANGE), default=DEFAULT_STEPS,
+                        help=f"points per curve, minus one ({STEPS_RANGE[0]} to {STEPS_RANGE[1]})")
     parser.add_argument("--granularity", choices=("stage", "block"), default="stage",
                         help="randomize the weights a stage or a block at a time")
     parser.add_argument("--no-randomize", action="store_true", help="skip the randomization check")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=whole_number(*THREADS_RANGE), default=None,
+                        help=f"torch CPU threads, {THREADS_RANGE[0]} to {THREADS_RANGE[1]} (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = parser.parse_args(argv)
     if args.threads:
