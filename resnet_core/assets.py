@@ -282,14 +282,20 @@ def record_demo_times(assets_dir: Path = ASSETS_DIR) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
-    parser.add_argument("--only", choices=("models", "degradation", "times"), help="rebuild only these assets")
+    parser.add_argument("--only", choices=("models", "degradation", "landscape", "times"),
+                        help="rebuild only these assets")
     parser.add_argument("--out", type=Path, default=ASSETS_DIR, help="the assets folder (default: the repo's)")
     args = parser.parse_args(argv)
     if args.only in (None, "models"):
         build_models(args.out)
     if args.only in (None, "degradation"):
         build_degradation(args.out)
-    record_demo_times(args.out)
+    if args.only in (None, "landscape"):  # after the degradation run, whose seed-0 56-layer weights it reads
+        from .landscape_assets import build_landscape
+
+        build_landscape(args.out)
+    if args.only != "landscape":
+        record_demo_times(args.out)
     return 0
 
 
