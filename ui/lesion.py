@@ -149,7 +149,9 @@ def lesion_results(job_key: str, running: bool) -> None:
             st.warning("Both networks are close to chance accuracy, so deleting blocks has little left to destroy.")
         cols = st.columns(len(results))
         for col, res in zip(cols, results):
-            lost = "n/a" if not res.drops else f"{100 * res.mean_drop:.1f} points"
+            interval = res.drop_interval  # the same mean as the caption's, with its 95% interval over the images
+            lost = "n/a" if not res.drops else (f"{100 * res.mean_drop:.1f} points" if interval is None
+                                                 else f"{interval.text(1, 100)} points")
             col.metric(f"{res.label}: mean accuracy lost per deleted block", lost,
                        help=f"intact accuracy {100 * res.baseline:.1f}%")
         chart(lesion_figure(results), key="pvr_lesion_chart")

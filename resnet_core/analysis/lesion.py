@@ -17,11 +17,16 @@ from ..data.transforms import normalize
 from ..jobs import BackgroundJob
 from ..model.blocks import PreActBasicBlock, PreActBottleneck
 from ..model.config import ResNetConfig
+from ..stats import Comparison, Interval, mean_interval, paired
 from .common import GradientError, check_batch, check_model, config_label, measuring
 
 # A net within this many points of chance has learned too little for deleting its blocks to mean anything.
 NEAR_CHANCE_MARGIN = 0.1
 LESION_IMAGES = 500  # validation images per study: enough to resolve percent-level differences
+# Veit et al. 2016 (Fig. 3a, ResNet-110 on CIFAR-10): deleting one block "hardly changes" the error, a rise of a
+# few points at most. A residual net losing less than this per deleted block here agrees with them; one whose
+# whole interval lies above it disagrees.
+HARDLY = 0.05
 
 
 def _is_preact(block: nn.Module) -> bool:
@@ -58,6 +63,7 @@ class LesionEntry:
     path: str
     accuracy: float | None  # None: this block cannot be deleted (plain block that changes the shape)
     note: str = ""
+    correct: tuple[bool, ...] = ()  # per image, right with this block deleted (empty: not recorded)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,22 @@ class LesionResult:
     baseline: float
     entries: tuple[LesionEntry, ...]
     chance: float
+    intact: tuple[bool, ...] = ()  # per image, right with every block in place (empty: not recorded)
+
+    @property
+    def image_drops(self) -> list[float]:
+        """Per image: what one deletion costs it on average (1 if the intact net gets it right, minus the share of
+        the deletable blocks whose deletion leaves it right). Their mean is `mean_drop`; empty when not recorded."""
+        measured = [e.correct for e in self.entries if e.accuracy is not None]
+        if not self.intact or not measured or any(len(c) != len(self.intact) for c in measured):
+            return []
+        return [float(ok) - statistics.fmean(float(c[i]) for c in measured) for i, ok in enumerate(self.intact)]
+
+    @property
+    def drop_interval(self) -> Interval | None:
+        """The mean accuracy lost per deleted block with its 95% interval over the images (None: not recorded)."""
+        drops = self.image_drops
+        return mean_interval(drops) if drops else None
 
     def rows(self) -> list[tuple[str, float | None]]:
         return [(e.path, e.accuracy) for e in self.entries]
@@ -90,6 +112,24 @@ class LesionResult:
     def worst(self) -> tuple[str, float] | None:
         """The block whose deletion costs the most, and what it costs."""
         return max(self.drops, key=lambda row: row[1], default=None)
+
+
+def lesion_comparison(a: LesionResult, b: LesionResult) -> Comparison | None:
+    """a's loss per deleted block against b's, image by image on the same images (None: not recorded, or not the
+    same images)."""
+    da, db = a.image_drops, b.image_drops
+    return paired(da, db) if da and db and len(da) == len(db) else None
+
+
+def veit_agreement(result: LesionResult) -> str | None:
+    """Whether a residual net's loss per deleted block agrees with Veit et al.'s "hardly changes its error":
+    "agrees" (the whole interval below HARDLY), "disagrees" (above it) or "undecided"; None: not recorded."""
+    interval = result.drop_interval
+    if interval is None:
+        return None
+    if interval.below(HARDLY):
+        return "agrees"
+    return "disagrees" if interval.above(HARDLY) else "undecided"
 
 
 def lesion_refusal(accuracies: Mapping[str, float | None], num_classes: int) -> str | None:
@@ -125,10 +165,10 @@ def _decomposes(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def _run(model: nn.Module, h: Tensor, blocks: Sequence[nn.Module], labels: Tensor | None, batch_size: int
-         ) -> tuple[Tensor | None, int]:
-    """Feed block inputs `h` through `blocks`; with `labels`: through the head too and count correct answers,
-    else return the output (the next block's input)."""
-    outs, correct = [], 0
+         ) -> tuple[Tensor | None, list[bool]]:
+    """Feed block inputs `h` through `blocks`; with `labels`: through the head too and say which answers are
+    right, image by image, else return the output (the next block's input)."""
+    outs, correct = [], []
     for start in range(0, len(h), batch_size):
         z = h[start:start + batch_size]
         for block in blocks:
@@ -137,17 +177,21 @@ def _run(model: nn.Module, h: Tensor, blocks: Sequence[nn.Module], labels: Tenso
             outs.append(z)
             continue
         logits = model.forward_head(model.final_relu(model.final_bn(z)))
-        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+        correct += (logits.argmax(1) == labels[start:start + batch_size]).tolist()
     return (torch.cat(outs) if outs else None), correct
 
 
 @torch.no_grad()
-def _accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> float:
-    correct = 0
+def _correct(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> list[bool]:
+    correct: list[bool] = []
     for start in range(0, len(labels), batch_size):
         logits = model(images[start:start + batch_size])
-        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
-    return correct / len(labels)
+        correct += (logits.argmax(1) == labels[start:start + batch_size]).tolist()
+    return correct
+
+
+def _accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int) -> float:
+    return sum(_correct(model, images, labels, batch_size)) / len(labels)
 
 
 def lesion_study(model: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 256,
@@ -171,7 +215,7 @@ def lesion_study(model: nn.Module, images: Tensor, labels: Tensor, batch_size: i
     entries = []
     n = len(labels)
     with measuring(model, train=False), torch.no_grad():
-        baseline = _accuracy(model, images, labels, batch_size)
+        intact = _correct(model, images, labels, batch_size)
         fast = _decomposes(model)
         h = None
         if fast:
@@ -183,13 +227,14 @@ def lesion_study(model: nn.Module, images: Tensor, labels: Tensor, batch_size: i
                 entries.append(LesionEntry(path, None, "n/a: changes the shape, a plain net cannot skip it"))
             elif fast:
                 _, correct = _run(model, h, [_Lesioned(block), *blocks[done:]], labels, batch_size)
-                entries.append(LesionEntry(path, correct / n))
+                entries.append(LesionEntry(path, sum(correct) / n, correct=tuple(correct)))
             else:  # any other net with named_blocks(): swap the block out and run it whole
                 stage_name, index = path.rsplit(".", 1)
                 stage = getattr(model, stage_name)
                 stage[int(index)] = _Lesioned(block)
                 try:
-                    entries.append(LesionEntry(path, _accuracy(model, images, labels, batch_size)))
+                    correct = _correct(model, images, labels, batch_size)
+                    entries.append(LesionEntry(path, sum(correct) / n, correct=tuple(correct)))
                 finally:
                     stage[int(index)] = block
             if fast and done < len(named):
@@ -197,7 +242,7 @@ def lesion_study(model: nn.Module, images: Tensor, labels: Tensor, batch_size: i
             if progress is not None:
                 progress(done, len(named), f"deleted {path}", None)
     label = config_label(cfg) if isinstance(cfg, ResNetConfig) else type(model).__name__
-    return LesionResult(label, baseline, tuple(entries), 1.0 / classes)
+    return LesionResult(label, sum(intact) / n, tuple(entries), 1.0 / classes, tuple(intact))
 
 
 def lesion_job(models: Sequence[nn.Module], images: Tensor, labels: Tensor, batch_size: int = 256) -> BackgroundJob:

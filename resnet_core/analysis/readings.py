@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .lesion import LesionResult
+from .lesion import HARDLY, LesionResult, lesion_comparison, veit_agreement
 from .partial import common_step, latest_step
 from .profiles import PairProfile, ProfileBands
 from .shattering import ShatteringSweep
@@ -246,17 +246,22 @@ def heatmap_reading(snaps: Mapping[str, tuple]) -> str:
 
 
 def lesion_reading(results: Sequence[LesionResult]) -> str:
-    """What one deletion costs each net on average and at worst, and whether the residual net suffers less."""
+    """What one deletion costs each net on average (with its 95% interval over the images) and at worst, whether
+    the residual net suffers less beyond the noise, and whether this run agrees with Veit et al.'s finding."""
     parts = []
     for res in results:
         if not res.drops:
             continue
         path, worst = res.worst
-        parts.append(f"{res.label} {100 * res.mean_drop:.1f} points on average (intact {100 * res.baseline:.1f}%; "
+        interval = res.drop_interval
+        mean = f"{100 * res.mean_drop:.1f}" if interval is None else interval.text(1, 100)
+        parts.append(f"{res.label} {mean} points on average (intact {100 * res.baseline:.1f}%; "
                      f"at worst {100 * worst:.1f}, deleting {path})")
     if not parts:
         return ""
-    said = "Measured here, deleting one block costs " + "; ".join(parts)
+    n = next((len(r.intact) for r in results if r.intact), 0)
+    over = f" (mean ± 95% interval over {n} validation images)" if n else ""
+    said = f"Measured here{over}, deleting one block costs " + "; ".join(parts)
     plain = [r for r in results if r.label.startswith("plain") and r.drops]
     residual = [r for r in results if r.label.startswith("ResNet") and r.drops]
     skipped = [f" {r.label}'s {sum(e.accuracy is None for e in r.entries)} shape-changing blocks cannot be skipped "
@@ -266,11 +271,40 @@ def lesion_reading(results: Sequence[LesionResult]) -> str:
         near = _join([r.label for r in results if r.near_chance])
         return said + f". {near} was near chance before any deletion, so its small losses mean nothing." + tail
     if plain and residual:
-        p, r = plain[0].mean_drop, residual[0].mean_drop
-        if r < 0.5 * p:
-            return said + f": the residual net loses {'far ' if r < 0.25 * p else ''}less per deletion." + tail
-        return said + ": here the residual net loses about as much per deletion as the plain net." + tail
-    return said + "." + tail
+        compared = lesion_comparison(plain[0], residual[0])
+        if compared is None:
+            said += ": without each image's answers the two nets are not compared"
+        elif compared.verdict == "a":
+            said += (f": the residual net loses less per deletion, beyond the noise (difference "
+                     f"{compared.difference.text(1, 100)} points)")
+        elif compared.verdict == "b":
+            said += (f": here the residual net loses more per deletion than the plain net, beyond the noise "
+                     f"(difference {compared.difference.text(1, 100)} points)")
+        else:
+            said += (f": the difference between the nets ({compared.difference.text(1, 100)} points) is within the "
+                     "noise, so this run does not rank them")
+    said += "." + tail
+    for res in residual:
+        said += _veit(res)
+    return said
+
+
+def _veit(res: LesionResult) -> str:
+    """This run beside Veit et al. 2016's finding that one deleted block hardly changes a residual net's error."""
+    agreement = veit_agreement(res)
+    if agreement is None:
+        return ""
+    lost = res.drop_interval.text(1, 100)
+    blocks = sum(e.accuracy is not None for e in res.entries)
+    if agreement == "agrees":
+        return (f" Beside Veit et al. 2016 (below): this run agrees, {res.label} loses {lost} points per deleted "
+                f"block, under {100 * HARDLY:.0f}.")
+    if agreement == "disagrees":
+        return (f" Beside Veit et al. 2016 (below): this run disagrees. {res.label} loses {lost} points per deleted "
+                f"block here, not the few points they measured; their ResNet-110 has 54 blocks to spread the work "
+                f"over, this net {blocks} deletable ones, so each carries more of it.")
+    return (f" Beside Veit et al. 2016 (below): {res.label} loses {lost} points per deleted block, and these images "
+            f"cannot tell whether that is under the {100 * HARDLY:.0f} points they would call hardly a change.")
 
 
 # ---- shattering (section 5) ------------------------------------------------------------------------------

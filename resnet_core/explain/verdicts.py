@@ -148,7 +148,8 @@ def _trust_sentence(standings: Sequence[Standing], scores: Mapping[str, Sequence
             diff = paired(scores[top.method], scores[other.method])
             text += (f" {other.label} passes both too ({other.faithfulness.text()}), "
                      + ("less faithful beyond the noise." if diff.verdict == "a" else
-                        f"and the two are not ranked: their difference, {diff.difference.text()}, is within the noise."))
+                        f"and the two are not ranked: their difference, {diff.difference.text()}, is within the "
+                        "noise."))
         verdict = top.method
     else:
         text = (f"{head}, no method is shown to be both faithful (an insertion − deletion area above every reference "
@@ -162,11 +163,12 @@ def _trust_sentence(standings: Sequence[Standing], scores: Mapping[str, Sequence
             text += f" {s.label} ({s.faithfulness.text()}) does no better than a reference map here."
         elif s.faithful and s.sensitive is False:
             text += (f" {s.label} is faithful ({s.faithfulness.text()}) but keeps most of its map when the weights "
-                     f"are randomized (ρ {s.rho.text()}), so part of what it shows comes from the image, not the model.")
+                     f"are randomized (ρ {s.rho.text()}), so part of what it shows comes from the image, not the "
+                     "model.")
         else:
-            open_ = ([] if s.faithful else [f"whether its area ({s.faithfulness.text()}) beats every reference map's"]) \
-                + ([f"whether its ρ ({s.rho.text()}) is below {SENSITIVE_RHO}"] if s.rho is not None and s.sensitive
-                   is None else [])
+            open_ = [] if s.faithful else [f"whether its area ({s.faithfulness.text()}) beats every reference map's"]
+            if s.rho is not None and s.sensitive is None:
+                open_.append(f"whether its ρ ({s.rho.text()}) is below {SENSITIVE_RHO}")
             text += f" For {s.label} these images do not decide {_join(open_)}: the difference is within the noise." \
                 if open_ else ""
     return verdict, text
@@ -242,9 +244,9 @@ def layer_verdict(per_image: Sequence[Sequence[LayerScore]], own_data: bool = Tr
     if top.energy_inside is not None:
         energy = sorted(standings, key=lambda s: s.energy_inside.mean, reverse=True)
         lead = energy[0]
-        clear = all(paired([next(r for r in image if r.layer == lead.layer).energy_inside for image in rows],
-                           [next(r for r in image if r.layer == s.layer).energy_inside for image in rows]).verdict == "a"
-                    for s in energy[1:])
+        def shares(layer: str) -> list[float]:
+            return [next(r for r in image if r.layer == layer).energy_inside for image in rows]
+        clear = all(paired(shares(lead.layer), shares(s.layer)).verdict == "a" for s in energy[1:])
         text += (f" On the object: {lead.label} puts the most of its map's energy there "
                  f"({lead.energy_inside.text(0, 100, '%')})" + (", beyond the noise." if clear else
                                                                  ", but not beyond the noise of every other layer."))

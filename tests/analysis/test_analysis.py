@@ -389,7 +389,7 @@ def test_lesion_residual_net_survives_single_deletions_far_better_than_plain():
     assert res.baseline > 0.85 and plain.baseline > 0.6  # both learned the task
     assert res.mean_drop < 0.5 * plain.mean_drop, (res.rows(), plain.rows())
     text = lesion_reading([plain, res])
-    assert f"{100 * res.mean_drop:.1f} points on average" in text and "the residual net loses" in text
+    assert f"{res.drop_interval.text(1, 100)} points on average" in text and "the residual net loses" in text
     # most single deletions leave the residual net within a few points of its accuracy
     assert statistics.median(res.baseline - a for _, a in res.rows()) < 0.05
     fig = lesion_figure([res, plain])

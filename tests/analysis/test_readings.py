@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 import torch
@@ -271,20 +272,51 @@ def test_the_lesion_walk_matches_deleting_each_block_from_the_whole_net():
             assert entry.accuracy == pytest.approx(expected), path
 
 
-def test_lesion_reading_quotes_the_mean_and_worst_losses():
-    plain = LesionResult("plain-20", 0.92, (LesionEntry("layer1.0", 0.2), LesionEntry("layer2.0", None),
-                                           LesionEntry("layer3.2", 0.1)), 0.1)
-    res = LesionResult("ResNet-20", 0.94, (LesionEntry("layer1.0", 0.9), LesionEntry("layer2.0", 0.6),
-                                           LesionEntry("layer3.2", 0.93)), 0.1)
+def _lesioned(label: str, intact: list[bool], deleted: dict[str, list[bool] | None]) -> LesionResult:
+    """A lesion result with each image's answers: intact, and with each block deleted (None: cannot be)."""
+    n = len(intact)
+    entries = tuple(LesionEntry(path, None) if ok is None else LesionEntry(path, sum(ok) / n, correct=tuple(ok))
+                    for path, ok in deleted.items())
+    return LesionResult(label, sum(intact) / n, entries, 0.1, tuple(intact))
+
+
+def test_lesion_reading_quotes_the_losses_with_their_intervals_and_ranks_only_beyond_the_noise():
+    n = 40
+    right = [True] * n
+    plain = _lesioned("plain-20", right, {"layer1.0": [i < 8 for i in range(n)], "layer2.0": None,
+                                          "layer3.2": [i < 4 for i in range(n)]})
+    res = _lesioned("ResNet-20", right, {"layer1.0": [i >= 2 for i in range(n)],
+                                         "layer2.0": [i >= 14 for i in range(n)], "layer3.2": right})
     text = lesion_reading([plain, res])
-    assert "plain-20 77.0 points on average (intact 92.0%; at worst 82.0, deleting layer3.2)" in text
-    assert "ResNet-20 13.0 points on average" in text and "deleting layer2.0" in text
-    assert "the residual net loses far less per deletion" in text
+    # plain-20 loses 85 points on average (80 and 90); per image 1, 0.5 or 0: the interval comes from that spread.
+    assert plain.mean_drop == pytest.approx(0.85) and plain.drop_interval.text(1, 100) in text
+    assert "mean ± 95% interval over 40 validation images" in text
+    assert "plain-20 85.0 ± " in text and "(intact 100.0%; at worst 90.0, deleting layer3.2)" in text
+    assert "ResNet-20 13.3 ± " in text and "deleting layer2.0" in text
+    assert "the residual net loses less per deletion, beyond the noise (difference 71.7 ± " in text
     assert "plain-20's 1 shape-changing blocks cannot be skipped" in text
+    # ResNet-20 loses 13 points per deleted block, its interval above Veit et al.'s "hardly" (5): said plainly.
+    assert "Beside Veit et al. 2016 (below): this run disagrees. ResNet-20 loses 13.3 ± " in text
     near = LesionResult("plain-56", 0.12, (LesionEntry("layer1.0", 0.12),), 0.1)
     assert "plain-56 was near chance" in lesion_reading([near, res])
-    same = LesionResult("ResNet-20", 0.94, (LesionEntry("layer1.0", 0.2),), 0.1)
-    assert "about as much per deletion as the plain net" in lesion_reading([plain, same])
+    # Near-equal losses: the same answers but two images: no ranking.
+    close = _lesioned("ResNet-20", right, {"layer1.0": [i < 8 or i in (20, 21) for i in range(n)], "layer2.0": None,
+                                           "layer3.2": [i < 4 for i in range(n)]})
+    said = lesion_reading([plain, close])
+    assert "is within the noise, so this run does not rank them" in said and "loses less" not in said
+    # A residual net that hardly notices a deletion agrees with the paper.
+    robust = _lesioned("ResNet-20", right, {"layer1.0": [i != 0 for i in range(n)], "layer3.2": right})
+    assert "this run agrees, ResNet-20 loses 1.2 ± " in lesion_reading([plain, robust])
+
+
+def test_a_real_lesion_study_records_each_images_answers():
+    torch.manual_seed(0)
+    x = torch.randn(24, 3, 16, 16)
+    model = build_model(cifar_config(14, True)).eval()
+    result = lesion_study(model, x, model(x).argmax(1), batch_size=10)
+    assert result.intact == (True,) * 24 and all(len(e.correct) == 24 for e in result.entries)
+    assert statistics.fmean(result.image_drops) == pytest.approx(result.mean_drop)
+    assert result.drop_interval.low <= result.mean_drop <= result.drop_interval.high
 
 
 # ---- section 5: shattering ------------------------------------------------------------------------------

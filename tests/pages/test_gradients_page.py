@@ -447,7 +447,8 @@ def test_the_lesion_study_runs_at_once_on_the_bundled_trained_pair():
     assert not any(r.near_chance for r in results) and not at.warning
     metrics = {m.label: m.value for m in at.metric}
     for res in results:
-        assert metrics[f"{res.label}: mean accuracy lost per deleted block"] == f"{100 * res.mean_drop:.1f} points"
+        lost = f"{res.drop_interval.text(1, 100)} points"
+        assert metrics[f"{res.label}: mean accuracy lost per deleted block"] == lost
     assert caption("lesion", lesion_reading(results)) in _captions(at)
     assert "pvr_lesion_chart" in _chart_keys(at)
 
