@@ -149,3 +149,16 @@ def test_the_model_parameters_and_the_page_options_of_a_link_stay_apart():
 ])
 def test_a_link_naming_localhost_is_recognised_for_the_class_hint(link, local):
     assert names_this_machine_only(link) is local
+
+
+def test_a_link_too_deep_to_build_quickly_falls_back_at_once():
+    """stage_blocks=1000-1000-1000-1000 was accepted and took 20-38 s on every page: now refused by its layer
+    count from the settings alone, before anything is built."""
+    import time
+
+    start = time.perf_counter()
+    cfg, notices = config_from_params({"preset": "resnet18", "stage_blocks": "1000-1000-1000-1000",
+                                       "stage_widths": "8-8-8-8"}, DEFAULT)
+    assert time.perf_counter() - start < 0.5
+    assert cfg == get_preset("resnet18") and "8,002 layers, more than the 1,202 allowed" in notices[0]
+    assert config_from_params({"preset": "resnet1202"}, DEFAULT) == (get_preset("resnet1202"), [])

@@ -162,6 +162,10 @@ MAX_BLOCKS_PER_STAGE = 1000
 MAX_WIDTH = 8192
 MAX_CLASSES = 100_000
 MAX_IN_CHANNELS = 1024
+# Building a model costs time per layer whatever its width (about 1 s for ResNet-1202 on a 2-core CPU, 8 s for
+# 6,002 layers, and every page that shows a model builds it): a link with stage_blocks=1000-1000-1000 took
+# 20-38 s per page. The deepest published ResNet (He et al. 2015's ResNet-1202) is the limit.
+MAX_DEPTH = 1202
 # 400 MB of float32 weights: resnet152 has 60M, resnet1202 19M. A big GPU box raises it with the
 # environment variable RESNET_EXPLORER_MAX_PARAMS (read on every check, so a test or a server may set it).
 MAX_PARAMS = 100_000_000
@@ -208,6 +212,11 @@ def validate(cfg: ResNetConfig) -> None:
             f"model size: this model would have {params / 1e6:,.1f}M parameters (stem, blocks and head), more "
             f"than the {limit / 1e6:,.0f}M allowed (resnet152 has 60M); use fewer blocks, narrower stages, a "
             f"narrower stem or fewer classes (a server admin can raise the limit with {MAX_PARAMS_ENV})")
+    if cfg.depth > MAX_DEPTH:
+        raise ConfigError(
+            f"depth: this model would have {cfg.depth:,} layers, more than the {MAX_DEPTH:,} allowed (ResNet-1202, the "
+            f"deepest published ResNet; building a model takes time per layer, on every page that shows it); use "
+            f"fewer blocks per stage")
     if cfg.zero_init_residual and cfg.norm == "none":
         raise ConfigError(
             "zero_init_residual: True needs norm='batch' (it zeroes the last BatchNorm gamma of each "

@@ -71,3 +71,35 @@ def test_python_snippet_rebuilds_the_same_config():
 def test_cifar_depth_follows_6n_plus_2():
     assert get_preset("resnet56").depth == 56
     assert get_preset("resnet50").depth == 50
+
+
+def test_a_model_deeper_than_resnet1202_is_refused_by_its_layer_count():
+    """Building costs time per layer (1000-1000-1000 from a link took 20-38 s per page): the deepest published
+    ResNet is the limit, and it is still accepted."""
+    from resnet_core.model.config import MAX_DEPTH
+
+    assert get_preset("resnet1202").depth == MAX_DEPTH == 1202
+    with pytest.raises(ConfigError, match="depth: this model would have 6,002 layers, more than the 1,202 allowed"):
+        get_preset("resnet20").replace(stage_blocks=(1000, 1000, 1000))
+    with pytest.raises(ConfigError, match="8,002 layers"):  # narrow stages: tiny in parameters, slow to build
+        get_preset("resnet18").replace(stage_blocks=(1000,) * 4, stage_widths=(8,) * 4)
+    assert get_preset("resnet20").replace(stage_blocks=(200, 200, 200)).depth == 1202  # = ResNet-1202
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"stage_blocks": ' + "[" * 40 + "]" * 40 + "}",
+                                  '{"a": ' * 5000 + "1" + "}" * 5000])
+def test_a_deeply_nested_config_file_is_a_config_error_not_a_recursion_error(text):
+    with pytest.raises(ConfigError, match=r"nested too deeply \(more than 32 levels\)"):
+        ResNetConfig.from_json(text)
+
+
+def test_a_deeply_nested_model_config_file_is_refused_by_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000)
+    out = subprocess.run([sys.executable, "-m", "resnet_core.train", "--model-config", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "config: not read: it is nested too deeply (more than 32 levels)" in out.stderr
