@@ -36,9 +36,11 @@ from resnet_core.data import (
 )
 from resnet_core.data.spec import LIMITS as DATA_LIMITS
 from resnet_core.device import best_device
-from resnet_core.estimates import run_seconds
+from resnet_core.estimates import format_duration, run_seconds
+from resnet_core.jobs.training_queue import JobEnd
 from resnet_core.model import get_preset
 from resnet_core.recipes import SHAPES_DATA, SHAPES_TRAIN
+from resnet_core.serving import RefusedError, class_demo_run, demote, promote, remove_run, stop_run
 from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import (
@@ -62,7 +64,7 @@ from resnet_core.train import (
     list_runs,
     load_metrics,
     metrics_csv,
-    request_stop,
+    read_run,
     schedule_preview,
 )
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
@@ -73,6 +75,7 @@ from ui.frame import page_setup
 from ui.jobs import calibrated, follower, show_queued, show_run_progress, start_stop, training_queue
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
+from ui.visitor import actor, class_limits, is_lecturer, owner_label, share
 
 page_setup("Train")
 st.title("Train")
@@ -157,6 +160,10 @@ share_link(LINKED, {RUN_PARAM: followed.name} if followed is not None else None)
 # "running" locks the form: this session's job waits or trains, or the run it follows is still training.
 running = job.active if job is not None else (followed is not None and follower(followed).poll().running)
 queued = job is not None and job.queued
+me = actor()
+# Another visitor's run (followed from the list or a ?run= link) is watched read-only: its Stop stays disabled.
+mine = job is not None or followed is None or me.may_control(read_run(followed).owner)
+REFUSED_KEY = "train_refused"  # why the last Stop / Remove / promote was refused, said once
 
 
 def on_optimizer_change() -> None:
@@ -307,11 +314,23 @@ def planned_seconds(config: TrainConfig) -> float | None:
 
 
 def run_estimate(config: TrainConfig) -> str:
-    """ " — about 2 min on this CPU": the planned time, corrected by how long runs here really took."""
+    """ " — about 2 min on this CPU, after about 3 min in line": the planned time, corrected by how long runs here
+    really took, and the wait in the server's queue a run started now would have."""
     seconds = planned_seconds(config)
     if seconds is None:
         return ""
-    return f" — {on_this_device(calibrated(seconds, None if config.device == 'auto' else config.device))}"
+    device = best_device() if config.device == "auto" else config.device
+    wait = queue.wait_for_new(device)
+    line = f", after about {format_duration(wait)} waiting in line" if wait >= 5 else ""
+    return f" — {on_this_device(calibrated(seconds, device))}{line}"
+
+
+def refusal(config: TrainConfig) -> str | None:
+    """Why Start would be refused for this visitor now (their share, the cap), before they press it."""
+    seconds = planned_seconds(config)
+    device = best_device() if config.device == "auto" else config.device
+    refused = queue.refusal(me, class_limits(), seconds or 0.0, device)
+    return None if refused is None else str(refused)
 
 
 def dataset_spec() -> DatasetSpec:
@@ -348,21 +367,39 @@ def start_training() -> None:
                            nproc=gpus if all_gpus else 1)
     estimate = planned_seconds(config) or 60.0  # the queue corrects it by what runs here really took
     device = best_device() if config.device == "auto" else config.device
-    new = queue.submit(f"{arch_name(arch)} on {spec.kind}", [request], estimate, device)
+    new = queue.submit(f"{arch_name(arch)} on {spec.kind}", [request], estimate, device, **share())
     st.session_state[JOB_KEY] = new.id
     st.session_state.pop(FOLLOW_KEY, None)
 
 
 def stop_training() -> None:
-    """Leave the queue, or ask the run (this session's, or the one followed) to stop after its current step."""
-    if job is not None:
-        queue.cancel(job.id)
-    elif followed is not None:
-        request_stop(followed)
+    """Leave the queue, or ask the run (this session's, or the one followed) to stop after its current step; only
+    its owner or the lecturer may (the engine checks)."""
+    try:
+        if job is not None:
+            queue.cancel(job.id, me)
+        elif followed is not None:
+            stop_run(followed, me)
+    except RefusedError as exc:
+        st.session_state[REFUSED_KEY] = str(exc)
+
+
+def guarded(action, *args) -> None:
+    """Run a history button's action; a refusal (not the owner, still running) is said on the next draw."""
+    try:
+        action(*args)
+    except (RefusedError, OSError, RunError) as exc:
+        st.session_state[REFUSED_KEY] = str(exc)
 
 
 buttons = st.columns([1, 1, 4])
-start_clicked = start_stop(buttons[0], buttons[1], "Start", "train", running, stop_training, type="primary")
+start_clicked = start_stop(buttons[0], buttons[1], "Start", "train", running, stop_training, can_stop=mine,
+                           type="primary")
+if REFUSED_KEY in st.session_state:
+    st.warning(escape_markdown(st.session_state.pop(REFUSED_KEY)))
+if followed is not None and not mine:
+    st.caption(f"You are watching `{followed.name}`, started by {owner_label(read_run(followed).owner)}: "
+               "read-only (only its owner or the lecturer can stop it).")
 if not running:
     try:
         preview = read_config()
@@ -376,6 +413,9 @@ if not running:
         buttons[2].caption(f"{preview.optimizer.upper()}, lr {preview.lr:g}, {preview.schedule} schedule, "
                            f"{preview.epochs} epochs of batches of {preview.batch_size}"
                            + run_estimate(preview))
+        why_not = refusal(preview)
+        if why_not:
+            buttons[2].warning(f"Start would be refused: {escape_markdown(why_not)}", icon=":material/block:")
     except TrainConfigError as exc:
         buttons[2].error(str(exc))
 
@@ -384,7 +424,7 @@ if start_clicked:
         start_training()
     except WeightsUnavailableError as exc:
         st.warning(f"The pretrained weights are not available: {escape_markdown(exc)}")
-    except (TrainConfigError, ConfigError, DatasetError, TrainerError) as exc:
+    except (TrainConfigError, ConfigError, DatasetError, TrainerError, RefusedError) as exc:
         st.error(f"Could not start training: {escape_markdown(exc)}")
     except Exception as exc:  # noqa: BLE001 - a message, never a traceback
         st.error(f"Could not start training: {type(exc).__name__}: {escape_markdown(exc)}")
@@ -430,11 +470,14 @@ def live_view() -> None:
     ended = (current.status.ended if current is not None else snap.status.ended)
     if running and ended:
         st.rerun()  # the run just ended: redraw the buttons and the history with the final state
+    if current is not None and current.end is JobEnd.CANCELLED:
+        st.info("You left the line: the run never started.")
+        return
+    if current is not None and current.end is JobEnd.LEFT:
+        st.info(f"The run never started: {escape_markdown(current.error)}. Press **Start** to queue it again.")
+        return
     if current is not None and current.status.ended and current.error and not snap.events:
         st.error(f"The run could not start: {escape_markdown(current.error)}")
-        return
-    if current is not None and current.status.ended and current.error == "cancelled before it started":
-        st.info("The run was cancelled before it started.")
         return
     show_run_progress(snap, f"`{followed.name}`")
     if snap.status in STATUS_BOX:
@@ -491,7 +534,10 @@ runs = list_runs(RUNS_DIR)
 if not runs:
     st.caption(f"No runs yet in `{RUNS_DIR}`.")
 else:
-    st.dataframe([r.record() for r in runs], hide_index=True, key="train_history")
+    demo_run = class_demo_run(RUNS_DIR)
+    st.dataframe([{**r.record(), "started by": owner_label(r.owner),
+                   "class demo": "yes" if demo_run is not None and demo_run.name == r.name else ""} for r in runs],
+                 hide_index=True, key="train_history")
     damaged = [r for r in runs if r.status is Status.DAMAGED]
     if damaged:
         st.warning("Damaged run folders (not used below): " + "; ".join(f"{r.name}: {r.reason}" for r in damaged))
@@ -523,11 +569,27 @@ else:
                              key="train_download_csv")
         if info.partial:
             d[2].caption(f"checkpoint from the {info.weights_note}")
-        if info.has_model:
+        owned = me.may_control(info.owner)
+        if info.has_model and not owned:
+            d[2].caption("checkpoint: its owner's to download")
+        elif info.has_model:
             d[2].download_button(f"Checkpoint ({MODEL_FILE})",
                                  lambda path=info.path: (path / MODEL_FILE).read_bytes(), file_name=f"{pick}.pt",
                                  mime="application/octet-stream", on_click="ignore", key="train_download_pt")
         else:
             d[2].caption("no checkpoint (the run diverged, failed or is still running)")
-        if info.status is Status.RUNNING:
-            d[2].button("Stop this run", icon=":material/stop:", key="train_stop_listed", on_click=request_stop, args=(info.path,))
+        if info.status is Status.RUNNING and owned:
+            d[2].button("Stop this run", icon=":material/stop:", key="train_stop_listed", on_click=guarded,
+                        args=(stop_run, info.path, me))
+        elif info.status.ended and owned:
+            d[2].button("Remove this run", icon=":material/delete:", key="train_remove_listed", on_click=guarded,
+                        args=(remove_run, info.path, me, () if demo_run is None else (demo_run.name,)),
+                        help="Deletes the run's folder (config, metrics and weights) from this server")
+        if is_lecturer() and info.status is Status.FINISHED and info.has_model:
+            if demo_run is not None and demo_run.name == info.name:
+                d[1].button("Back to the bundled demo model", key="train_demote", on_click=guarded,
+                            args=(demote, RUNS_DIR, me))
+            else:
+                d[1].button("Make it the class's demo model", icon=":material/star:", key="train_promote",
+                            on_click=guarded, args=(promote, RUNS_DIR, info.name, me),
+                            help="Every visitor's Grad-CAM page then opens on this run")

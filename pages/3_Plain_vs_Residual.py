@@ -38,6 +38,7 @@ from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATIO
 from resnet_core.share import escape_markdown
 from resnet_core.train import TrainConfigError, TrainerError
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
+from resnet_core.serving import RefusedError
 from ui.captions import CAPTIONS, caption
 from ui.charts import chart
 from ui.degradation import degradation_panel, live_view, recorded_run
@@ -47,6 +48,7 @@ from ui.jobs import calibrated, job_running, job_view, start_stop, training_queu
 from ui.lesion import lesion_controls, lesion_results
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
+from ui.visitor import share
 
 page_setup("Plain vs Residual")
 st.title("Plain vs Residual")
@@ -72,7 +74,7 @@ PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
     "pvr_profile", "pvr_sweep_job", "pvr_pair", "pvr_lesion_job", "pvr_shatter_job")
 # Where a run's view is drawn: next to the button that started it, the demo's panel ("demo") or its section.
 PAIR_WHERE, SWEEP_WHERE = "pvr_pair_where", "pvr_sweep_where"
-BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError)
+BAD_INPUT = (GradientError, ConfigError, TrainConfigError, TrainerError, DatasetError, RefusedError)
 AGAINST = {"twin": "its twin", "preset": "a preset"}  # short: the select sits in a quarter column
 LINKED = (
     Linked("pvr_against", "against", "twin", tuple(AGAINST)),
@@ -283,7 +285,7 @@ if start_training or st.session_state.pop("pvr_autostart_train", False):
         if config_error is not None:
             raise config_error
         new_pair = SideBySide(spec, config, depths=(int(depth_a), int(depth_b)), record_every=int(every))
-        new_pair.submit(training_queue(), train_seconds, best_device())
+        new_pair.submit(training_queue(), train_seconds, best_device(), **share())
     except BAD_INPUT as exc:
         st.error(f"Cannot start training: {escape_markdown(exc)}")
     else:

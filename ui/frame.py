@@ -9,8 +9,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from ui.jobs import training_queue
 from ui.presenter import presenter_toggle
 from ui.share import on_page, page_query
+from ui.visitor import actor, lecturer_sign_in, remember_visitor
 
 # Applied on every page, presenter mode or not. Streamlit cuts text that does not fit with an ellipsis
 # ("294.0 …", "▶ R…"); here it wraps instead, so a number, a label or a button is never cut off on a
@@ -37,7 +39,7 @@ button span, button p {
 @media (max-width: 1199.98px) {
   [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
 }
-.st-key-frame_scripts { display: none; }
+.st-key-frame_scripts, .st-key-frame_visitor { display: none; }
 </style>
 """
 
@@ -94,8 +96,11 @@ def page_setup(title: str) -> None:
         st.divider()
         with st.container(key="frame_scripts"):
             st.html(SIDEBAR_SCRIPT, unsafe_allow_javascript=True)
+            remember_visitor()
+    lecturer_sign_in()
     st.html(LAYOUT_CSS)
     presenter_toggle()
+    training_queue().touch(actor().owner)  # this visitor is here: their waiting jobs keep their place
 
 
 def _page_links(slot) -> None:

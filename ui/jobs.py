@@ -25,16 +25,18 @@ def job_running(key: str) -> bool:
 
 
 def start_stop(start_col: Any, stop_col: Any, label: str, key_prefix: str, running: bool, stoppable: Any,
-               **start_kwargs: Any) -> bool:
+               can_stop: bool = True, **start_kwargs: Any) -> bool:
     """A "start" and a "Stop" button (Material icons) (keys `{key_prefix}_start` / `_stop`); True when start was clicked.
 
     `stoppable` is the current job (anything with .stop()), a function that stops it, or None; stopping is a
-    callback so it takes effect before the rerun draws the buttons again.
+    callback so it takes effect before the rerun draws the buttons again. `can_stop` False (someone else's run,
+    followed read-only) keeps Stop disabled, with the reason in its tooltip.
     """
     start_kwargs.setdefault("icon", ":material/play_arrow:")
     clicked = start_col.button(label, disabled=running, key=f"{key_prefix}_start", **start_kwargs)
-    stop_col.button("Stop", icon=":material/stop:", disabled=not running, key=f"{key_prefix}_stop",
-                    on_click=getattr(stoppable, "stop", stoppable))
+    stop_col.button("Stop", icon=":material/stop:", disabled=not (running and can_stop), key=f"{key_prefix}_stop",
+                    on_click=getattr(stoppable, "stop", stoppable),
+                    help=None if can_stop else "Started by another visitor: only they or the lecturer can stop it")
     return clicked
 
 

@@ -37,7 +37,9 @@ from resnet_core.model import (
     preset_for_checkpoint,
 )
 from resnet_core.recipes import CHECK_SEED, DEFAULT_PRESET, demo_request
+from resnet_core.serving import class_demo_run
 from resnet_core.share import escape_markdown
+from resnet_core.status import Status
 from resnet_core.train import (
     MODEL_FILE,
     TORCHVISION_ARCHS,
@@ -50,6 +52,7 @@ from resnet_core.train import (
     is_cached,
     load_pretrained,
     load_run_model,
+    read_run,
     weights_file_path,
 )
 from ui.demos import on_this_device
@@ -57,6 +60,7 @@ from ui.jobs import calibrated, follower, show_queued, show_run_progress, traini
 from ui.memo import memo_forget, memo_get
 from ui.share import Linked
 from ui.state import current_model
+from ui.visitor import actor, share
 
 JOB_KEY = "gc_train_job"  # the demo model's job in the server's training queue
 # The pretrained source's architecture picker, linked in the Grad-CAM page's URL (the page lists it in LINKED).
@@ -119,8 +123,8 @@ def start_training(residual: bool) -> bool:
         preset = DEFAULT_PRESET if residual else "plain20"
         request = demo_request(residual, queue.unique_name(f"gradcam-demo-{preset}-shapes"))
         st.session_state[JOB_KEY] = queue.submit("Grad-CAM demo model", [request], shapes_recipe_seconds(),
-                                                 best_device()).id
-    except (ValueError, OSError) as exc:
+                                                 best_device(), **share()).id
+    except (ValueError, OSError) as exc:  # RefusedError (the class's limits) is a ValueError
         st.session_state[TRAIN_ERROR_KEY] = f"Training could not start: {exc}"
         return False
     st.session_state.pop(TRAIN_ERROR_KEY, None)
@@ -182,9 +186,13 @@ def show_training() -> None:
 
 
 def shapes_source() -> Subject | None:
-    """The newest Shapes ResNet trained here ("live"), else the bundled one ("recorded"), else a train button."""
+    """The Shapes demo model: the one the lecturer promoted for the class, else the newest this visitor trained
+    here with the button below ("live"), else the bundled one ("recorded"), else a train button. Another
+    visitor's run is never anyone's default (it is one pick away under "A finished training run")."""
+    promoted = class_demo_run(default_runs_dir())
     runs = residual_shapes_runs()
-    subject = load_run_subject(runs[0]) if runs else None
+    chosen = read_run(promoted) if promoted is not None else (runs[0] if runs else None)
+    subject = load_run_subject(chosen) if chosen is not None else None
     if subject is None:
         bundled = bundled_model(True)
         subject = load_run_subject(bundled) if bundled is not None else None
@@ -198,9 +206,12 @@ def shapes_source() -> Subject | None:
     if subject.origin == "recorded":
         text.info(f"**Recorded**: the Shapes ResNet-20 bundled with the app — {subject.provenance}. A ResNet you "
                   "train here on Shapes replaces it.", icon=":material/inventory_2:")
+    elif promoted is not None:
+        text.info(f"**Class demo model**: {escape_markdown(promoted.name)}, chosen by the lecturer.",
+                  icon=":material/star:")
     else:
-        text.info(f"**Live**: {escape_markdown(runs[0].name)}, trained here (the newest Shapes ResNet in the runs "
-                  "folder).", icon=":material/bolt:")
+        text.info(f"**Live**: {escape_markdown(chosen.name)}, the Shapes ResNet you trained here.",
+                  icon=":material/bolt:")
     with button:
         train_button(True, f"Train a fresh one here ({took})")
     return subject
@@ -330,19 +341,27 @@ SOURCES: dict[str, tuple[str, Callable[[], Subject | None]]] = {
 }
 
 
+def own_healthy_runs() -> list[RunInfo]:
+    """This visitor's runs that finished as planned, newest first: the only runs a default may come from. A
+    stopped, failed, diverged or did-not-learn run, or anyone else's, never is."""
+    owner = actor().owner
+    return [r for r in usable_runs(default_runs_dir()) if r.status is Status.FINISHED and r.owner == owner]
+
+
 def residual_shapes_runs() -> list[RunInfo]:
-    """Finished residual runs on Shapes trained here, newest first: the Shapes demo model is the first of them."""
-    return shapes_runs(usable_runs(default_runs_dir()), residual=True)
+    """This visitor's finished residual runs on Shapes, newest first: their Shapes demo model is the first."""
+    return shapes_runs(own_healthy_runs(), residual=True)
 
 
 def shapes_pair_runs() -> dict[bool, RunInfo | None]:
-    """The residual (True) and plain (False) Shapes nets to compare: the newest trained here, else the bundled
-    one ("recorded"), None where there is neither."""
-    pair = shapes_pair(usable_runs(default_runs_dir()))
+    """The residual (True) and plain (False) Shapes nets to compare: the newest this visitor trained here, else
+    the bundled one ("recorded"), None where there is neither."""
+    pair = shapes_pair(own_healthy_runs())
     return {residual: run if run is not None else bundled_model(residual) for residual, run in pair.items()}
 
 
 def shapes_model_ready() -> bool:
-    """Whether a Shapes demo model trained here exists. Without one the bundled ResNet-20 answers at once
-    (ui.demos says so for the demo); only without both does the demo train first."""
-    return bool(residual_shapes_runs())
+    """Whether this visitor has a Shapes demo model of their own (or the class has a promoted one). Without one
+    the bundled ResNet-20 answers at once (ui.demos says so for the demo); only without both does the demo train
+    first."""
+    return bool(residual_shapes_runs()) or class_demo_run(default_runs_dir()) is not None

@@ -85,7 +85,8 @@ class SideBySide:
     def names(self) -> list[str]:
         return list(self.configs)
 
-    def submit(self, queue: TrainingQueue, estimate_s: float, device: str = "cpu") -> SideBySide:
+    def submit(self, queue: TrainingQueue, estimate_s: float, device: str = "cpu", **share: Any) -> SideBySide:
+        """Queue the four trainings as one job; `share` (actor, limits) as TrainingQueue.submit takes them."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         requests = []
         for label, cfg in self.configs.items():
@@ -93,7 +94,7 @@ class SideBySide:
             requests.append(TrainRequest(cfg, self.data, self.train_config, name,
                                          record_block_grads=self.record_every))
             self.run_dirs[label] = queue.runs_dir / name
-        view = queue.submit(f"plain vs residual, depths {list(self.depths)}", requests, estimate_s, device)
+        view = queue.submit(f"plain vs residual, depths {list(self.depths)}", requests, estimate_s, device, **share)
         self.queue, self.job_id = queue, view.id
         self._followers = {label: RunFollower(path) for label, path in self.run_dirs.items()}
         return self

@@ -125,13 +125,26 @@ def _last_touched(entry: Path) -> float:
 
 
 def _clean_extractions(now: float, max_age_s: float = 3600.0) -> int:
-    """Remove <temp>/resnet_explorer_zip_* folders older than `max_age_s` (a live load is minutes old)."""
+    """Remove <temp>/resnet_explorer_zip_<pid>_* folders whose worker process has ended (a server restarted while
+    a worker extracted leaves them half-written), and any older than `max_age_s` (a live load is minutes old)."""
     removed = 0
     for entry in Path(tempfile.gettempdir()).glob(f"{EXTRACT_PREFIX}*"):
         try:
-            if entry.is_dir() and not entry.is_symlink() and now - entry.stat().st_mtime > max_age_s:
+            pid = entry.name[len(EXTRACT_PREFIX):].split("_", 1)[0]
+            orphan = pid.isdigit() and not _alive(int(pid))
+            if entry.is_dir() and not entry.is_symlink() and (orphan or now - entry.stat().st_mtime > max_age_s):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
         except OSError:
             continue
     return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: alive
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -83,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("--runs-dir", type=Path, help="default: $RESNET_EXPLORER_RUNS_DIR or ./runs")
     out.add_argument("--name", help="run folder name (default: time-arch-dataset)")
+    out.add_argument("--owner", default="terminal", type=_owner,
+                     help="who may stop or remove the run (the app passes a visitor's hash; default: terminal)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument("--record-block-grads", type=int, default=0, metavar="N",
                      help=f"every N steps, write each block's output-gradient norm to {BLOCK_GRADS_FILE}")
@@ -165,6 +168,12 @@ def _update_bar(bar: Any, snap: TrainerSnapshot) -> None:
     bar.set_postfix(post, refresh=False)
 
 
+def _owner(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+        raise argparse.ArgumentTypeError("an owner is a plain name of letters, digits, '-' and '_' (at most 64)")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -187,7 +196,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             if args.finetune:
                 data = with_pretrained_stats(data)
             model = _model_from_args(args, model_cfg, len(data.classes), config.seed)
-        trainer = create_trainer(model, data, config, runs_dir=args.runs_dir, name=args.name, dist=dist)
+        trainer = create_trainer(model, data, config, runs_dir=args.runs_dir, name=args.name, dist=dist,
+                                 owner=args.owner)
     except (TrainConfigError, ConfigError, DatasetError, TrainerError, WeightsUnavailableError, ValueError,
             OSError) as exc:
         parser.error(str(exc))

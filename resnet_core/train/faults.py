@@ -3,6 +3,7 @@ turned into what to change."""
 
 from __future__ import annotations
 
+import errno
 import re
 
 import torch
@@ -87,6 +88,9 @@ def friendly_failure(exc: BaseException, device: object, batch_size: int, image_
     """The message of a training that raised `exc`: memory and BatchNorm errors say what to change."""
     if is_out_of_memory(exc):
         return out_of_memory_message(exc, device, batch_size, image_size)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return ("disk full: the disk holding the run folder has no space left, so the run ended; its config.json "
+                "and its last whole epoch's checkpoint are intact. Free some space (remove old runs) and start again")
     if BN_ERROR in str(exc):
         return (f"batch size {batch_size} cannot train this model: one of its BatchNorm layers got a single value "
                 "per channel. Use a batch size of 2 or more, or larger images")

@@ -37,6 +37,7 @@ class TrainRequest:
     name: the run folder's name under the runs folder (the queue picks a unique one).
     record_block_grads: every N steps the worker writes each block's output-gradient norm (0: never).
     nproc: processes on this machine; more than one starts torchrun with DistributedDataParallel.
+    owner: recorded in the run's config.json (a visitor's hash when a page started it).
     """
 
     model: ResNetConfig
@@ -47,12 +48,27 @@ class TrainRequest:
     freeze_backbone: bool = False
     record_block_grads: int = 0
     nproc: int = 1
+    owner: str = "terminal"  # serving.identity: who may stop or remove the run
 
     def __post_init__(self) -> None:
         if self.nproc < 1:
             raise TrainerError(f"nproc {self.nproc}: a run needs at least one process")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise TrainerError(f"run name {self.name!r}: use a plain folder name")
+
+    def to_dict(self) -> dict:
+        """Plain JSON (the queue keeps its waiting jobs on disk with it)."""
+        return {"model": self.model.to_dict(), "data": self.data.to_dict(), "train": self.train.to_dict(),
+                "name": self.name, "finetune": self.finetune, "freeze_backbone": self.freeze_backbone,
+                "record_block_grads": self.record_block_grads, "nproc": self.nproc, "owner": self.owner}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainRequest:
+        """Read back (and validate again) what to_dict wrote."""
+        return cls(ResNetConfig.from_dict(data["model"]), DatasetSpec.from_dict(data["data"]),
+                   TrainConfig.from_dict(data["train"]), str(data["name"]), data.get("finetune"),
+                   bool(data.get("freeze_backbone", False)), int(data.get("record_block_grads", 0)),
+                   int(data.get("nproc", 1)), str(data.get("owner", "terminal")))
 
 
 def _flag_value(value: object) -> str:
@@ -95,6 +111,8 @@ def cli_flags(request: TrainRequest, model_config_file: Path | None) -> list[str
         flags.append("--no-flip")
     if request.record_block_grads:
         flags += ["--record-block-grads", str(request.record_block_grads)]
+    if request.owner != "terminal":
+        flags += ["--owner", request.owner]
     return flags
 
 

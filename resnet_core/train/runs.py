@@ -108,9 +108,11 @@ class Run:
         preprocess: dict[str, Any],
         name: str | None = None,
         world_size: int = 1,
+        owner: str = "terminal",
     ) -> Run:
         """Make a new, uniquely named run folder and write its config.json (status running). `world_size`: the
-        processes training it together (torchrun), recorded as "world_size"."""
+        processes training it together (torchrun), recorded as "world_size". `owner`: who may stop or remove it
+        (a hash of the visitor's id when the app started it; "terminal" from a command line)."""
         runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         runs_dir.mkdir(parents=True, exist_ok=True)
         base = _slug(name) if name else "-".join(
@@ -125,6 +127,7 @@ class Run:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "world_size": int(world_size),
+            "owner": str(owner),
             "arch": arch_name(model_config),
             "model": model_config.to_dict(),
             "train": train_config,
@@ -229,6 +232,12 @@ class RunInfo:
     config: dict[str, Any] = field(default_factory=dict, repr=False)
     saved_epoch: int | None = None  # the epoch end whose weights model.pt holds, when config.json records one
     planned_epochs: int | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """Who started it (serving.identity): a visitor's hash, "terminal", or None for a run from before owners."""
+        owner = self.config.get("owner")
+        return owner if isinstance(owner, str) else None
 
     @property
     def partial(self) -> bool:

@@ -517,7 +517,7 @@ def _place(images: ImageSet, device: torch.device) -> tuple[Tensor, Tensor, bool
 
 def create_trainer(model: nn.Module, data: DataBundle, config: TrainConfig,
                    runs_dir: str | Path | None = None, name: str | None = None,
-                   save: bool = True, dist: DistContext | None = None) -> Trainer:
+                   save: bool = True, dist: DistContext | None = None, owner: str = "terminal") -> Trainer:
     """A Trainer with its run folder made (config.json written); call .start() on it. Under torchrun (`dist`)
     only rank 0 makes the folder: the other ranks train the same run without one."""
     run = None
@@ -527,7 +527,8 @@ def create_trainer(model: nn.Module, data: DataBundle, config: TrainConfig,
             raise TrainerError("only ResNet models built by resnet_core can be saved as runs")
         trainer = Trainer(model, data, config, dist=dist)  # validates model/data before a folder is made
         run = Run.create(runs_dir, cfg, config.to_dict(), dict(data.description), list(data.classes),
-                         preprocess_of(data), name=name, world_size=dist.world_size if dist else 1)
+                         preprocess_of(data), name=name, world_size=dist.world_size if dist else 1,
+                         owner=owner)
         trainer.run = run
         return trainer
     return Trainer(model, data, config, run, dist=dist)
