@@ -11,15 +11,18 @@ from .containers import DatasetError
 # Served mode: when set, every folder a visitor types on a page must lie inside this folder.
 DATA_ROOT_ENV = "RESNET_EXPLORER_DATA_ROOT"
 
-# Characters that Markdown or Streamlit (links, images, colours, icons, LaTeX, HTML) would act on, and
-# control characters: a name from outside shown in a message gets '?' for each, so it stays plain text.
-_MARKUP = re.compile(r"[\[\]<>`*$:|\\~#\x00-\x1f\x7f]")
+# Characters that Markdown or Streamlit (links, images, colours, icons, LaTeX, HTML, e-mail autolinks) would act
+# on, and control characters: a name from outside shown in a message gets '?' for each, so it stays plain text.
+_MARKUP = re.compile(r"[\[\]<>`*$:|\\~#@\x00-\x1f\x7f]")
+# "www.x.y" is autolinked with no special character at all: an invisible word joiner after "www" breaks it
+# (as share.escape_markdown does; checked in Chromium against Streamlit 1.67).
+_WWW = re.compile(r"(?i)\b(www)\.")
 _NAME_LIMIT = 120
 
 
 def shown(name: object, limit: int = _NAME_LIMIT) -> str:
     """An outside name (file, zip member, typed path) as it may appear in a message: plain text, short."""
-    text = _MARKUP.sub("?", str(name))
+    text = _WWW.sub("\\1\u2060.", _MARKUP.sub("?", str(name)))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -402,3 +402,15 @@ def test_the_shapes_budget_is_the_dataset_budget(monkeypatch):
     monkeypatch.setenv(DATASET_BYTES_ENV, "100")
     with pytest.raises(DatasetError, match=r"12,000 images at 64 px would take 187.5 MB in memory, more than the 100 MB"):
         DatasetSpec(kind="shapes", n_train=10000, n_val=2000, image_size=64)
+
+
+@pytest.mark.parametrize("name", ["sign in at https://evil.example/login.zip", "www.evil.example.zip",
+                                  "WWW.EVIL.EXAMPLE", "bob@evil.example.zip", ":material/home: pets.zip"])
+def test_names_shown_in_messages_make_no_link(name):
+    """shown() names go into st.error as they are: no bare URL, www. name or e-mail address may be autolinked
+    (checked in Chromium against Streamlit 1.67: no <a> drawn for any of these)."""
+    from tests.test_share import _AUTOLINKS
+
+    text = shown(name)
+    assert not any(p.search(text) for p in _AUTOLINKS), text
+    assert text.replace("\u2060", "").replace("?", "") == "".join(c for c in name if c not in ":@")
