@@ -48,7 +48,7 @@ from ui.jobs import calibrated, job_running, job_view, start_stop, training_queu
 from ui.lesion import lesion_controls, lesion_results
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
-from ui.visitor import share
+from ui.visitor import actor, allow_analysis, share
 
 page_setup("Plain vs Residual")
 st.title("Plain vs Residual")
@@ -239,11 +239,12 @@ buttons[2].caption(f"{2 * len(norms) * int(sweep_seeds) * len(set(depths) | set(
 if start_sweep or st.session_state.pop("pvr_autostart_sweep", False):
     try:
         chosen = list(depths) + parse_depths(extra)
+        allow_analysis(sweep_seconds(chosen, norms, int(sweep_seeds), SWEEP_BATCH, sweep_size))
         job = sweep_job(chosen, norms, tuple(range(int(sweep_seeds))), batch_size=SWEEP_BATCH, image_size=sweep_size)
     except BAD_INPUT as exc:
         st.error(f"Cannot run the sweep: {escape_markdown(exc)}")
     else:
-        st.session_state[SWEEP_KEY] = job.start()
+        st.session_state[SWEEP_KEY] = job.start(owner=actor().owner)
         if start_sweep:
             st.session_state[SWEEP_WHERE] = "section"
         st.rerun()
@@ -331,11 +332,12 @@ buttons[2].caption(f"{2 * int(shatter_seeds) * len(shatter_depths)} networks at 
                    f"{on_this_device(shattering_seconds(shatter_depths, int(shatter_seeds), int(points)))}.")
 if start_shatter:
     try:
+        allow_analysis(shattering_seconds(shatter_depths, int(shatter_seeds), int(points)))
         job = shattering_job(shatter_depths, tuple(range(int(shatter_seeds))), int(points), image_size=16)
     except BAD_INPUT as exc:
         st.error(f"Cannot measure shattering: {escape_markdown(exc)}")
     else:
-        st.session_state[SHATTER_KEY] = job.start()
+        st.session_state[SHATTER_KEY] = job.start(owner=actor().owner)
         st.rerun()
 
 

@@ -25,6 +25,7 @@ from ui.charts import chart
 from ui.demos import on_this_device
 from ui.jobs import job_view, start_stop
 from ui.memo import cached_dataset
+from ui.visitor import actor, allow_analysis
 
 BUNDLED, TRAINED = "bundled", "trained"
 
@@ -120,6 +121,7 @@ def lesion_controls(job_key: str, pair: SideBySide | None, training: bool, runni
     if not start:
         return
     try:
+        allow_analysis(seconds)  # the class's cap, before anything is loaded
         with st.spinner("Loading the trained nets and their validation images…"):
             if source == BUNDLED:
                 loaded = [load_run_model(path) for path in bundled.paths]
@@ -132,7 +134,7 @@ def lesion_controls(job_key: str, pair: SideBySide | None, training: bool, runni
     except ValueError as exc:  # GradientError, RunError, DatasetError: each says what is wrong
         st.error(f"Cannot run the lesion study: {escape_markdown(exc)}")
         return
-    st.session_state[job_key] = job.start()
+    st.session_state[job_key] = job.start(owner=actor().owner)
     st.rerun()
 
 

@@ -18,6 +18,7 @@ from resnet_core.serving import (
     VISITOR_COOKIE,
     Actor,
     ClassLimits,
+    check_analysis,
     lecturer_token_ok,
     lecturer_token_set,
     load_limits,
@@ -130,3 +131,8 @@ def limits_form() -> None:
                                                     training_cap_s=cap * 60, analysis_cap_s=analysis,
                                                     runs_budget_bytes=int(budget * 1024**3)))
             st.toast("Saved: every visitor's next click follows the new limits.")
+
+
+def allow_analysis(seconds: float) -> None:
+    """Refuse (RefusedError) an analysis whose estimate here exceeds the class's cap, before it starts."""
+    check_analysis(seconds, class_limits(), lecturer=is_lecturer())

@@ -156,7 +156,10 @@ class BackgroundJob(OneShotWorker):
         self._state: dict[str, Any] = {"status": Status.IDLE, "done": 0, "total": 0, "message": "", "result": None,
                                        "error": None}
 
-    def start(self) -> BackgroundJob:
+    def start(self, owner: str | None = None) -> BackgroundJob:
+        """Start the work in its thread; `owner` (a visitor) is whose turn it takes in the fair slots."""
+        if owner is not None:
+            self.owner = owner
         self._start_once(lambda _alive: RuntimeError(f"this {self.name} has already been started; make a new one"),
                          lambda: self._state.update(status=Status.RUNNING))
         return self

@@ -16,7 +16,7 @@ from .identity import (
     owner_of,
     valid_visitor_id,
 )
-from .limits import LIMITS_ENV, ClassLimits, class_dir, load_limits, save_limits, served_mode
+from .limits import LIMITS_ENV, ClassLimits, check_analysis, class_dir, load_limits, save_limits, served_mode
 from .promoted import class_demo_run, demote, promote
 from .refusals import NotOwnerError, Refusal, RefusedError
 
@@ -30,6 +30,7 @@ __all__ = [
     "NotOwnerError",
     "Refusal",
     "RefusedError",
+    "check_analysis",
     "class_demo_run",
     "class_dir",
     "demote",

@@ -72,6 +72,17 @@ class ClassLimits:
                        runs_budget_bytes=min(max(int(self.runs_budget_bytes), 16 * 1024**2), 2**50))
 
 
+def check_analysis(estimate_s: float, limits: ClassLimits, lecturer: bool = False) -> None:
+    """RefusedError (TOO_LONG) when an analysis estimated at `estimate_s` on this server exceeds the class's cap
+    (served mode; the lecturer is exempt): said before it starts, with the estimate and the cap."""
+    if limits.served and not lecturer and estimate_s > limits.analysis_cap_s:
+        from .refusals import Refusal, RefusedError  # noqa: PLC0415 - refusals imports nothing of ours
+
+        raise RefusedError(Refusal.TOO_LONG, f"this analysis would take about {estimate_s:.0f} s here, over this "
+                                             f"class's cap of {limits.analysis_cap_s:.0f} s per analysis: choose "
+                                             "fewer depths, seeds or points")
+
+
 def _from_env() -> ClassLimits:
     values: dict[str, Any] = {"served": served_mode()}
     defaults = ClassLimits()
@@ -122,5 +133,5 @@ def save_limits(runs_dir: str | Path, limits: ClassLimits) -> ClassLimits:
     return limits
 
 
-__all__ = ["CLASS_DIR", "LIMITS_ENV", "SERVED_ENV", "ClassLimits", "class_dir", "load_limits", "save_limits",
+__all__ = ["CLASS_DIR", "LIMITS_ENV", "SERVED_ENV", "ClassLimits", "check_analysis", "class_dir", "load_limits", "save_limits",
            "served_mode"]

@@ -311,3 +311,26 @@ def test_a_disk_that_fills_mid_run_fails_the_run_as_disk_full_with_its_checkpoin
     model, classes, _ = load_run_model(run.path)
     assert classes == list(data.classes)
     assert not (run.path / ".reserve").exists()
+
+
+def test_an_analysis_over_the_cap_is_refused_before_it_starts_in_served_mode_only():
+    from resnet_core.serving import check_analysis
+
+    with pytest.raises(RefusedError) as refused:
+        check_analysis(13 * 60, SERVED)  # the 1,000-network sweep
+    assert refused.value.kind is Refusal.TOO_LONG and "cap of 60 s" in str(refused.value)
+    check_analysis(3, SERVED)  # the default sweep
+    check_analysis(13 * 60, SERVED, lecturer=True)
+    check_analysis(13 * 60, ClassLimits(served=False))
+
+
+def test_the_lecturers_limits_are_saved_for_every_session_and_kept_in_range(tmp_path, monkeypatch):
+    from resnet_core.serving import load_limits, save_limits
+
+    monkeypatch.setenv("RESNET_EXPLORER_LECTURER_TOKEN", "t")
+    monkeypatch.setenv("RESNET_EXPLORER_TRAINING_CAP_MIN", "20")
+    limits = load_limits(tmp_path)
+    assert limits.served and limits.training_cap_s == 20 * 60 and limits.max_running == 1
+    save_limits(tmp_path, ClassLimits(served=True, max_queued=3, training_cap_s=-5, runs_budget_bytes=10**12))
+    again = load_limits(tmp_path)
+    assert again.max_queued == 3 and again.training_cap_s == 10.0 and again.runs_budget_bytes == 10**12
