@@ -43,6 +43,10 @@ DEMO_TIMES_FILE = "recorded/demo_times.json"  # what each lecture demo took when
 MODEL_NAMES = {True: "shapes-resnet20", False: "shapes-plain20"}  # residual? -> folder
 COMMAND = "python -m resnet_core.assets"
 DEGRADATION_RECORD_EVERY = 5  # the page's default "record gradients every k steps"
+DEGRADATION_SEEDS = (0, 1, 2)  # the recording holds every seed: the page draws a band over them
+SEED_PREFIX = "seed"  # assets/recorded/degradation/<net>/seed<k>/
+# The 56-layer pair's seed-0 weights are kept (float16, about 1.7 MB each) for the loss-landscape view.
+DEGRADATION_WEIGHTS = ("plain56", "resnet56")
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,18 @@ def _degradation_configs() -> dict[str, ResNetConfig]:
     return SideBySide(DEGRADATION_DATA, DEGRADATION_TRAIN, depths=DEGRADATION_DEPTHS).configs
 
 
-def recorded_degradation(assets_dir: Path = ASSETS_DIR) -> dict[str, Path]:
-    """Net label -> its recorded run folder (metrics.jsonl, block gradients; no weights); {} if missing."""
+def recorded_degradation(assets_dir: Path = ASSETS_DIR) -> dict[str, list[Path]]:
+    """Net label -> its recorded seeds' run folders (<net>/seed<k>/: metrics.jsonl, block gradients), in seed order;
+    {} if any net lacks a seed with metrics (every net must have the same seeds)."""
     root = assets_dir / RECORDED_DEGRADATION
-    folders = {label: root / _slug(label) for label in degradation_labels()}
-    return folders if all((f / METRICS_FILE).is_file() for f in folders.values()) else {}
+    folders = {}
+    for label in degradation_labels():
+        net = root / _slug(label)
+        seeds = sorted((p for p in net.glob(f"{SEED_PREFIX}*") if (p / METRICS_FILE).is_file()),
+                       key=lambda p: int(p.name[len(SEED_PREFIX):]) if p.name[len(SEED_PREFIX):].isdigit() else -1)
+        folders[label] = seeds
+    counts = {tuple(p.name for p in seeds) for seeds in folders.values()}
+    return folders if len(counts) == 1 and all(folders.values()) else {}
 
 
 def recorded_snapshot(folder: Path) -> TrainerSnapshot:
@@ -146,11 +157,13 @@ def _device_text() -> str:
     return f"cpu ({os.cpu_count()} cores, {platform.machine()})"
 
 
-def _train(requests: list[TrainRequest], runs_dir: Path) -> float:
-    """Train the requests at once in worker processes (as the app's queue does); their wall time."""
+def _train(requests: list[TrainRequest], runs_dir: Path, threads: int | None = None) -> float:
+    """Train the requests at once in worker processes (as the app's queue does, with `threads` torch threads each
+    when given); their wall time."""
     spool = runs_dir / ".spool"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
     start = time.perf_counter()
-    procs = [subprocess.Popen(worker_command(r, runs_dir, spool)) for r in requests]
+    procs = [subprocess.Popen(worker_command(r, runs_dir, spool), env=env) for r in requests]
     for p in procs:
         p.wait()  # a run that "did not learn" exits non-zero: each run's status is checked from its folder
     return time.perf_counter() - start
@@ -206,29 +219,87 @@ def build_models(assets_dir: Path = ASSETS_DIR, which: tuple[bool, ...] = (True,
             print(f"{name}: {seconds:.0f} s, {_results(dest)}")
 
 
-def build_degradation(assets_dir: Path = ASSETS_DIR) -> None:
-    """Train the degradation demo's four nets at once, as the page's demo does, and keep their metrics."""
-    requests = [TrainRequest(cfg, DEGRADATION_DATA, DEGRADATION_TRAIN, _slug(label),
-                             record_block_grads=DEGRADATION_RECORD_EVERY) for label, cfg in _degradation_configs().items()]
+def degradation_requests(seed: int, threads: int = 1) -> list[TrainRequest]:
+    """The degradation demo's four runs with `seed`, as the page's SideBySide submits them (named
+    <net>-s<seed>-t<threads>, as benchmarks/bench_degradation_robustness.py names its runs)."""
+    return [TrainRequest(cfg, DEGRADATION_DATA, DEGRADATION_TRAIN.replace(seed=seed),
+                         f"{_slug(label)}-s{seed}-t{threads}",
+                         record_block_grads=DEGRADATION_RECORD_EVERY) for label, cfg in _degradation_configs().items()]
+
+
+def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DEGRADATION_SEEDS,
+                      runs_dir: Path | None = None) -> None:
+    """Train the degradation demo's four nets at once for each seed, as the page's demo does (the queue gives
+    each worker cores // 4 threads), and keep their metrics, block gradients and the 56-layer pair's seed-0
+    weights in float16. `runs_dir`: keep the run folders there too (benchmarks/bench_degradation_robustness.py
+    --keep reads them as its 1-thread runs on a 2-core machine)."""
     root = assets_dir / RECORDED_DEGRADATION
+    threads = max(1, (os.cpu_count() or 1) // len(DEGRADATION_DEPTHS * 2))
     with tempfile.TemporaryDirectory() as tmp:
-        seconds = _train(requests, Path(tmp))
-        results = {}
-        for request in requests:
-            dest = root / request.name
-            _copy_run(Path(tmp) / request.name, dest, with_model=False)
-            results[config_label(request.model)] = _results_of(dest)
-    _write_provenance(root, seconds, results, {"depths": list(DEGRADATION_DEPTHS), **_recipe(requests[0])})
-    print(f"degradation: {seconds:.0f} s, {results}")
+        work = runs_dir or Path(tmp)
+        times, per_seed = [], {}
+        for seed in seeds:
+            requests = degradation_requests(seed, threads)
+            times.append(_train(requests, work, threads))
+            for request in requests:
+                net = request.name.split("-s")[0]
+                dest = root / net / f"{SEED_PREFIX}{seed}"
+                _copy_run(work / request.name, dest, with_model=False)
+                if seed == seeds[0] and net in DEGRADATION_WEIGHTS:
+                    _half_weights(work / request.name / MODEL_FILE, dest / MODEL_FILE)
+            print(f"degradation seed {seed}: {times[-1]:.0f} s", flush=True)
+    for net_dir in root.iterdir() if root.is_dir() else ():
+        for stale in net_dir.glob(f"{SEED_PREFIX}*") if net_dir.is_dir() else ():
+            if int(stale.name[len(SEED_PREFIX):] or -1) not in seeds:
+                shutil.rmtree(stale)
+        for name in (CONFIG_FILE, METRICS_FILE, BLOCK_GRADS_FILE):  # the one-seed layout's files
+            if net_dir.is_dir() and (net_dir / name).is_file():
+                (net_dir / name).unlink()
+    results = _degradation_results(root)
+    recipe = {"depths": list(DEGRADATION_DEPTHS), "seeds": list(seeds), "threads_per_worker": threads,
+              **_recipe(degradation_requests(seeds[0])[0])}
+    # The time a lecture waits: one seed's four nets trained at once (the mean over the seeds).
+    _write_provenance(root, sum(times) / len(times), results, recipe)
+    print(f"degradation: {[round(t) for t in times]} s per seed, {results}")
 
 
-def _results_of(folder: Path) -> dict[str, float]:
+def _half_weights(src: Path, dest: Path) -> None:
+    """A checkpoint with its floating-point tensors in float16 (load_run_model loads it into a float32 model)."""
+    import torch
+
+    payload = torch.load(src, map_location="cpu", weights_only=True)
+    payload["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    torch.save(payload, dest)
+
+
+def _degradation_results(root: Path) -> dict[str, dict[str, float]]:
+    """Per net: mean, min and max over the seeds of the final training loss and validation accuracy, computed as
+    the page computes them (analysis.recorded), so provenance.json and the page's cards agree."""
+    from .analysis.recorded import RecordedRun, summary_of
+
+    folders = recorded_degradation(root.parents[1])
+    for paths in folders.values():
+        for path in paths:
+            _check_ended(path)
+    run = RecordedRun.of(folders, {k: [recorded_snapshot(p) for p in v] for k, v in folders.items()},
+                         _Recipe(_recipe(degradation_requests(0)[0])))
+    return {label: {k: round(v, 4) for k, v in summary_of(*f).items()} for label, f in run.finals().items()}
+
+
+@dataclass(frozen=True)
+class _Recipe:  # what RecordedRun.of reads of a provenance, before the provenance is written
+    recipe: dict[str, Any]
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return ""
+
+
+def _check_ended(folder: Path) -> None:
     snap = recorded_snapshot(folder)
-    epochs = snap.validated_epochs
-    # "did not learn" is a result here: plain-56 stuck near chance is the degradation the demo shows.
-    if snap.status not in (Status.FINISHED, Status.DID_NOT_LEARN) or not epochs:
-        raise RuntimeError(f"{folder.name} ended {snap.status}: {snap.message}")
-    return {"val_acc": round(epochs[-1].val_acc, 4), "train_loss": round(epochs[-1].train_loss, 4)}
+    # "did not learn" is a result here: a deep plain net near chance would be the degradation the demo shows.
+    if snap.status not in (Status.FINISHED, Status.DID_NOT_LEARN) or not snap.validated_epochs:
+        raise RuntimeError(f"{folder} ended {snap.status}: {snap.message}")
 
 
 def format_recorded(seconds: float) -> str:
@@ -285,11 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("models", "degradation", "landscape", "times"),
                         help="rebuild only these assets")
     parser.add_argument("--out", type=Path, default=ASSETS_DIR, help="the assets folder (default: the repo's)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEGRADATION_SEEDS),
+                        help="the degradation recording's seeds")
+    parser.add_argument("--runs-dir", type=Path, default=None, help="keep the degradation run folders here")
     args = parser.parse_args(argv)
     if args.only in (None, "models"):
         build_models(args.out)
     if args.only in (None, "degradation"):
-        build_degradation(args.out)
+        build_degradation(args.out, tuple(args.seeds), args.runs_dir)
     if args.only in (None, "landscape"):  # after the degradation run, whose seed-0 56-layer weights it reads
         from .landscape_assets import build_landscape
 

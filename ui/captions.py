@@ -28,8 +28,8 @@ LOOK: dict[str, str] = {
     ),
     "training": (
         "Training loss and validation accuracy of plain and residual nets at two depths, trained with the same "
-        "data, seed and recipe: look at the order of the curves once the warm-up is over, deep against shallow "
-        "for each kind."
+        "data and recipe: look at the order of the curves once the warm-up is over, deep against shallow for each "
+        "kind, and at whether the bands of the seeds overlap."
     ),
     "heatmap": (
         "Each row is a block (input at the top), each column a recorded training step, and the colour the log10 "
@@ -116,5 +116,10 @@ RECORDED_STALE = (
 RECORDED_OTHER_RECIPE = (
     "No recorded curves behind these: this run's settings differ from the recorded run's recipe, so the two would "
     "not compare step for step."
+)
+FINAL_LOSS_MEANS = "Final training loss: the mean over the last epoch's steps (the charts draw its EMA, smoothing 0.6)."
+DEEP_PLAIN_SLOW = (
+    "{name} is still near chance: the deep plain net training slowest is the degradation this demo shows, not a "
+    "fault of the run."
 )
 LESION_TOO_EARLY = "The networks are still training; the lesion study of this pair unlocks when they finish or are stopped."

@@ -17,8 +17,9 @@ from resnet_core.analysis.partial import (
     validation_note,
     warmup_end,
 )
-from resnet_core.analysis.readings import heatmap_reading, training_reading
+from resnet_core.analysis.readings import band_reading, heatmap_reading, spread, training_reading
 from resnet_core.analysis.recorded import RecordedRun
+from resnet_core.analysis.twins import label_depth
 from resnet_core.assets import provenance, recorded_degradation, recorded_snapshot
 from resnet_core.charts import (
     LIVE_POINTS_DRAWN,
@@ -28,7 +29,15 @@ from resnet_core.charts import (
 )
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
 from resnet_core.share import escape_markdown
-from ui.captions import RECORDED_MISSING, RECORDED_OTHER_RECIPE, RECORDED_STALE, caption
+from resnet_core.status import Status
+from ui.captions import (
+    DEEP_PLAIN_SLOW,
+    FINAL_LOSS_MEANS,
+    RECORDED_MISSING,
+    RECORDED_OTHER_RECIPE,
+    RECORDED_STALE,
+    caption,
+)
 from ui.charts import chart
 from ui.demos import DEMOS, estimate_text
 from ui.jobs import show_queued
@@ -42,8 +51,9 @@ def _recorded(stamp: tuple) -> RecordedRun | None:
     folders = recorded_degradation()
     if not folders:
         return None
-    snaps = {label: recorded_snapshot(path) for label, path in folders.items()}
-    return RecordedRun.of(folders, snaps, provenance(next(iter(folders.values())).parent))
+    snaps = {label: [recorded_snapshot(path) for path in paths] for label, paths in folders.items()}
+    root = next(iter(folders.values()))[0].parents[1]  # <root>/<net>/seed<k>
+    return RecordedRun.of(folders, snaps, provenance(root))
 
 
 def recorded_run() -> RecordedRun | None:
@@ -53,7 +63,7 @@ def recorded_run() -> RecordedRun | None:
     if not folders:
         return None
     try:
-        stamp = tuple((str(p), (p / "metrics.jsonl").stat().st_mtime) for p in folders.values())
+        stamp = tuple((str(p), (p / "metrics.jsonl").stat().st_mtime) for paths in folders.values() for p in paths)
     except OSError:  # being rebuilt this very moment
         return None
     return _recorded(stamp)
@@ -97,22 +107,25 @@ def degradation_panel(recorded: RecordedRun | None, on_live: Callable[[], None],
 
 
 def recorded_view(recorded: RecordedRun) -> None:
-    """The recorded run: each net's final numbers, its two charts, and what they show with where they came from."""
-    cols = st.columns(len(recorded.results))
-    for col, (label, res) in zip(cols, recorded.results.items()):
-        col.metric(f"{label}: validation accuracy", f"{100 * res['val_acc']:.1f}%",
-                   help="the last validation of the recorded run")
-        col.caption(f"final training loss {res['train_loss']:.2f}")
+    """The recorded run over its seeds: each net's final numbers (mean, and range over the seeds), its two charts
+    (mean and min-max band per net), and what they show with where they came from. The cards and the caption
+    quote the same values (RecordedRun.finals, written by readings.spread)."""
+    finals = recorded.finals()
+    cols = st.columns(len(finals))
+    for col, (label, (losses, accs)) in zip(cols, finals.items()):
+        col.metric(f"{label}: validation accuracy", spread(accs, percent=True).split(" (")[0],
+                   help="the last validation of each recorded seed, averaged")
+        col.caption(f"final training loss {spread(losses)}; validation accuracy {spread(accs, percent=True)}")
     left, right = st.columns(2)
-    chart(plain_vs_residual_training_figure(recorded.curves, "train_loss", revision="pvr-recorded",
+    chart(plain_vs_residual_training_figure({}, "train_loss", revision="pvr-recorded", recorded=recorded.runs,
                                             warmup_step=recorded.warmup_step), key="pvr_rec_loss", where=left)
-    chart(plain_vs_residual_training_figure(recorded.curves, "val_acc", revision="pvr-recorded"),
+    chart(plain_vs_residual_training_figure({}, "val_acc", revision="pvr-recorded", recorded=recorded.runs),
           key="pvr_rec_acc", where=right)
     if not recorded.matches(DEGRADATION_DATA, DEGRADATION_TRAIN, DEGRADATION_DEPTHS):
         st.caption(RECORDED_STALE)
     where = f": {escape_markdown(recorded.summary)}" if recorded.summary else ""
-    st.caption(f":material/history: **Recorded**, not live{where}. "
-               + caption("training", training_reading(recorded.curves)))
+    st.caption(f":material/history: **Recorded**, not live, {recorded.seeds} seeds per net{where}. "
+               f"{FINAL_LOSS_MEANS} " + caption("training", band_reading(finals)))
 
 
 def live_view(pair_key: str, recorded: RecordedRun | None, running: bool, *, heatmaps_folded: bool) -> None:
@@ -141,16 +154,20 @@ def live_view(pair_key: str, recorded: RecordedRun | None, running: bool, *, hea
 
 def _live_body(pair: SideBySide, curves: dict, recorded: RecordedRun | None, heatmaps_folded: bool) -> None:
     status_cols = st.columns(len(curves))
+    deep_plain = max((n for n in curves if n.startswith("plain")), key=label_depth, default=None)
     for col, (name, c) in zip(status_cols, curves.items()):
         col.progress(min(c["progress"], 1.0), text=f"{name}: {c['status']}")
-        if c["status"].bad:  # diverged or failed
+        if c["status"] is Status.DID_NOT_LEARN and name == deep_plain and len(curves) > 2:
+            col.caption(DEEP_PLAIN_SLOW.format(name=name))  # the demo's lesson, not a user error
+        elif c["status"].bad:  # diverged or failed
             col.error(c["message"])
     plan = pair.plan
     warm = warmup_end(pair.train_config, plan)
     early = too_early_note(curves, warm, plan.steps_per_epoch)
     val_note = validation_note(curves, first_validation_step(pair.train_config, plan), plan.steps_per_epoch)
-    behind = recorded.curves if recorded is not None and recorded.matches(pair.data, pair.train_config,
-                                                                          pair.depths) else None
+    same = recorded is not None and recorded.matches(pair.data, pair.train_config, pair.depths)
+    behind = recorded.runs if same else None
+    spreads = {label: losses for label, (losses, _) in recorded.finals().items()} if same else None
     left, right = st.columns(2)
     points = LIVE_POINTS_DRAWN if pair.running else MAX_POINTS_DRAWN
     chart(plain_vs_residual_training_figure(curves, "train_loss", max_points=points, recorded=behind,
@@ -160,11 +177,13 @@ def _live_body(pair: SideBySide, curves: dict, recorded: RecordedRun | None, hea
     if early:
         st.info(early, icon=":material/hourglass_top:")
     if behind is not None:
-        against = "Faint dotted lines: the recorded run of the same recipe, to read this one against where it ended"
+        against = (f"Faint bands: the recorded runs of the same recipe over {recorded.seeds} seeds (dotted: their mean, "
+                   "shaded: min to max), to see whether this run is typical")
         against += f" ({escape_markdown(recorded.summary)}). " if recorded.summary else ". "
     else:
         against = ""
-    st.caption(against + caption("training", "" if early else training_reading(curves, plan.total_steps)))
+    reading = "" if early else training_reading(curves, plan.total_steps, plan.steps_per_epoch, spreads)
+    st.caption(against + (f"{FINAL_LOSS_MEANS} " if reading else "") + caption("training", reading))
     if recorded is not None and behind is None:
         st.caption(RECORDED_OTHER_RECIPE)
     if heatmaps_folded:

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .bands import final_loss, separated
 from .lesion import HARDLY, LesionResult, lesion_comparison, veit_agreement
 from .partial import common_step, latest_step
 from .profiles import PairProfile, ProfileBands
@@ -155,32 +156,74 @@ def _depth(label: str) -> int:
     return int(label.rsplit("-", 1)[1].split()[0])
 
 
-def final_loss(curve: Mapping[str, Any], upto: int | None = None) -> float | None:
-    """The training loss at the end of a curve (or at step `upto`): the mean of its last tenth of steps (at least
-    5), which one noisy batch cannot swing."""
-    losses = [v for step, v in zip(curve["step"], curve["train_loss"])
-              if math.isfinite(v) and (upto is None or step <= upto)]
-    if not losses:
-        return None
-    tail = max(5, len(losses) // 10)
-    return statistics.fmean(losses[-tail:])
+def spread(values: Sequence[float], digits: int = 2, percent: bool = False) -> str:
+    """One number over several seeds as the cards and the captions both write it: "1.23 (1.20–1.26 over 3
+    seeds)", "53.2% (50.0–57.4% over 3 seeds)"; one seed: just the number."""
+    fmt = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:.{digits}f}")
+    unit = "%" if percent else ""
+    if not values:
+        return "?"
+    mean = fmt(statistics.fmean(values)) + unit
+    if len(values) == 1:
+        return mean
+    return f"{mean} ({fmt(min(values))}–{fmt(max(values))}{unit} over {len(values)} seeds)"
 
 
-def _order(curves: Mapping[str, Mapping[str, Any]], residual: bool, upto: int) -> tuple[str, float, str, float] | None:
-    """(shallow label, its loss at `upto`, deep label, its loss) for plain (or residual) nets, when both have one."""
-    named = sorted((_depth(n), n) for n in curves if n.startswith("ResNet") == residual)
-    if len(named) < 2:
-        return None
-    (_, shallow), (_, deep) = named[0], named[-1]
-    ls, ld = final_loss(curves[shallow], upto), final_loss(curves[deep], upto)
-    return None if ls is None or ld is None else (shallow, ls, deep, ld)
+def _pair(named: Mapping[str, Any], residual: bool) -> tuple[str, str] | None:
+    """(shallow label, deep label) of the plain (or residual) nets, when there are two depths."""
+    labels = sorted((_depth(n), n) for n in named if n.startswith("ResNet") == residual)
+    return (labels[0][1], labels[-1][1]) if len(labels) >= 2 else None
 
 
-def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int | None = None) -> str:
-    """Where the nets' training losses end (or stand so far), and whether they show degradation and its cure.
+def band_reading(finals: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> str:
+    """The recorded run's verdict over its seeds. `finals`: per net, its seeds' final training losses (the mean
+    over the last epoch's steps) and final validation accuracies. An ordering is stated only where the two nets'
+    ranges over the seeds do not overlap; otherwise the sentence says the seeds cannot order them."""
+    parts = []
+    plain, residual = _pair(finals, False), _pair(finals, True)
+    if plain is not None:
+        shallow, deep = plain
+        ls, ld = finals[shallow][0], finals[deep][0]
+        order = separated(ld, ls)
+        if order > 0:
+            parts.append(f"{deep}'s final training loss, {spread(ld)}, is above {shallow}'s, {spread(ls)}, in every "
+                         "seed: the deeper plain net fits its own training images worse (degradation)")
+        elif order < 0:
+            parts.append(f"{deep}'s final training loss, {spread(ld)}, is below {shallow}'s, {spread(ls)}, in every "
+                         "seed: no degradation in this recording")
+        else:
+            parts.append(f"{deep}'s final training loss, {spread(ld)}, and {shallow}'s, {spread(ls)}, overlap over "
+                         "the seeds: these seeds cannot order them")
+    if residual is not None:
+        shallow, deep = residual
+        ls, ld = finals[shallow][0], finals[deep][0]
+        order = separated(ld, ls)
+        if order < 0:
+            parts.append(f"{deep}'s, {spread(ld)}, is below {shallow}'s, {spread(ls)}, in every seed: with shortcuts "
+                         "the deeper net fits better")
+        elif order > 0:
+            parts.append(f"{deep}'s, {spread(ld)}, is above {shallow}'s, {spread(ls)}, in every seed: the shortcuts "
+                         "have not closed the gap in this recording")
+        else:
+            parts.append(f"{deep}'s, {spread(ld)}, and {shallow}'s, {spread(ls)}, overlap over the seeds: with "
+                         "shortcuts the extra depth costs nothing the seeds can tell apart")
+    if not parts:
+        return ""
+    accs = ", ".join(f"{n} {spread(a, percent=True)}" for n, (_, a) in finals.items() if a)
+    return f"At the end, {'; '.join(parts)}{'; validation accuracy ' + accs if accs else ''}."
 
-    A partial run is read at the step every net has reached: deep nets take longer per step, and comparing each
-    net at its own latest step would set a deep net's warm-up against a shallow net's progress."""
+
+def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int | None = None,
+                     steps_per_epoch: int | None = None,
+                     seed_spread: Mapping[str, Sequence[float]] | None = None) -> str:
+    """Where one run's training losses end (or stand so far), and whether they show degradation and its cure.
+
+    The final loss is analysis.bands.final_loss: the mean over the last epoch's steps (`steps_per_epoch`; unknown:
+    a tenth of the run). A partial run is read at the step every net has reached: deep nets take longer per step,
+    and comparing each net at its own latest step would set a deep net's warm-up against a shallow net's progress.
+    `seed_spread`: per net, the final losses of a recording of the same recipe over several seeds; an ordering of
+    this one run is then stated only where the gap is wider than the recorded seeds' spread of both nets, and each
+    net is said to end inside or outside its recorded range."""
     if not curves or not all(c["step"] for c in curves.values()):
         return ""
     at = common_step(curves)
@@ -188,34 +231,54 @@ def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int |
     ahead = max(latest_step(c) for c in curves.values()) > at
     when = (f"At the end (step {at})" if done else
             f"So far, at step {at} of {total_steps}{' (the slowest net is there)' if ahead else ''}")
-    parts = []
-    plain, residual = _order(curves, False, at), _order(curves, True, at)
-    if plain is not None:
-        shallow, ls, deep, ld = plain
-        if ld > ls * 1.05:
+    window = steps_per_epoch or max(1, at // 10)
+    final = {n: final_loss(c, window, at) for n, c in curves.items()}
+    width = lambda n: (max(seed_spread[n]) - min(seed_spread[n])) if seed_spread and seed_spread.get(n) else None
+    parts, plain_gap = [], 0.0
+    for residual in (False, True):
+        pair = _pair(curves, residual)
+        if pair is None or final[pair[0]] is None or final[pair[1]] is None:
+            continue
+        shallow, deep = pair
+        ls, ld = final[shallow], final[deep]
+        noise = [w for w in (width(shallow), width(deep)) if w is not None]
+        if len(noise) == 2 and abs(ld - ls) <= max(noise):
+            parts.append(f"{deep}'s training loss is {ld:.2f} against {shallow}'s {ls:.2f}: a gap within the spread "
+                         f"of the recorded seeds ({max(noise):.2f}), so this one run cannot order them")
+        elif not residual:
             parts.append(f"{deep}'s training loss is {ld:.2f}, above {shallow}'s {ls:.2f}: the deeper plain net fits "
-                         "its own training images worse (degradation)")
-        else:
-            parts.append(f"{deep}'s training loss ({ld:.2f}) is not above {shallow}'s ({ls:.2f}): no degradation "
+                         "its own training images worse (degradation)" if ld > ls else
+                         f"{deep}'s training loss ({ld:.2f}) is not above {shallow}'s ({ls:.2f}): no degradation "
                          f"{'in this run' if done else 'yet'}")
-    if residual is not None:
-        shallow, ls, deep, ld = residual
-        plain_gap = plain[3] - plain[1] if plain is not None else 0.0
-        if ld <= ls * 1.05:
+        elif ld <= ls * 1.05:
             parts.append(f"{deep}'s is {ld:.2f} against {shallow}'s {ls:.2f}: with shortcuts the deeper net keeps up")
-        elif plain_gap > 0 and ld - ls < 0.5 * plain_gap:
+        elif 0 < plain_gap and ld - ls < 0.5 * plain_gap:
             parts.append(f"{deep}'s is {ld:.2f} against {shallow}'s {ls:.2f}: with shortcuts the gap between the depths "
                          f"shrinks from {plain_gap:.2f} to {ld - ls:.2f}")
         else:
             parts.append(f"{deep}'s ({ld:.2f}) is above {shallow}'s ({ls:.2f}): the shortcuts have not closed the "
                          f"gap {'in this run' if done else 'yet'}")
+        if not residual:
+            plain_gap = ld - ls
     if not parts:
         return ""
+    if seed_spread and done:
+        inside = [n for n, v in final.items() if v is not None and seed_spread.get(n)
+                  and min(seed_spread[n]) <= v <= max(seed_spread[n])]
+        outside = [n for n, v in final.items() if v is not None and seed_spread.get(n) and n not in inside]
+        if outside:
+            parts.append(f"{_names(outside)} ended outside the recorded seeds' range")
+        elif inside:
+            parts.append("every net ended inside the recorded seeds' range: a typical run")
     accs = [(n, acc) for n, c in curves.items()
             for acc in [next((a for s, a in zip(reversed(c["val_step"]), reversed(c["val_acc"])) if s <= at), None)]
             if acc is not None]
     acc = ("; validation accuracy " + ", ".join(f"{n} {100 * a:.0f}%" for n, a in accs)) if accs else ""
     return f"{when}, {'; '.join(parts)}{acc}."
+
+
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def heatmap_reading(snaps: Mapping[str, tuple]) -> str:

@@ -6,12 +6,14 @@ import textwrap
 
 import plotly.graph_objects as go
 
+from ..analysis.bands import CurveBand
+from ..analysis.bands import band as curve_band
 from ..analysis.lesion import LesionResult
 from ..analysis.profiles import Band, PairProfile
 from ..analysis.shattering import ShatteringProfile, ShatteringSweep
 from ..analysis.sweep import SweepResult
 from .style import COLORS, base_layout
-from .training import MAX_POINTS_DRAWN, ema, thin
+from .training import MAX_POINTS_DRAWN, band_traces, ema, thin
 
 
 def _pvr_color(label: str) -> str:
@@ -193,17 +195,26 @@ def autocorrelation_figure(profiles: "list[ShatteringProfile]", revision: str = 
     return base_layout(fig, "Autocorrelation of the input-gradient along the line", revision)
 
 
+def _curve_band(seeds: "list[dict]", metric: str, smoothing: float) -> "CurveBand | None":
+    """The band over a net's recorded seeds: of the training loss smoothed as the live curves are, or of the
+    validation accuracy in percent."""
+    if metric == "train_loss":
+        return curve_band([(c["step"], ema(c["train_loss"], smoothing) if smoothing > 0 else c["train_loss"])
+                           for c in seeds])
+    return curve_band([(c["val_step"], [100 * a for a in c["val_acc"]]) for c in seeds])
+
+
 def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "train_loss",
                                       smoothing: float = 0.6, revision: str = "pvr-training",
-                                      max_points: int = MAX_POINTS_DRAWN, recorded: "dict[str, dict] | None" = None,
+                                      max_points: int = MAX_POINTS_DRAWN, recorded: "dict[str, list[dict]] | None" = None,
                                       warmup_step: int = 0, too_early: bool = False,
                                       note: str = "") -> go.Figure:
     """Overlaid curves of the side-by-side runs (analysis.SideBySide.curves(), or analysis.twins.curve_of).
 
     Colour tells plain (orange) from residual (blue); the deeper net of each kind is drawn solid and
-    thick, the shallower dashed, as in He et al. 2015's Figure 6. `recorded`: the same nets' curves from a
-    recorded run, drawn faintly behind (same colours, dotted, "recorded" in the legend) so a partial live run
-    is read against where the recorded one ended. `warmup_step`: the learning-rate warm-up is shaded up to it,
+    thick, the shallower dashed, as in He et al. 2015's Figure 6. `recorded`: per net, the curves of a
+    recorded run's seeds, drawn as the mean with its min-max band (faint and dotted behind live curves, with
+    one legend entry for them), so a live run is seen inside its band or outside it. `warmup_step`: the learning-rate warm-up is shaded up to it,
     and labelled "too early to read" while `too_early`. `note`: a line in the middle of the plot (e.g. when the
     live curves are still empty, what will appear and when).
     """
@@ -211,28 +222,34 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
         raise ValueError(f"metric: {metric!r} must be 'train_loss' or 'val_acc'")
     names = list(curves) + [n for n in (recorded or {}) if n not in curves]
     depths = sorted({int(name.rsplit("-", 1)[1].split()[0]) for name in names}) if names else []
+    deep = lambda name: int(name.rsplit("-", 1)[1].split()[0]) == depths[-1] and len(depths) > 1
     fig = go.Figure()
-    for layer, source in (("recorded", recorded or {}), ("live", curves)):
-        for name, c in source.items():
-            depth = int(name.rsplit("-", 1)[1].split()[0])
-            deep = depth == depths[-1] and len(depths) > 1
-            if metric == "train_loss":
-                xs, ys = c["step"], ema(c["train_loss"], smoothing) if smoothing > 0 else c["train_loss"]
-                xs, ys = thin(list(xs), list(ys), max_points=max_points)
-            else:
-                xs, ys = c["val_step"], [100 * a for a in c["val_acc"]]
-            faint = layer == "recorded"
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="lines" if metric == "train_loss" or faint else "lines+markers",
-                name=f"{name} (recorded)" if faint else f"{name} ({c['status']})",
-                # Beside live curves one legend entry (below) stands for the recorded ones, whose colours and dashes
-                # match the live nets': eight entries would wrap over the axis title in a half-width chart.
-                showlegend=not (faint and curves), legendgroup=layer, opacity=0.35 if faint else 1.0,
-                line=dict(color=_pvr_color(name), width=(2.2 if deep else 1.4) if faint else (3 if deep else 1.8),
-                          dash="dot" if faint else ("solid" if deep else "dash"))))
+    for name, seeds in (recorded or {}).items():
+        band = _curve_band(seeds, metric, smoothing)
+        if band is None:
+            continue
+        xs, mean, low, high = thin(band.step, band.mean, band.low, band.high, max_points=max_points)
+        # Behind live curves one legend entry (below) stands for the recorded bands, whose colours and dashes
+        # match the live nets': eight entries would wrap over the axis title in a half-width chart.
+        for trace in band_traces(xs, mean, low, high, f"{name} (recorded: mean, min–max of {band.runs} seeds)",
+                                 _pvr_color(name), opacity=0.12 if curves else 0.22, dash="dot" if curves else
+                                 ("solid" if deep(name) else "dash"), width=(3 if deep(name) else 1.8),
+                                 legendgroup="recorded", showlegend=not curves, mean_opacity=0.6 if curves else 1.0):
+            fig.add_trace(trace)
+    for name, c in curves.items():
+        if metric == "train_loss":
+            xs, ys = c["step"], ema(c["train_loss"], smoothing) if smoothing > 0 else c["train_loss"]
+            xs, ys = thin(list(xs), list(ys), max_points=max_points)
+        else:
+            xs, ys = c["val_step"], [100 * a for a in c["val_acc"]]
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines" if metric == "train_loss" else "lines+markers", name=f"{name} ({c['status']})",
+            line=dict(color=_pvr_color(name), width=3 if deep(name) else 1.8,
+                      dash="solid" if deep(name) else "dash")))
     if recorded and curves:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="recorded run (dotted)", opacity=0.35,
-                                 legendgroup="recorded", line=dict(color=COLORS["neutral"], dash="dot", width=2)))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="recorded seeds (dotted mean, band min–max)",
+                                 opacity=0.6, legendgroup="recorded",
+                                 line=dict(color=COLORS["neutral"], dash="dot", width=2)))
     if warmup_step > 0:
         fig.add_vrect(x0=0, x1=warmup_step, fillcolor=COLORS["neutral"], opacity=0.12 if too_early else 0.06,
                       line_width=0, annotation_text="warm-up: too early to read" if too_early else "warm-up",

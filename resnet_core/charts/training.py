@@ -67,6 +67,23 @@ def thin(xs: list, *columns: list, max_points: int = MAX_POINTS_DRAWN) -> tuple[
 _KINDS: dict[str, type] = {"step": StepEvent, "epoch": EpochEvent}
 
 
+def band_traces(xs: list, mean: list, low: list, high: list, name: str, color: str, *, opacity: float = 0.2,
+                dash: str = "solid", width: float = 2.0, legendgroup: str | None = None,
+                showlegend: bool = True, mean_opacity: float = 1.0) -> list[go.Scatter]:
+    """A mean line with its min-max band filled behind it (three traces: the upper edge, the lower edge filled up
+    to it, then the mean), for several runs of one configuration."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    edge = dict(width=0, color=color)
+    group = legendgroup or name
+    return [
+        go.Scatter(x=xs, y=high, mode="lines", line=edge, showlegend=False, hoverinfo="skip", legendgroup=group),
+        go.Scatter(x=xs, y=low, mode="lines", line=edge, fill="tonexty", fillcolor=f"rgba({r},{g},{b},{opacity})",
+                   showlegend=False, hoverinfo="skip", legendgroup=group),
+        go.Scatter(x=xs, y=mean, mode="lines", name=name, line=dict(color=color, width=width, dash=dash),
+                   legendgroup=group, showlegend=showlegend, opacity=mean_opacity),
+    ]
+
+
 def _series(events: "list[Event]", kind: str, key: str, x: str = "step") -> tuple[list, list]:
     """(x values, `key` values) of the events of `kind` ("step" or "epoch") that have both."""
     cls = _KINDS[kind]

@@ -179,21 +179,28 @@ def test_the_empty_validation_chart_says_when_its_points_come():
     assert validation_note(four([2.3] * 12, [2.3] * 12, [2.3] * 12, [2.3] * 12, vals=[0.2]), 12, 46) == ""
 
 
-def test_the_training_chart_draws_the_recorded_run_faintly_and_marks_the_warm_up():
+def test_the_training_chart_draws_the_recorded_seeds_as_faint_bands_and_marks_the_warm_up():
     live = four([2.3] * 10, [2.3] * 10, [2.3] * 10, [4.9] * 10, status=Status.RUNNING)
-    recorded = {name: {**c, "status": "recorded"} for name, c in four([1.2] * 40, [2.3] * 40, [1.1] * 40,
-                                                                      [1.0] * 40, vals=[0.5]).items()}
-    fig = plain_vs_residual_training_figure(live, "train_loss", recorded=recorded, warmup_step=23, too_early=True)
-    names = [t.name for t in fig.data]
-    assert names[:4] == ["plain-20 (recorded)", "ResNet-20 (recorded)", "plain-56 (recorded)", "ResNet-56 (recorded)"]
-    assert names[4] == "plain-20 (running)"
-    faint, solid = fig.data[3], fig.data[7]  # ResNet-56 recorded and live: same colour
-    assert faint.line.color == solid.line.color and faint.opacity < 0.5 and faint.line.dash == "dot"
+    seeds = [four([1.2] * 40, [2.3] * 40, [1.1] * 40, [1.0 + 0.1 * k] * 40, vals=[0.5 + 0.1 * k]) for k in range(3)]
+    recorded = {name: [s[name] for s in seeds] for name in seeds[0]}
+    fig = plain_vs_residual_training_figure(live, "train_loss", recorded=recorded, warmup_step=23, too_early=True,
+                                            smoothing=0)
+    # each net: upper edge, lower edge filled up to it, mean; then the live curves; then one legend entry
+    assert len(fig.data) == 4 * 3 + 4 + 1
+    high, low, mean = fig.data[9:12]  # ResNet-56's band
+    assert list(high.y) == [1.2] * 40 and list(low.y) == [1.0] * 40 and list(mean.y) == pytest.approx([1.1] * 40)
+    assert low.fill == "tonexty" and mean.line.dash == "dot" and mean.opacity < 1
+    assert [t.name for t in fig.data[12:16]] == [f"{n} (running)" for n in ("plain-20", "ResNet-20", "plain-56",
+                                                                           "ResNet-56")]
+    assert mean.line.color == fig.data[15].line.color  # the recorded band and the live curve of one net: one colour
+    assert [t.name for t in fig.data if t.showlegend is not False and t.legendgroup == "recorded"] == [
+        "recorded seeds (dotted mean, band min–max)"]
     assert fig.layout.shapes[0].x1 == 23 and "too early to read" in fig.layout.annotations[0].text
-    acc = plain_vs_residual_training_figure(live, "val_acc", recorded=recorded, note="Validation accuracy appears "
-                                            "at step 12, a quarter of an epoch in.")
-    assert "step 12" in acc.layout.annotations[0].text and len(acc.data) == 9  # 4 recorded, 4 live, 1 legend entry for the recorded
-    assert [t.name for t in acc.data if t.legendgroup == "recorded" and t.showlegend is not False] == ["recorded run (dotted)"]
+    alone = plain_vs_residual_training_figure({}, "val_acc", recorded=recorded, note="Validation accuracy appears "
+                                              "at step 12, a quarter of an epoch in.")
+    assert "step 12" in alone.layout.annotations[0].text
+    named = [t.name for t in alone.data if t.showlegend is not False]
+    assert named[3] == "ResNet-56 (recorded: mean, min–max of 3 seeds)" and alone.data[11].y[0] == pytest.approx(60)
 
 
 def test_heatmap_reading_compares_the_first_and_last_blocks():
@@ -212,7 +219,6 @@ def test_heatmap_reading_compares_the_first_and_last_blocks():
 class FakeProvenance:
     def __init__(self):
         self.seconds = 188.0
-        self.results = {"plain-20": {"val_acc": 0.536, "train_loss": 1.2}}
         self.recipe = {"depths": [20, 56], "train": DEGRADATION_TRAIN.to_dict(), "dataset": DEGRADATION_DATA.to_dict()}
 
     def summary(self) -> str:
@@ -226,16 +232,25 @@ def snapshot(losses: list[float], val_acc: float) -> TrainerSnapshot:
     return TrainerSnapshot(events, Status.FINISHED, "", len(losses), len(losses), 1.0, 0.0)
 
 
-def test_a_recorded_run_reads_like_a_live_pair_and_knows_its_recipe(tmp_path):
+def test_a_recorded_run_holds_every_seed_and_knows_its_recipe(tmp_path):
     labels = ["plain-20", "ResNet-20", "plain-56", "ResNet-56"]
-    snaps = {label: snapshot([2.0, 1.8, 1.5, 1.4], 0.5 + 0.01 * i) for i, label in enumerate(labels)}
-    run = RecordedRun.of({label: tmp_path / label for label in labels}, snaps, FakeProvenance())
-    assert list(run.curves) == labels and run.depths == (20, 56) and run.total_steps == 4
-    assert run.curves["plain-20"]["val_step"] == [2, 4] and run.curves["plain-20"]["status"] == "recorded"
-    assert run.results["plain-20"] == {"val_acc": 0.536, "train_loss": 1.2}  # the provenance's numbers
-    assert run.results["ResNet-56"]["val_acc"] == pytest.approx(0.53)  # the curves', where it has none
+    plan = RunPlan.of(DEGRADATION_TRAIN, DEGRADATION_DATA.n_train)
+    n = 2 * plan.steps_per_epoch
+    snaps = {label: [snapshot([2.0] * (n - plan.steps_per_epoch) + [1.0 + i + 0.1 * seed] * plan.steps_per_epoch,
+                              0.5 + 0.01 * i + 0.1 * seed) for seed in range(3)] for i, label in enumerate(labels)}
+    folders = {label: [tmp_path / label / f"seed{k}" for k in range(3)] for label in labels}
+    run = RecordedRun.of(folders, snaps, FakeProvenance())
+    assert list(run.runs) == labels and run.seeds == 3 and run.depths == (20, 56) and run.total_steps == n
+    assert run.runs["plain-20"][1]["val_step"] == [2, n] and run.runs["plain-20"][0]["status"] == "recorded"
+    # the final training loss is the mean over the last epoch's steps, per seed; results summarise the seeds
+    losses, accs = run.finals()["ResNet-20"]
+    assert losses == pytest.approx([2.0, 2.1, 2.2]) and accs == pytest.approx([0.51, 0.61, 0.71])
+    assert run.results["ResNet-20"] == pytest.approx({"train_loss": 2.1, "train_loss_min": 2.0, "train_loss_max": 2.2,
+                                                      "val_acc": 0.61, "val_acc_min": 0.51, "val_acc_max": 0.71})
     assert run.summary.startswith("recorded on 2026-12-01") and run.seconds == 188.0
-    assert run.matches(DEGRADATION_DATA, DEGRADATION_TRAIN, (20, 56)) and run.warmup_step == 23
+    assert run.steps_per_epoch == plan.steps_per_epoch and run.warmup_step == warmup_end(DEGRADATION_TRAIN, plan)
+    assert run.matches(DEGRADATION_DATA, DEGRADATION_TRAIN, (20, 56))
+    assert run.matches(DEGRADATION_DATA, DEGRADATION_TRAIN.replace(seed=7), (20, 56))  # the band spans seeds
     assert not run.matches(DEGRADATION_DATA, DEGRADATION_TRAIN.replace(epochs=2), (20, 56))
     assert not run.matches(DEGRADATION_DATA, DEGRADATION_TRAIN, (8, 14))
     assert not run.matches(DatasetSpec(kind="shapes", n_train=256, n_val=64), DEGRADATION_TRAIN, (20, 56))

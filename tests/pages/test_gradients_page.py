@@ -10,11 +10,13 @@ from streamlit.testing.v1 import AppTest
 
 from resnet_core import assets
 from resnet_core.analysis import SideBySide
+from resnet_core.analysis.partial import epoch_words, first_validation_step, warmup_end
 from resnet_core.analysis.readings import (
     blocks_reading,
     lesion_reading,
     profile_reading,
     shattering_reading,
+    spread,
     sweep_reading,
     times,
 )
@@ -23,6 +25,7 @@ from resnet_core.model import get_preset
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
 from resnet_core.status import Status
 from resnet_core.train.events import EpochEvent, StatusEvent, StepEvent, ValEvent, event_to_dict
+from resnet_core.train.schedule import RunPlan
 from ui.captions import CAPTIONS, FOUND, RECORDED_MISSING, caption
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,33 +55,41 @@ def _figure(at, key: str) -> dict:
 # ---- a recorded degradation run, as resnet_core.assets writes it ------------------------------------------
 
 LABELS = ["plain-20", "ResNet-20", "plain-56", "ResNet-56"]
-FINAL_LOSS = {"plain-20": 1.21, "ResNet-20": 1.1, "plain-56": 2.3, "ResNet-56": 1.05}
+FINAL_LOSS = {"plain-20": 1.21, "ResNet-20": 1.1, "plain-56": 1.6, "ResNet-56": 1.05}
 FINAL_ACC = {"plain-20": 0.536, "ResNet-20": 0.578, "plain-56": 0.12, "ResNet-56": 0.532}
+SEEDS = (0, 1, 2)
+PLAN = RunPlan.of(DEGRADATION_TRAIN, DEGRADATION_DATA.n_train)
+STEPS, PER_EPOCH = PLAN.total_steps, PLAN.steps_per_epoch
+WARM = warmup_end(DEGRADATION_TRAIN, PLAN)
 
 
-def loss_at(label: str, step: int) -> float:
-    return 2.3 + (FINAL_LOSS[label] - 2.3) * step / 184
+def loss_at(label: str, step: int, seed: int = 1) -> float:
+    """Seed k ends 0.02 * (k - 1) off the net's FINAL_LOSS: seed 1 is the mean."""
+    return 2.3 + (FINAL_LOSS[label] + 0.02 * (seed - 1) - 2.3) * step / STEPS
 
 
-def write_recorded(root: Path) -> dict[str, Path]:
-    """Four recorded runs of the demo's recipe (46 steps an epoch, 4 epochs, 4 validations an epoch) and the
-    provenance next to them; returns label -> folder, as assets.recorded_degradation does."""
+def write_recorded(root: Path) -> dict[str, list[Path]]:
+    """The demo's four nets over three seeds, recorded with the demo's recipe (its steps, epochs, validations),
+    and the provenance next to them; returns label -> seed folders, as assets.recorded_degradation does."""
     folders = {}
+    val_steps = {round(k * PER_EPOCH / DEGRADATION_TRAIN.val_per_epoch) for k in range(1, DEGRADATION_TRAIN.val_per_epoch)}
     for label in LABELS:
-        folder = root / label.lower().replace("-", "")
-        folder.mkdir(parents=True)
-        events = [StatusEvent(Status.RUNNING, "training", 0, 0.0, "cpu", 184, 46, 64)]
-        for step in range(1, 185):
-            loss = loss_at(label, step)
-            events.append(StepEvent(step, (step - 1) // 46 + 1, loss, 0.1, 300.0, 1.0, step * 0.5))
-            if step % 46 in (12, 23, 35):
-                events.append(ValEvent(step, step / 46, 1.5, FINAL_ACC[label] * step / 184, step * 0.5))
-            if step % 46 == 0:
-                events.append(EpochEvent(step // 46, step, loss, 0.5, 1.5, FINAL_ACC[label] * step / 184, step * 0.5))
-        events.append(StatusEvent(Status.FINISHED, "finished", 184, 92.0))
-        (folder / "metrics.jsonl").write_text("\n".join(json.dumps(event_to_dict(e)) for e in events) + "\n")
-        folders[label] = folder
-    recipe = {"depths": list(DEGRADATION_DEPTHS), "train": DEGRADATION_TRAIN.to_dict(),
+        for seed in SEEDS:
+            folder = root / label.lower().replace("-", "") / f"seed{seed}"
+            folder.mkdir(parents=True)
+            acc = lambda step: (FINAL_ACC[label] + 0.01 * (seed - 1)) * step / STEPS
+            events = [StatusEvent(Status.RUNNING, "training", 0, 0.0, "cpu", STEPS, PER_EPOCH, 64)]
+            for step in range(1, STEPS + 1):
+                loss = loss_at(label, step, seed)
+                events.append(StepEvent(step, (step - 1) // PER_EPOCH + 1, loss, 0.1, 300.0, 1.0, step * 0.5))
+                if step % PER_EPOCH in val_steps:
+                    events.append(ValEvent(step, step / PER_EPOCH, 1.5, acc(step), step * 0.5))
+                if step % PER_EPOCH == 0:
+                    events.append(EpochEvent(step // PER_EPOCH, step, loss, 0.5, 1.5, acc(step), step * 0.5))
+            events.append(StatusEvent(Status.FINISHED, "finished", STEPS, 92.0))
+            (folder / "metrics.jsonl").write_text("\n".join(json.dumps(event_to_dict(e)) for e in events) + "\n")
+            folders.setdefault(label, []).append(folder)
+    recipe = {"depths": list(DEGRADATION_DEPTHS), "seeds": list(SEEDS), "train": DEGRADATION_TRAIN.to_dict(),
               "dataset": DEGRADATION_DATA.to_dict()}
     (root / "provenance.json").write_text(json.dumps({
         "command": "python -m resnet_core.assets", "device": "cpu (2 cores, x86_64)", "date": "2026-12-01T23:00:00",
@@ -88,7 +99,7 @@ def write_recorded(root: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def recorded(tmp_path, monkeypatch) -> dict[str, Path]:
+def recorded(tmp_path, monkeypatch) -> dict[str, list[Path]]:
     folders = write_recorded(tmp_path / "recorded" / "degradation")
     monkeypatch.setattr("ui.degradation.recorded_degradation", lambda: folders)
     return folders
@@ -104,7 +115,7 @@ def idle_pair(curves: dict) -> SideBySide:
 def curves_at(step: int, status: Status, acc: dict[str, float] | None = None) -> dict:
     return {label: {"step": list(range(1, step + 1)), "train_loss": [2.3] * step,
                     "val_step": [12] if acc else [], "val_acc": [acc[label]] if acc else [], "val_loss": [],
-                    "status": status, "message": "", "progress": step / 184} for label in LABELS}
+                    "status": status, "message": "", "progress": step / STEPS} for label in LABELS}
 
 
 def test_page_renders_without_exceptions():
@@ -336,19 +347,37 @@ def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
     panel = at.get_by_key("demo_panel_degradation")
     assert {c.key for c in panel.get("plotly_chart")} == {"pvr_rec_loss", "pvr_rec_acc"}
     loss = _figure(at, "pvr_rec_loss")
-    assert [t["name"] for t in loss["data"]] == [f"{label} (recorded)" for label in LABELS]
-    assert [m.value for m in panel.metric] == [f"{100 * FINAL_ACC[label]:.1f}%" for label in LABELS]
+    named = [t["name"] for t in loss["data"] if t.get("showlegend") is not False]
+    assert named == [f"{label} (recorded: mean, min–max of 3 seeds)" for label in LABELS]
+    assert [t.get("fill") for t in loss["data"][:3]] == [None, "tonexty", None]  # each net's band, then its mean
+    assert [m.value for m in panel.metric] == [f"{100 * FINAL_ACC[label]:.1f}%" for label in LABELS]  # seed mean
     words = [c.value for c in panel.caption]
     told = next(c for c in words if "**Recorded**" in c)
-    assert "recorded on 2026-12-01 on cpu (2 cores, x86\\_64), 188 s" in told
-    # the caption reads the recorded curves: plain-56 ends above plain-20, ResNet-56 keeps up
-    end = {label: statistics.fmean(loss_at(label, s) for s in range(167, 185)) for label in LABELS}  # last tenth
-    assert f"plain-56's training loss is {end['plain-56']:.2f}, above plain-20's {end['plain-20']:.2f}" in told
-    assert "(degradation)" in told and f"ResNet-56's is {end['ResNet-56']:.2f}" in told
-    assert "plain-56 12%" in told  # its validation accuracy
+    assert "3 seeds per net" in told and "recorded on 2026-12-01 on cpu (2 cores, x86\\_64), 188 s" in told
+    # the final training loss is the mean over the last epoch's steps, over the seeds; the verdict is stated
+    # because the seed ranges do not overlap
+    final = {label: [statistics.fmean(loss_at(label, s, seed) for s in range(STEPS - PER_EPOCH + 1, STEPS + 1))
+                     for seed in SEEDS] for label in LABELS}
+    said = spread(final["plain-56"])
+    assert f"plain-56's final training loss, {said}, is above plain-20's, {spread(final['plain-20'])}" in told
+    assert "(degradation)" in told and "in every seed" in told
+    assert "plain-56 12.0% (11.0–13.0% over 3 seeds)" in told  # its validation accuracy
+    # one series, one value: each card quotes the numbers the caption quotes
+    cards = [c for c in words if c.startswith("final training loss ")]
+    assert len(cards) == 4 and all(spread(final[label]) in card for label, card in zip(LABELS, cards))
+    assert all(card.split("final training loss ")[1].split(";")[0] in told for card in cards)
     assert not panel.button[0].disabled and panel.button[0].label == "Run it live"
     assert any("its recorded run is below, at once; **Run it live** takes about" in m.value for m in panel.markdown)
     assert time.perf_counter() - start < 120  # on a loaded 2-core CPU; about 10 s when idle
+
+
+def test_the_recorded_verdict_is_withheld_when_the_seed_bands_overlap(tmp_path, monkeypatch):
+    monkeypatch.setitem(FINAL_LOSS, "plain-56", FINAL_LOSS["plain-20"] + 0.01)  # inside plain-20's seed range
+    folders = write_recorded(tmp_path / "recorded" / "degradation")
+    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda: folders)
+    at = _page().run()
+    told = next(c.value for c in at.get_by_key("demo_panel_degradation").caption if "**Recorded**" in c.value)
+    assert "overlap over the seeds: these seeds cannot order them" in told and "(degradation)" not in told
 
 
 def test_without_the_recorded_assets_the_panel_says_so_and_offers_the_live_run(monkeypatch):
@@ -363,10 +392,11 @@ def test_without_the_recorded_assets_the_panel_says_so_and_offers_the_live_run(m
 @pytest.mark.skipif(not assets.recorded_degradation(), reason="the recorded degradation run is not in this checkout")
 def test_the_bundled_recording_is_shown_with_its_provenance():
     folders = assets.recorded_degradation()
-    prov = assets.provenance(next(iter(folders.values())).parent)
+    prov = assets.provenance(next(iter(folders.values()))[0].parents[1])
     at = _page().run()
     panel = at.get_by_key("demo_panel_degradation")
     assert {"pvr_rec_loss", "pvr_rec_acc"} <= {c.key for c in panel.get("plotly_chart")}
+    # the provenance's numbers are the page's: written from the same computation
     assert [m.value for m in panel.metric] == [f"{100 * prov.results[label]['val_acc']:.1f}%" for label in folders]
     assert any("**Recorded**" in c.value and prov.day in c.value for c in panel.caption)
 
@@ -381,18 +411,19 @@ def test_a_live_run_from_the_demo_is_drawn_in_its_panel_against_the_recorded_one
     keys = {c.key for c in panel.get("plotly_chart")}
     assert {"pvr_train_loss", "pvr_train_acc"} <= keys and "pvr_rec_loss" not in keys  # one view, not two
     loss = _figure(at, "pvr_train_loss")
-    names = [t["name"] for t in loss["data"]]
-    assert names[:4] == [f"{label} (recorded)" for label in LABELS] and names[4] == "plain-20 (running)"
-    assert all(t["opacity"] < 0.5 for t in loss["data"][:4])
-    # still in the warm-up (23 steps): the chart and a note say it is too early to read
-    assert loss["layout"]["shapes"][0]["x1"] == 23
+    names = [t.get("name") for t in loss["data"]]
+    assert names[12] == "plain-20 (running)" and loss["data"][11]["opacity"] < 1  # the recorded bands behind
+    assert [t["line"]["dash"] for t in loss["data"][2:12:3]] == ["dot"] * 4
+    # still in the warm-up: the chart and a note say it is too early to read
+    assert loss["layout"]["shapes"][0]["x1"] == WARM
     assert "too early to read" in loss["layout"]["annotations"][0]["text"]
     early = next(i.value for i in panel.info if i.value.startswith("Too early to read"))
-    assert "plain-20, ResNet-20, plain-56 and ResNet-56 are still" in early and "until step 23" in early
+    assert "plain-20, ResNet-20, plain-56 and ResNet-56 are still" in early and f"until step {WARM}" in early
     # the live accuracy chart has no point yet: it says when the first comes
     acc = _figure(at, "pvr_train_acc")
     note = acc["layout"]["annotations"][0]["text"].replace("<br>", " ")
-    assert note.startswith("Validation accuracy appears at step 12, a quarter of an epoch in")
+    first = first_validation_step(DEGRADATION_TRAIN, PLAN)
+    assert note.startswith(f"Validation accuracy appears at step {first}, {epoch_words(first, PER_EPOCH)}")
     assert any("appear once step 1 is recorded" in c for c in _captions(at))  # the heatmaps, not yet written
     # section 3 points at the panel instead of drawing the run a second time
     assert any("started by the lecture demo at the top" in i.value for i in at.info)
@@ -400,12 +431,12 @@ def test_a_live_run_from_the_demo_is_drawn_in_its_panel_against_the_recorded_one
 
 def test_past_the_warm_up_the_live_caption_reads_the_numbers(recorded):
     at = _page()
-    at.session_state["pvr_pair"] = idle_pair(curves_at(40, Status.RUNNING, FINAL_ACC))
+    at.session_state["pvr_pair"] = idle_pair(curves_at(WARM + 10, Status.RUNNING, FINAL_ACC))
     at.session_state["pvr_pair_where"] = "section"
     at.run()
     assert not at.exception and not at.error
     assert not any(i.value.startswith("Too early") for i in at.info)
-    assert any("So far, at step 40 of 184," in c and FOUND["training"] in c for c in _captions(at))
+    assert any(f"So far, at step {WARM + 10} of {STEPS}," in c and FOUND["training"] in c for c in _captions(at))
     assert "pvr_train_loss" not in {c.key for c in at.get_by_key("demo_panel_degradation").get("plotly_chart")}
 
 
@@ -414,7 +445,7 @@ def test_past_the_warm_up_the_live_caption_reads_the_numbers(recorded):
 
 def test_a_lesion_study_of_nets_near_chance_is_refused_before_it_runs():
     at = _page()
-    at.session_state["pvr_pair"] = idle_pair(curves_at(184, Status.FINISHED, FINAL_ACC))
+    at.session_state["pvr_pair"] = idle_pair(curves_at(STEPS, Status.FINISHED, FINAL_ACC))
     at.run()
     at.radio(key="pvr_lesion_source").set_value("trained").run()
     assert not at.exception and not at.error

@@ -1,0 +1,164 @@
+"""Does the degradation demo's lesson hold over seeds and thread counts?
+
+    python3 benchmarks/bench_degradation_robustness.py                       # 4 nets x seeds 0-2 x threads 1, 2
+    python3 benchmarks/bench_degradation_robustness.py --nets resnet56 --seeds 0 1 --threads 1
+    python3 benchmarks/bench_degradation_robustness.py --set warmup_epochs=2 --set epochs=6   # try a recipe
+
+Each run goes through the app's own path: resnet_core.train.launch.worker_command, i.e. `python -m
+resnet_core.train ...` in a worker process, with OMP_NUM_THREADS set to the thread count. Runs are packed so that
+their threads never exceed --cores (default: this machine's), so a run's thread count is what it gets.
+
+Printed per seed and thread count, for each net:
+  * final train loss: the mean training loss over the last epoch's steps (analysis.bands.final_loss, the value
+    the page's cards and captions quote);
+  * final val acc: the last validation pass;
+and whether each ordering of the lesson holds:
+  * "p56>p20": plain-56's training loss stays above plain-20's in every window of a quarter epoch from the end of
+    the learning-rate warm-up to the end (analysis.bands.stays_above);
+  * "r56<=r20": ResNet-56's final training loss is at or below ResNet-20's;
+  * "learn": every net ends at least 3x chance (30% for 10 classes) in validation accuracy.
+The last line counts the rows where all three hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from resnet_core.analysis.bands import final_loss, stays_above
+from resnet_core.analysis.common import cifar_config
+from resnet_core.analysis.partial import warmup_end
+from resnet_core.analysis.twins import curve_of
+from resnet_core.assets import recorded_snapshot
+from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_TRAIN
+from resnet_core.train.config import TrainConfig
+from resnet_core.train.launch import TrainRequest, worker_command
+from resnet_core.train.schedule import RunPlan
+
+NETS = {"plain20": (20, False), "resnet20": (20, True), "plain56": (56, False), "resnet56": (56, True)}
+LEARNED = 3.0  # times chance
+
+
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _recipe(sets: list[str], data_sets: list[str]) -> tuple[TrainConfig, object]:
+    split = lambda items: dict((k, _value(v)) for k, v in (s.split("=", 1) for s in items))
+    return DEGRADATION_TRAIN.replace(**split(sets)), dataclasses.replace(DEGRADATION_DATA, **split(data_sets))
+
+
+def _name(net: str, seed: int, threads: int) -> str:
+    return f"{net}-s{seed}-t{threads}"
+
+
+def _done(folder: Path, train: TrainConfig, data) -> bool:
+    """Whether `folder` holds a finished run of this recipe (kept by an earlier --keep run), to read, not retrain."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    same = ({k: v for k, v in config.get("train", {}).items() if k != "seed"} ==
+            {k: v for k, v in train.to_dict().items() if k != "seed"} and config.get("dataset") == data.to_dict())
+    return same and config.get("status") in ("finished", "did not learn")
+
+
+def run_matrix(nets: list[str], seeds: list[int], threads: list[int], train: TrainConfig, data, cores: int,
+               runs_dir: Path) -> dict[tuple[str, int, int], float]:
+    """Train every (net, seed, threads) in worker processes, at most `cores` threads at once; their wall times."""
+    todo = [(n, s, t) for t in threads for s in seeds for n in nets if not _done(runs_dir / _name(n, s, t), train, data)]
+    todo.sort(key=lambda x: -x[2])
+    running: dict[tuple, tuple[subprocess.Popen, float]] = {}
+    seconds = {}
+    while todo or running:
+        busy = sum(k[2] for k in running)
+        for key in list(todo):
+            if busy + key[2] <= cores or not running:
+                net, seed, t = key
+                depth, residual = NETS[net]
+                req = TrainRequest(cifar_config(depth, residual, "batch", 10), data, train.replace(seed=seed),
+                                   _name(net, seed, t))
+                env = {**os.environ, "OMP_NUM_THREADS": str(t), "MKL_NUM_THREADS": str(t)}
+                cmd = worker_command(req, runs_dir, runs_dir / ".spool")
+                running[key] = (subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                                time.perf_counter())
+                todo.remove(key)
+                busy += t
+        time.sleep(0.5)
+        for key, (proc, start) in list(running.items()):
+            if proc.poll() is not None:
+                seconds[key] = time.perf_counter() - start
+                del running[key]
+    return seconds
+
+
+def read(runs_dir: Path, net: str, seed: int, t: int) -> tuple[dict, float | None]:
+    snap = recorded_snapshot(runs_dir / _name(net, seed, t))
+    vals = snap.validations
+    return curve_of(snap), (vals[-1].val_acc if vals else None)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change a DEGRADATION_TRAIN field (to try a recipe), e.g. --set warmup_epochs=2")
+    p.add_argument("--data", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change a DEGRADATION_DATA field, e.g. --data n_train=6000")
+    p.add_argument("--keep", type=Path, default=None, help="keep the run folders here")
+    args = p.parse_args()
+    train, data = _recipe(args.set, args.data)
+    plan = RunPlan.of(train, data.n_train)
+    warm, window = warmup_end(train, plan), max(1, plan.steps_per_epoch // 4)
+    print(f"recipe: {json.dumps(train.to_dict())}")
+    print(f"data: {data.n_train} Shapes images of {data.image_size} px; {plan.total_steps} steps ({plan.steps_per_epoch}/epoch), warm-up ends "
+          f"at step {warm}; windows of {window} steps; cores {args.cores}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = args.keep or Path(tmp)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        seconds = run_matrix(args.nets, args.seeds, args.threads, train, data, args.cores, runs_dir)
+        wall = time.perf_counter() - start
+        head = " ".join(f"{n + ' loss/acc':>16}" for n in args.nets)
+        print(f"\n{'seed':>4} {'thr':>3} {head}  p56>p20 r56<=r20 learn")
+        good = rows = 0
+        for t in args.threads:
+            for s in args.seeds:
+                got = {n: read(runs_dir, n, s, t) for n in args.nets}
+                losses = {n: final_loss(c, plan.steps_per_epoch) for n, (c, _) in got.items()}
+                cells = " ".join(f"{(losses[n] or float('nan')):>7.3f}/{100 * (a or 0):>5.1f}% "
+                                 for n, (_, a) in got.items())
+                learn = all((a or 0) >= LEARNED / 10 for _, a in got.values())
+                deg = (stays_above(got["plain56"][0], got["plain20"][0], warm, window)
+                       if {"plain56", "plain20"} <= got.keys() else None)
+                cure = (losses["resnet56"] <= losses["resnet20"]
+                        if {"resnet56", "resnet20"} <= got.keys() and None not in (losses["resnet56"],
+                                                                                  losses["resnet20"]) else None)
+                word = lambda b: "-" if b is None else ("yes" if b else "NO")
+                print(f"{s:>4} {t:>3} {cells} {word(deg):>7} {word(cure):>8} {word(learn):>5}", flush=True)
+                rows += 1
+                good += bool(learn and deg is not False and cure is not False)
+        per = {f"{n} t{t}": round(sec) for (n, s, t), sec in seconds.items() if s == args.seeds[0]}
+        print(f"\nsummary: {good}/{rows} rows hold every ordering and learn; wall {wall:.0f} s for "
+              f"{len(seconds)} runs trained here ({rows * len(args.nets) - len(seconds)} read from --keep); "
+              f"seconds per run (seed {args.seeds[0]}): {per}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
