@@ -317,7 +317,8 @@ if methods:
                "Guided Grad-CAM show |attribution| summed over colour channels: pixels that matter either way.")
 
 per_call = call_seconds.get("gradcam") or overview_s  # one Grad-CAM call on this one image (or on the gallery)
-held_out = verdict_images(batch, probs, labels, meaningful, [it.mask for it in items], image_keys, index)
+held_out = verdict_images(batch, probs, labels, meaningful, [it.mask for it in items], image_keys, index,
+                          check if subject.on_shapes else None, subject.pre)
 layer_view(subject, x, int(target), item.mask, image_keys[index], view, alpha, colormap, per_call, seconds_per_pass,
            held_out)
 

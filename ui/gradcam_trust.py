@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import streamlit as st
+import torch
 from PIL import Image
 from torch import Tensor
 
 from resnet_core.charts import deletion_insertion_figure, trust_figure
+from resnet_core.data import ImageSet, Preprocess, prepare_uint8, tensor_digest
 from resnet_core.estimates import format_duration
 from resnet_core.explain import (
     DEFAULT_BASELINE,
@@ -62,17 +64,18 @@ AUTO_COMPUTE_S = 8.0
 GRANULARITY = "stage"  # the trust table randomizes a stage at a time: 5 steps for a CIFAR ResNet, not 11
 _MEMO = "gc_trust_memo"  # its own small memo, so the page can tell a result already computed from one to ask for
 NO_MASK = "no mask"
-# Verdicts (which method, which layer) are read over at most this many of the gallery's images from the model's
-# dataset: 8 keep both checks within seconds on 2 CPU cores, and on the bundled model they already separate
-# Grad-CAM from the reference maps by several times the interval.
+# Verdicts (which method, which layer) are read over at most this many images from the model's dataset: 8 keep
+# both checks within seconds on 2 CPU cores, and on the bundled model they already separate Grad-CAM from the
+# reference maps by several times the interval.
 VERDICT_IMAGES = 8
 
 
 @dataclass(frozen=True)
 class VerdictImages:
-    """The images a verdict is read over: the close-up's first, then the gallery's other images from the model's
-    own dataset (a photo through a Shapes model is none), each with the class it is explained for (its true class
-    where known, else the prediction) and its mask (None where unknown)."""
+    """The images a verdict is read over: the close-up's first (unless it is not from the model's dataset), then
+    the model's held-out images (a Shapes model's check set) or the gallery's other images from its dataset, each
+    with the class it is explained for (its true class where known, else the prediction) and its mask (None
+    where unknown)."""
 
     images: Tensor
     targets: tuple[int, ...]
@@ -85,14 +88,34 @@ class VerdictImages:
 
 
 def verdict_images(batch: Tensor, probs: Tensor, labels: Sequence[int | None], meaningful: Sequence[bool],
-                   masks: Sequence[Tensor | None], keys: Sequence[str], index: int) -> VerdictImages:
-    """The close-up image (`index`) and up to VERDICT_IMAGES - 1 more of the gallery's meaningful images."""
-    order = [index] + [i for i in range(len(keys)) if i != index]
-    chosen = [i for i in order if meaningful[i]][:VERDICT_IMAGES]
-    targets = tuple(int(labels[i]) if labels[i] is not None else int(probs[i].argmax()) for i in chosen)
-    fitted = tuple(_mask_for(batch[i], masks[i]) for i in chosen)
-    images = batch[chosen] if chosen else batch[:0]
-    return VerdictImages(images, targets, fitted, tuple(keys[i] for i in chosen), bool(meaningful[index]))
+                   masks: Sequence[Tensor | None], keys: Sequence[str], index: int, held_out: ImageSet | None = None,
+                   pre: Preprocess | None = None) -> VerdictImages:
+    """The close-up image (`index`), then up to VERDICT_IMAGES - 1 more: the model's held-out images with their
+    masks where it has them (`held_out`, a Shapes check set, normalised with `pre`), else the gallery's other
+    meaningful images."""
+    images, targets, fitted, chosen_keys = [], [], [], []
+
+    def add(x: Tensor, target: int, mask: Tensor | None, key: str) -> None:
+        if len(targets) < VERDICT_IMAGES and key not in chosen_keys:
+            images.append(x)
+            targets.append(int(target))
+            fitted.append(_mask_for(x, mask))
+            chosen_keys.append(key)
+
+    def target_of(i: int) -> int:
+        return int(labels[i]) if labels[i] is not None else int(probs[i].argmax())
+
+    if meaningful[index]:
+        add(batch[index], target_of(index), masks[index], keys[index])
+    if held_out is not None and pre is not None:
+        extra = prepare_uint8(held_out.images[:VERDICT_IMAGES], pre)
+        for x, label, mask in zip(extra, held_out.labels.tolist(), held_out.masks[:VERDICT_IMAGES]):
+            add(x, label, mask, tensor_digest(x))
+    for i in range(len(keys)):
+        if meaningful[i]:
+            add(batch[i], target_of(i), masks[i], keys[i])
+    stacked = torch.stack(images) if images else batch[:0]
+    return VerdictImages(stacked, tuple(targets), tuple(fitted), tuple(chosen_keys), bool(meaningful[index]))
 
 
 def _mask_for(x: Tensor, mask: Tensor | None) -> Tensor | None:
@@ -168,8 +191,8 @@ def _interval(i: Interval | None, digits: int = 2, scale: float = 1.0, unit: str
 def _few_images(n: int, what: str) -> None:
     """Why there is no verdict over several images: the gallery holds too few of the model's own images."""
     have = "no image" if n == 0 else "one image"
-    st.caption(f"The gallery holds {have} from the model's dataset, and {ONE_IMAGE}: add images from it to the "
-               f"gallery to decide {what} ({VERDICT_IMAGES} are used).")
+    st.caption(f"There is {have} from the model's dataset here, and {ONE_IMAGE}: add images from it to the "
+               f"gallery to decide {what} (up to {VERDICT_IMAGES} are used).")
 
 
 def _rho(row: TrustRow) -> str:
@@ -265,7 +288,7 @@ def _layers_over_images(subject: Subject, block: str | None, held_out: VerdictIm
         return None
     said = layer_verdict([r.rows for r in reports])
     located = all(m is not None for m in held_out.masks)
-    st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then the gallery's; mean ± "
+    st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then held-out ones; mean ± "
                 "95% interval): a layer is named best only when it beats every other layer beyond the noise.")
     st.dataframe([{"layer": s.label, "ins − del ↑ (mean ± 95%)": _interval(s.faithfulness),
                    **({"energy inside % (mean ± 95%)": _interval(s.energy_inside, 0, 100)} if located else {})}
@@ -343,10 +366,9 @@ def _trust_over_images(subject: Subject, methods: Sequence[str], layer: str, hel
         _few_images(n, "whether a method is faithful and sensitive to the weights")
         return None
     size = tuple(held_out.images.shape[-2:])
-    # The cascade runs once for the whole batch, so only the maps and the curves grow with the images.
-    one = trust_table_seconds(seconds_per_call, seconds_per_pass, subject.model, methods, size, DEFAULT_STEPS,
-                              GRANULARITY)
-    estimate = n * one
+    # The maps and the cascade run batched over the images, so each image costs a pass in a batch, not a call.
+    estimate = n * trust_table_seconds(seconds_per_pass, seconds_per_pass, subject.model, methods, size,
+                                       DEFAULT_STEPS, GRANULARITY)
     tables = _measured(("trust-set", subject.key, held_out.keys, held_out.targets, tuple(methods), layer),
                        lambda: trust_tables(subject.model, held_out.images, held_out.targets, held_out.masks,
                                             methods, layer, granularity=GRANULARITY, mean=subject.pre.mean,
@@ -357,7 +379,7 @@ def _trust_over_images(subject: Subject, methods: Sequence[str], layer: str, hel
         return None
     said = trust_verdict([t.rows for t in tables])
     located = all(m is not None for m in held_out.masks)
-    st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then the gallery's, each "
+    st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then held-out ones, each "
                 "explained for its true class where known; mean ± 95% interval): a method is called faithful or "
                 "sensitive only when the difference is larger than its interval.")
     st.dataframe([{"map": s.label,
