@@ -300,6 +300,13 @@ def test_a_photo_through_the_shapes_model_is_flagged_as_not_meaningful(runs_dir)
     assert not any(c.startswith("Shapes sample") and "not meaningful" in c for c in captions)
     at.selectbox(key="gc_image").set_value(1).run()  # the photo in the close-up
     assert any(t.startswith(":material/help: Not meaningful") for t in _texts(at.caption))
+    # Its numbers are shown, and no verdict at all: not in the trust table's sentence, not in "which layer".
+    assert not at.exception and len(_table(at, "Avg Drop %")) == 5 and len(_table(at, "resolution")) == 5
+    said = [str(m.value) for m in at.markdown if str(m.value).startswith("No verdict: this image is not from")]
+    assert len(said) == 2
+    texts = " ".join([str(m.value) for m in at.markdown] + _texts(at.caption))
+    assert not any(claim in texts for claim in ("is both faithful", "is the most faithful", "Over these ",
+                                                "the numbers agree", "the numbers differ"))
 
 
 def test_a_shapes_image_through_the_shapes_model_gets_no_such_note(runs_dir):
