@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from ..stats import mean_interval
 from .style import COLORS, base_layout
 
 _METHOD_COLORS = {
@@ -28,15 +29,19 @@ def probability_figure(rows: "list[dict]", title: str = "Top predictions", revis
 
 
 def localization_figure(rows: "list[dict]", revision: str = "localization") -> go.Figure:
-    """Pointing game and energy inside the mask per method (rows from attribution.localization_scores),
-    with the chance level (the mean mask area fraction) as a dashed line."""
+    """Pointing game and energy inside the mask per method (rows from attribution.localization_scores), each with
+    its 95% interval over the images, and the chance level (the mean mask area fraction) as a dashed line."""
     labels = [r["label"] for r in rows]
     fig = go.Figure()
     for key, name, opacity in (("pointing_game", "pointing game (peak inside the object)", 1.0),
                                ("energy_inside", "energy inside the object", 0.55)):
+        halves = [_half_width(r, key) for r in rows]
         fig.add_trace(go.Bar(
             x=labels, y=[100.0 * r[key] for r in rows], name=name, opacity=opacity,
             marker_color=[_METHOD_COLORS.get(r["method"], COLORS["neutral"]) for r in rows],
+            # The 95% interval over the images, where the rows carry each image's value (localization_scores does).
+            error_y=dict(type="data", array=[100.0 * h for h in halves], thickness=1.2)
+            if all(h is not None for h in halves) else dict(visible=False),
             hovertemplate="%{x}: %{y:.1f}%<extra>" + name + "</extra>",
         ))
     if rows:
@@ -47,6 +52,13 @@ def localization_figure(rows: "list[dict]", revision: str = "localization") -> g
     fig.update_yaxes(title="% of images / of map energy", range=[0, 100])
     fig.update_layout(barmode="group", height=380, legend=dict(orientation="h", y=-0.25))
     return base_layout(fig, "Does the map point at the object?", revision)
+
+
+def _half_width(row: dict, key: str) -> float | None:
+    values = (row.get("per_image") or {}).get(key)
+    if not values or len(values) < 2:
+        return None
+    return mean_interval(values).half_width
 
 
 def randomization_figure(steps: "list[str]", correlations: "dict[str, list[float]]",
