@@ -42,7 +42,7 @@ from resnet_core.explain import (
     topk,
 )
 from resnet_core.explain.costs import localization_seconds, randomization_seconds, timed
-from resnet_core.explain.readings import best_example, randomization_readings
+from resnet_core.explain.readings import best_example, randomization_readings, randomization_sentence
 from resnet_core.recipes import LOCALIZATION_IMAGES
 from resnet_core.share import escape_markdown
 from resnet_core.train import RunInfo
@@ -440,12 +440,7 @@ rand = st.session_state.get("gc_rand_result")
 if rand and rand[0] == subject.key and rand[1] == image_keys[index]:
     result = rand[2]
     chart(randomization_figure(result.steps, result.correlations, METHOD_LABELS), key="gc_rand_chart")
-    VERDICTS = {"depends": "the map depends on the weights (it passes the check)",
-                "partly": "the map depends on the weights, but not fully",
-                "barely": "the map barely depends on the weights (it fails the check)"}
-    said = " ".join(f"**{r.label}** fell from 1 to {r.final:.2f} once every layer was re-initialised (between "
-                    f"{r.low:.2f} and {r.high:.2f} on the way): {VERDICTS[r.verdict]}."
-                    for r in randomization_readings(result))
+    said = randomization_sentence(randomization_readings(result), meaningful[index])
     st.caption("Each point: every layer from the head down to the one named is re-initialised, and the map for the "
                f"same class is compared with the trained model's, on this one image. {said} Guided Grad-CAM is "
                "known to barely change (Adebayo et al. 2018, on ImageNet networks): its guided-backprop factor mostly "

@@ -79,3 +79,25 @@ def randomization_readings(result: RandomizationResult) -> list[RandomizationRea
         readings.append(RandomizationReading(method, METHOD_LABELS.get(method, method), float(after[-1]),
                                              float(min(after)), float(max(after)), len(after)))
     return readings
+
+
+# On one image a reading says what this image's map did, not whether the method passes: that is a verdict over
+# several images (the trust table's, verdicts.trust_verdict).
+_MOVED = {"depends": "on this image the map changed with the weights",
+          "partly": "on this image the map changed with the weights, but not fully",
+          "barely": "on this image the map barely changed with the weights"}
+
+
+def randomization_sentence(readings: Sequence[RandomizationReading], own_data: bool = True) -> str:
+    """The randomization check's caption for one image: each method's final and range, what its map did on this
+    image, and that one image decides nothing (an image not from the model's dataset gets the numbers only)."""
+    said = " ".join(f"**{r.label}** fell from 1 to {r.final:.2f} once every layer was re-initialised (between "
+                    f"{r.low:.2f} and {r.high:.2f} on the way)" + (f": {_MOVED[r.verdict]}." if own_data else ".")
+                    for r in readings)
+    if not said:
+        return ""
+    if not own_data:
+        return (f"{said} No verdict: this image is not from the model's dataset, so whether a method passes the "
+                "check is not read from it.")
+    return (f"{said} One image cannot decide whether a method passes the check: the trust table below reads it over "
+            "several images.")

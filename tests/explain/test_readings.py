@@ -10,7 +10,7 @@ from resnet_core import ResNetConfig, build_model, get_preset
 from resnet_core.data import SHAPES_CLASSES
 from resnet_core.explain import AttributionError, RandomizationResult, Subject, explain_batch, randomization_steps
 from resnet_core.explain.costs import localization_seconds, method_passes, randomization_seconds, timed
-from resnet_core.explain.readings import best_example, randomization_readings
+from resnet_core.explain.readings import best_example, randomization_readings, randomization_sentence
 from resnet_core.explain.verdicts import chance_reading, localization_sentence
 
 TINY = ResNetConfig(block="basic", stage_blocks=(1, 1), stage_widths=(8, 16), stem="cifar", stem_width=8,
@@ -67,6 +67,16 @@ def test_randomization_readings_report_the_final_correlation_and_the_range():
     assert by["gradcam"].verdict == "depends"
     assert by["guided_gradcam"].final == 0.42 and by["guided_gradcam"].verdict == "partly"
     assert by["saliency"].verdict == "barely" and by["saliency"].steps == 3
+
+
+def test_one_images_randomization_says_what_its_map_did_and_decides_nothing():
+    result = RandomizationResult(["original", "fc", "stem"], {"gradcam": [1.0, 0.6, 0.05], "saliency": [1.0, 0.9, 0.88]})
+    said = randomization_sentence(randomization_readings(result))
+    assert "**Grad-CAM** fell from 1 to 0.05" in said and "on this image the map changed with the weights." in said
+    assert "on this image the map barely changed" in said and "One image cannot decide" in said
+    assert "passes the check)" not in said and "fails" not in said
+    photo = randomization_sentence(randomization_readings(result), own_data=False)
+    assert photo.endswith("is not read from it.") and "changed" not in photo and "**Saliency** fell from 1 to 0.88" in photo
 
 
 def test_costs_scale_with_the_methods_work_and_the_cascade():

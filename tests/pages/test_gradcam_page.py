@@ -390,7 +390,8 @@ def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):
     assert list(rows["method"])[-2:] == ["Uniform map (chance)", "Random map (chance)"]
     assert set(rows["images"]) == {64}
     said = next(t for t in _texts(at.caption) if t.startswith("On these 64 held-out images"))
-    assert f"Grad-CAM's peak lies on the object in {rows['pointing game %'].iloc[0]:.0f}% of them" in said
+    half = rows["± 95% (points)"].iloc[0]  # the table's interval is the caption's
+    assert f"Grad-CAM's peak lies on the object in {rows['pointing game %'].iloc[0]:.0f} ± {half:.0f}% of them" in said
     button = at.button(key="gc_rand_button")
     assert button.label.startswith("Run the randomization check on this image (") and button.label.endswith(")")
     button.click().run()
@@ -404,6 +405,7 @@ def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):
     for line in chart["data"]:
         assert f"**{line['name']}** fell from 1 to {line['y'][-1]:.2f} once every layer was re-initialised" in said
     assert "Adebayo et al. 2018" in said and "should fall towards 0" not in said
+    assert "One image cannot decide whether a method passes the check" in said and "passes the check)" not in said
 
 
 def test_a_localization_check_that_takes_long_waits_for_its_button(runs_dir, monkeypatch):
