@@ -70,13 +70,15 @@ def test_randomization_readings_report_the_final_correlation_and_the_range():
 
 
 def test_one_images_randomization_says_what_its_map_did_and_decides_nothing():
-    result = RandomizationResult(["original", "fc", "stem"], {"gradcam": [1.0, 0.6, 0.05], "saliency": [1.0, 0.9, 0.88]})
+    result = RandomizationResult(["original", "fc", "stem"],
+                                 {"gradcam": [1.0, 0.6, 0.05], "saliency": [1.0, 0.9, 0.88]})
     said = randomization_sentence(randomization_readings(result))
     assert "**Grad-CAM** fell from 1 to 0.05" in said and "on this image the map changed with the weights." in said
     assert "on this image the map barely changed" in said and "One image cannot decide" in said
     assert "passes the check)" not in said and "fails" not in said
     photo = randomization_sentence(randomization_readings(result), own_data=False)
-    assert photo.endswith("is not read from it.") and "changed" not in photo and "**Saliency** fell from 1 to 0.88" in photo
+    assert photo.endswith("is not read from it.") and "changed" not in photo
+    assert "**Saliency** fell from 1 to 0.88" in photo
 
 
 def test_costs_scale_with_the_methods_work_and_the_cascade():
