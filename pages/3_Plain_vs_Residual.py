@@ -45,6 +45,7 @@ from ui.degradation import degradation_panel, live_view, recorded_run
 from ui.demos import demo_panel, on_this_device
 from ui.frame import page_setup
 from ui.jobs import calibrated, job_running, job_view, start_stop, training_queue
+from ui.landscape import landscape_pointer, landscape_section
 from ui.lesion import lesion_controls, lesion_results
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
@@ -68,7 +69,7 @@ with st.expander("How it works: why the shortcut carries the gradient"):
         "BatchNorm makes a plain net's gradients *explode* towards the input (Yang et al. 2019).  \n"
         "Sections 1 and 2 measure $\\lVert \\partial L / \\partial W \\rVert$ for every convolution on one batch; "
         "section 3 trains both kinds; section 4 deletes blocks from trained nets; section 5 measures how similar "
-        "the gradients at neighbouring inputs are.")
+        "the gradients at neighbouring inputs are; section 6 draws the loss around trained weights.")
 
 PROFILE_KEY, SWEEP_KEY, PAIR_KEY, LESION_KEY, SHATTER_KEY = (
     "pvr_profile", "pvr_sweep_job", "pvr_pair", "pvr_lesion_job", "pvr_shatter_job")
@@ -101,6 +102,7 @@ LINKED = (
 L = by_key(LINKED)
 apply_link(LINKED)
 share_link(LINKED)
+landscape_pointer()
 
 
 def reset_options(*keys: str) -> None:
@@ -356,3 +358,8 @@ def shattering_view() -> None:
 
 
 shattering_view()
+
+
+# ---- 6 · loss landscape (ui/landscape.py) --------------------------------------------------------------
+
+landscape_section()

@@ -41,7 +41,7 @@ def test_the_shapes_recipe_is_the_train_page_default_and_valid():
 def test_every_demo_names_a_page_that_exists_and_what_to_look_for():
     from tests.e2e.browser import ROOT
 
-    assert set(DEMOS) == {"degradation", "normalization", "gradcam"}
+    assert set(DEMOS) == {"degradation", "normalization", "gradcam", "landscape"}
     for demo in DEMOS.values():
         assert (ROOT / demo.page).is_file()
         assert demo.does and demo.look_for

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from resnet_core.analysis.landscape import live_seconds
 from resnet_core.assets import bundled_model, demo_times, format_recorded, recorded_degradation
 from resnet_core.device import describe_device
 from resnet_core.estimates import estimate_seconds, format_duration
+from resnet_core.landscape_assets import recorded_landscape
 from ui.frame import GRADCAM_PAGE, PLAIN_VS_RESIDUAL_PAGE
 from ui.jobs import calibrated
 from ui.share import LINKED_DEMO_KEY
@@ -42,6 +44,12 @@ DEMOS: dict[str, Demo] = {d.key: d for d in (
          "object's true mask.",
          "The map's peak falls on the object in most images — far above chance, which is the object's share of "
          "the image."),
+    Demo("landscape", "The loss landscape", PLAIN_VS_RESIDUAL_PAGE,
+         "Draws the loss around the trained weights of a plain net and its residual twin along filter-normalized "
+         "random directions (Li et al. 2018): 1-D slices and 2-D surfaces on one colour scale.",
+         "Li et al. found plain-56's surface chaotic and ResNet-56's smooth and nearly convex; the caption under "
+         "the surfaces says what these nets show: how far from the minimum the loss doubles, and the share of the "
+         "plane that is locally convex."),
 )}
 
 
@@ -64,6 +72,9 @@ def estimate_text(key: str, *, model_ready: bool = True) -> str:
 
 def timing_text(key: str, *, model_ready: bool = True) -> str:
     """When the demo's answer appears: at once from the bundled assets where there are some, else its time here."""
+    if key == "landscape":
+        live = on_this_device(live_seconds())
+        return f"the recorded 56-layer pair at once; the live 20-layer pair, {live}" if recorded_landscape() else live
     if key == "degradation" and recorded_degradation():
         return f"the recorded run at once; live, {estimate_text(key)}"
     if key == "gradcam" and not model_ready and bundled_model(True) is not None:
@@ -82,6 +93,10 @@ def recorded_times_text(key: str) -> str:
         return f"Recorded {when}: the live run took {format_recorded(times['degradation'])}."
     if key == "normalization":
         return f"Recorded {when}: {format_recorded(times['normalization'])}."
+    if key == "landscape":
+        found = recorded_landscape()
+        return "" if found is None else (f"Recorded on {found[1].device}, {found[1].day}: both 56-layer landscapes "
+                                         f"took {format_recorded(found[1].seconds)}.")
     return (f"Recorded {when}: {format_recorded(times['gradcam'])} to score 64 images; training its model took "
             f"{format_recorded(times['gradcam_model'])}.")
 

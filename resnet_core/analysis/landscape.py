@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from ..data.containers import Progress
 from ..jobs import BackgroundJob
 from ..model.config import ResNetConfig
-from .common import GradientError, check_batch, check_model, config_label, measuring
+from .common import GradientError, check_batch, check_model, cifar_config, config_label, measuring
 
 # Bounds: a grid of 51 x 51 (the paper's resolution) on a 56-layer net is minutes on a GPU and hours on a CPU.
 MAX_STEPS_1D = 201
@@ -100,7 +100,8 @@ class LandscapeSpec:
 
 # The live 20-layer pair on the page: sized so both nets' slices and surfaces take under a minute on 2 CPU
 # cores (benchmarks/bench_landscape.py prints the time); the recorded 56-layer pair gets a finer grid.
-LIVE_SPEC = LandscapeSpec(steps_1d=21, steps_2d=13, n_images=128, directions=3)
+LIVE_DEPTH = 20  # the live pair: the bundled Shapes plain-20 and ResNet-20
+LIVE_SPEC = LandscapeSpec(steps_1d=21, steps_2d=11, n_images=64, directions=3)
 RECORDED_SPEC = LandscapeSpec(steps_1d=41, steps_2d=21, n_images=256, directions=3)
 
 
@@ -310,6 +311,12 @@ def landscape_seconds(configs: Sequence[ResNetConfig], spec: LandscapeSpec, imag
     """How long the landscapes of these nets take here: one evaluation measured per net (once per process),
     times the evaluations the spec asks for."""
     return sum(spec.evaluations * _seconds_per_evaluation(cfg, spec.n_images, image_size) for cfg in configs)
+
+
+def live_seconds(spec: LandscapeSpec = LIVE_SPEC) -> float:
+    """How long the live pair takes here: the bundled Shapes plain-20 and ResNet-20 are He et al.'s CIFAR
+    ResNet-20 and its plain twin, at 32 px."""
+    return landscape_seconds([cifar_config(LIVE_DEPTH, residual=False), cifar_config(LIVE_DEPTH)], spec)
 
 
 # ---- files ----------------------------------------------------------------------------

@@ -204,3 +204,45 @@ def test_the_recorded_pair_is_small_has_provenance_and_reads():
         f = figures(r)
         assert prov.results[r.label]["convex_share"] == pytest.approx(f.convex_share, abs=1e-4)
     assert "plain-56" in landscape_reading(results)
+
+
+@pytest.mark.slow
+def test_the_view_opens_on_the_recorded_pair_and_computes_the_live_pair_next_to_its_button(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import ui.landscape as view
+    from resnet_core.assets import bundled_model
+    from resnet_core.landscape_assets import recorded_landscape
+
+    if bundled_model(True) is None or bundled_model(False) is None:
+        pytest.skip("the bundled Shapes models are not in this checkout")
+    monkeypatch.setattr(view, "LIVE_SPEC", LandscapeSpec(steps_1d=5, steps_2d=5, n_images=16, directions=2))
+
+    def script():
+        from ui.landscape import landscape_section
+
+        landscape_section()
+
+    at = AppTest.from_function(script, default_timeout=120).run()
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.caption]
+    assert any("a 5 × 5 surface each, on 16 held-out images: about" in c for c in captions)  # said before the click
+    charts = lambda: {c.key for c in at.get("plotly_chart")}  # noqa: E731
+    recorded = recorded_landscape()
+    if recorded is not None:  # the recorded pair is drawn at once, with its caption read off its surfaces
+        assert {"pvr_landscape_rec_1d", "pvr_landscape_rec_2d", "pvr_landscape_rec_3d"} <= charts()
+        assert any(landscape_reading(recorded[0]) in c for c in captions)
+    assert "pvr_landscape_live_2d" not in charts()
+    at.button(key="pvr_landscape_start").click().run()
+    job = at.session_state["pvr_landscape_job"]
+    assert job.join(120)
+    at.run()
+    results = job.snapshot().result
+    assert [r.label for r in results] == ["plain-20", "ResNet-20"] and all(r.complete for r in results)
+    assert {"pvr_landscape_live_1d", "pvr_landscape_live_2d", "pvr_landscape_live_3d"} <= charts()
+    assert any(landscape_reading(results) in c.value for c in at.caption)
+    metrics = {m.label: m.value for m in at.metric}
+    for r in results:
+        f = figures(r)
+        assert metrics[f"{r.label}: loss doubles at distance"] == (
+            "beyond the slice" if f.radius is None else f"{f.radius:.2f}")
