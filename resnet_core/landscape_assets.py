@@ -63,6 +63,15 @@ def recorded_landscape(assets_dir: Path = ASSETS_DIR) -> tuple[list[Landscape], 
         return None
 
 
+def matches_recipe(prov: Provenance) -> bool:
+    """Whether the recorded pair was trained with the degradation demo's recipe as it is now (data, training,
+    the two nets): a recording made with an earlier recipe is still shown, and said to be older."""
+    requests = _pair_requests()
+    return (prov.recipe.get("train") == requests[0].train.to_dict()
+            and prov.recipe.get("dataset") == requests[0].data.to_dict()
+            and prov.recipe.get("models") == [r.model.to_dict() for r in requests])
+
+
 def _pair_requests() -> list[TrainRequest]:
     """The degradation demo's plain-56 and ResNet-56 runs with the recorded seed (plain first)."""
     configs = [cfg for cfg in _degradation_configs().values() if cfg.depth == LANDSCAPE_DEPTH]

@@ -13,7 +13,7 @@ from resnet_core.analysis.landscape import LIVE_SPEC, Landscape, held_out, lands
 from resnet_core.analysis.landscape_reading import figures, landscape_reading
 from resnet_core.assets import bundled_model
 from resnet_core.charts.landscape import landscape_contour_figure, landscape_lines_figure, landscape_surface_figure
-from resnet_core.landscape_assets import LANDSCAPE_FILE, RECORDED_LANDSCAPE, recorded_landscape
+from resnet_core.landscape_assets import LANDSCAPE_FILE, RECORDED_LANDSCAPE, matches_recipe, recorded_landscape
 from resnet_core.recipes import CHECK_SEED
 from resnet_core.share import escape_markdown
 from resnet_core.status import Status
@@ -38,14 +38,14 @@ NOTE = ("The convex share is read off the plotted plane: the Hessian of the loss
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _recorded(stamp: float) -> tuple[list[Landscape], str] | None:
+def _recorded(stamp: float) -> tuple[list[Landscape], str, bool] | None:
     found = recorded_landscape()
-    return None if found is None else (found[0], found[1].summary())
+    return None if found is None else (found[0], found[1].summary(), matches_recipe(found[1]))
 
 
-def _recorded_pair() -> tuple[list[Landscape], str] | None:
-    """The recorded 56-layer landscapes and their provenance line; read once per version of the file and shared
-    by every session (it is read-only)."""
+def _recorded_pair() -> tuple[list[Landscape], str, bool] | None:
+    """The recorded 56-layer landscapes, their provenance line and whether they were trained with the degradation
+    demo's recipe as it is now; read once per version of the file and shared by every session (read-only)."""
     path = Path(__file__).resolve().parents[1] / "assets" / RECORDED_LANDSCAPE / LANDSCAPE_FILE
     try:
         stamp = path.stat().st_mtime
@@ -91,13 +91,15 @@ def landscape_section() -> None:
         st.info("The recorded 56-layer landscapes are not in this checkout (`python -m resnet_core.assets --only "
                 "landscape` makes them); compute the 20-layer pair live below.")
     else:
-        results, summary = recorded
+        results, summary, current = recorded
         spec = results[0].spec
         st.markdown(f"**Recorded: plain-56 and ResNet-56**, trained with the degradation demo's recipe, "
                     f"{spec.steps_2d} × {spec.steps_2d} grid, {spec.directions} 1-D directions, "
                     f"{spec.n_images} held-out images.")
         _draw(results, "pvr_landscape_rec")
-        st.caption(f":material/history: **Recorded**, not live: {escape_markdown(summary)}.")
+        older = "" if current else (" These nets were trained with an earlier recipe of the degradation demo than "
+                                    "the one its **Run it live** trains now.")
+        st.caption(f":material/history: **Recorded**, not live: {escape_markdown(summary)}.{older}")
     _live_controls()
     _live_view(job_running(JOB_KEY))
 

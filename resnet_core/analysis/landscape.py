@@ -102,7 +102,7 @@ class LandscapeSpec:
 # cores (benchmarks/bench_landscape.py prints the time); the recorded 56-layer pair gets a finer grid.
 LIVE_DEPTH = 20  # the live pair: the bundled Shapes plain-20 and ResNet-20
 LIVE_SPEC = LandscapeSpec(steps_1d=21, steps_2d=11, n_images=64, directions=3)
-RECORDED_SPEC = LandscapeSpec(steps_1d=41, steps_2d=21, n_images=256, directions=3)
+RECORDED_SPEC = LandscapeSpec(steps_1d=25, steps_2d=15, n_images=128, directions=3)
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ def test_the_estimate_scales_with_the_work():
 
 def test_the_recorded_pair_is_small_has_provenance_and_reads():
     from resnet_core.assets import ASSETS_DIR
-    from resnet_core.landscape_assets import RECORDED_LANDSCAPE, recorded_landscape
+    from resnet_core.landscape_assets import RECORDED_LANDSCAPE, matches_recipe, recorded_landscape
 
     folder = ASSETS_DIR / RECORDED_LANDSCAPE
     if not folder.is_dir():
@@ -200,6 +200,8 @@ def test_the_recorded_pair_is_small_has_provenance_and_reads():
     results, prov = recorded
     assert [r.label for r in results] == ["plain-56", "ResNet-56"] and all(r.complete for r in results)
     assert prov.seconds > 0 and prov.torch and "seed" in prov.recipe["train"]
+    # Trained with the degradation demo's recipe as it is now (else: rebuild with --only landscape).
+    assert matches_recipe(prov)
     for r in results:  # the provenance's figures are the surfaces' own
         f = figures(r)
         assert prov.results[r.label]["convex_share"] == pytest.approx(f.convex_share, abs=1e-4)
@@ -246,3 +248,18 @@ def test_the_view_opens_on_the_recorded_pair_and_computes_the_live_pair_next_to_
         f = figures(r)
         assert metrics[f"{r.label}: loss doubles at distance"] == (
             "beyond the slice" if f.radius is None else f"{f.radius:.2f}")
+
+
+def test_the_page_has_the_section_and_a_link_from_home_points_at_it():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.e2e.browser import ROOT
+
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Plain_vs_Residual.py"), default_timeout=120)
+    at.query_params.update({"demo": "landscape"})
+    at.run()
+    assert not at.exception and not at.error
+    assert "6 · The loss landscape" in [h.value for h in at.header]
+    assert any("#loss-landscape" in i.value for i in at.info)
+    assert any(c.value.startswith("The bundled plain-20 and ResNet-20") and " on this " in c.value
+               for c in at.caption)
