@@ -88,7 +88,9 @@ def landscape_contour_figure(results: Sequence[Landscape], revision: str = "land
     fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=hi,
                                      colorbar=dict(title="loss", tickvals=ticks, ticktext=text)),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
-    return base_layout(fig, f"Loss surfaces on one colour scale (capped at {high:.3g})", revision)
+    base_layout(fig, f"Loss surfaces on one colour scale (capped at {high:.3g})", revision)
+    fig.update_layout(margin=dict(t=80))  # room for the title above the panels' own titles
+    return fig
 
 
 def landscape_surface_figure(results: Sequence[Landscape], revision: str = "landscape-3d") -> go.Figure:
@@ -103,7 +105,9 @@ def landscape_surface_figure(results: Sequence[Landscape], revision: str = "land
                                  name=r.label, hovertemplate="α %{x:.2f}, β %{y:.2f}: loss %{z:.3g}<extra></extra>"),
                       1, i)
     scene = dict(xaxis_title="α", yaxis_title="β", zaxis=dict(title="loss", range=[0, high]),
-                 camera=dict(eye=dict(x=1.5, y=1.5, z=1.0)))
+                 camera=dict(eye=dict(x=1.1, y=-1.6, z=1.5)))  # from above: a near wall hides less of the bowl
     fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=low, cmax=high, colorbar=dict(title="loss")),
                       **{f"scene{'' if i == 1 else i}": scene for i in range(1, n + 1)})
-    return base_layout(fig, f"The same surfaces in 3-D (loss capped at {high:.3g})", revision)
+    base_layout(fig, f"The same surfaces in 3-D (loss capped at {high:.3g})", revision)
+    fig.update_layout(margin=dict(t=80))
+    return fig
