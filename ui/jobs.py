@@ -68,8 +68,6 @@ def job_view(key: str, was_running: bool, what: str) -> JobSnapshot | None:
 
 # ---- trainings: worker processes under the server's one queue ---------------------------------------------
 
-_FOLLOWERS_KEY = "run_followers"
-
 
 @st.cache_resource(show_spinner=False)
 def _queue_for(runs_dir: str) -> TrainingQueue:
@@ -88,13 +86,16 @@ def calibrated(seconds: float, device: str | None = None) -> float:
     return seconds * training_queue().calibration(device or best_device())
 
 
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False)
+def _shared_follower(run_dir: str) -> RunFollower:
+    return RunFollower(run_dir)
+
+
 def follower(run_dir: Path) -> RunFollower:
-    """This session's follower of `run_dir`: each poll reads only what the run appended since the last."""
-    followers: dict[str, RunFollower] = st.session_state.setdefault(_FOLLOWERS_KEY, {})
-    key = str(run_dir)
-    if key not in followers:
-        followers[key] = RunFollower(run_dir)
-    return followers[key]
+    """The server's one follower of `run_dir`, shared by every session that shows it: a run folder is read-only
+    to the pages, so thirty students following the lecturer's run hold its events once, not thirty times, and
+    each poll reads only what the run appended since the last (RunFollower.poll is thread-safe)."""
+    return _shared_follower(str(Path(run_dir).resolve()))
 
 
 def show_run_progress(snap: TrainerSnapshot, label: str) -> None:

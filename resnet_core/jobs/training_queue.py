@@ -50,6 +50,7 @@ from ..status import Status
 from ..train.follow import RunFollower
 from ..train.launch import TrainRequest, worker_command
 from ..train.runs import CONFIG_FILE, STOP_FILE, read_run, request_stop
+from ..serving.memory import release_freed_memory
 from .queue_store import AdoptedWorker, load_jobs, save_jobs
 
 TRAININGS_ENV = "RESNET_EXPLORER_TRAININGS"
@@ -57,6 +58,7 @@ SPOOL_DIR = ".queue"  # inside the runs folder: model configs and worker logs (h
 STOP_GRACE_S = 30.0  # a worker asked to stop that is still alive after this is terminated
 CALIBRATION_JOBS = 5  # the last finished jobs per device whose measured/estimated durations correct estimates
 CALIBRATION_BOUNDS = (0.25, 4.0)
+TRIM_EVERY_S = 15.0  # how often the server hands freed memory back (serving.memory)
 PROJECTION_STEPS = 20  # steps a running run needs before its step times project its duration
 _tokens = itertools.count(1)
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding resnet_core
@@ -353,13 +355,16 @@ class TrainingQueue:
         return max((projected if projected is not None else job.estimate_s * scale) - elapsed, 0.0)
 
     def _housekeeping(self) -> None:
-        last_drop = 0.0
+        last_drop = last_trim = time.time()
         while not self._closed:
             with self._lock:
                 self._pump()
             if time.time() - last_drop > 5.0:
                 last_drop = time.time()
                 self.drop_absent(load_limits(self.runs_dir))
+            if time.time() - last_trim > TRIM_EVERY_S:  # what closed sessions freed goes back to the system
+                last_trim = time.time()
+                release_freed_memory()
             time.sleep(self._poll_s)
 
     def _save(self) -> None:

@@ -9,6 +9,7 @@ this machine) writes the folder; nothing else connects the two.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class RunFollower:
         self._total_steps = 0
         self._step = 0
         self._step_time = 0.0  # the newest step's time since the trainer started
+        self._lock = threading.Lock()  # one follower may serve every session showing the run
 
     @property
     def name(self) -> str:
@@ -89,8 +91,12 @@ class RunFollower:
 
     def poll(self) -> TrainerSnapshot:
         """Everything logged so far, with status, progress and an estimate of the time left."""
-        self._read_new_events()
-        self._read_status()
+        with self._lock:
+            self._read_new_events()
+            self._read_status()
+            return self._snapshot()
+
+    def _snapshot(self) -> TrainerSnapshot:
         total = self._total_steps
         frac = min(self._step / total, 1.0) if total else 0.0
         eta = None

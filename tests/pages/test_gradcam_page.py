@@ -21,6 +21,7 @@ from resnet_core.data.transforms import Preprocess
 from resnet_core.explain import COLORMAPS, predict
 from resnet_core.model import save_checkpoint
 from resnet_core.recipes import CHECK_SEED, LOCALIZATION_IMAGES
+from resnet_core.serving import Actor, owner_of, promote
 from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import Run, StatusEvent, StepEvent, load_metrics, read_run, request_stop
@@ -45,9 +46,14 @@ def _png(seed: int = 0, size=(64, 48)) -> bytes:
     return buffer.getvalue()
 
 
+VISITOR = "visitor-of-the-tests-0123456789abcdef"  # this AppTest session's visitor id (a browser's cookie)
+ME = owner_of(VISITOR)
+
+
 def _page(source: str | None = None) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.session_state["model_config"] = SMALL  # what the Build page would have stored
+    at.session_state["visitor_id"] = VISITOR
     at.run()
     if source is not None:
         at.radio(key="gc_source").set_value(source).run()
@@ -55,15 +61,18 @@ def _page(source: str | None = None) -> AppTest:
     return at
 
 
-def _fake_shapes_run(runs_dir: Path, residual: bool = True, name: str = "run") -> Path:
-    """A real run folder (config, metrics, checkpoint) of an untrained Shapes-sized model."""
+def _fake_shapes_run(runs_dir: Path, residual: bool = True, name: str = "run", owner: str = ME,
+                     status: Status = Status.FINISHED) -> Path:
+    """A real run folder (config, metrics, checkpoint) of an untrained Shapes-sized model, by default this
+    session's visitor's."""
     cfg = SMALL if residual else SMALL.plain_twin()
     torch.manual_seed(0)
     model = build_model(cfg)
     preprocess = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "image_size": 32}
-    run = Run.create(runs_dir, cfg, {"epochs": 1}, {"kind": "shapes"}, list(SHAPES_CLASSES), preprocess, name=name)
+    run = Run.create(runs_dir, cfg, {"epochs": 1}, {"kind": "shapes"}, list(SHAPES_CLASSES), preprocess, name=name,
+                     owner=owner)
     run.save_model(model, list(SHAPES_CLASSES), preprocess)
-    run.finish(Status.FINISHED, "done", {"val_acc": 0.1})
+    run.finish(status, "done", {"val_acc": 0.1})
     return run.path
 
 
@@ -377,9 +386,20 @@ def test_a_run_trained_here_is_preferred_and_labelled_live(runs_dir):
     _fake_shapes_run(runs_dir, name="mine")
     at = _page()
     assert not at.exception and not at.error
-    assert any("**Live**: mine, trained here" in t for t in _texts(at.info))
+    assert any("**Live**: mine, the Shapes ResNet you trained here" in t for t in _texts(at.info))
     assert any("run mine (" in t and "(live: trained here)" in t for t in _texts(at.caption))
     assert not any("Recorded**: the Shapes ResNet-20" in t for t in _texts(at.info))
+
+
+def test_another_visitors_run_or_a_stopped_one_never_becomes_the_default_but_the_lecturers_pick_does(runs_dir):
+    _fake_shapes_run(runs_dir, name="someone-elses", owner=owner_of("another-visitor-0123456789abcdefghij"))
+    _fake_shapes_run(runs_dir, name="my-stopped", status=Status.STOPPED)
+    at = _page()
+    assert not at.exception and not at.error
+    assert any("**Recorded**: the Shapes ResNet-20" in t for t in _texts(at.info))
+    promote(runs_dir, "someone-elses", Actor("lecturer", lecturer=True))
+    at.run()
+    assert any("**Class demo model**: someone-elses, chosen by the lecturer" in t for t in _texts(at.info))
 
 
 def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):
@@ -530,6 +550,10 @@ def test_one_click_training_makes_a_shapes_model(runs_dir):
     at.run()
     assert not at.exception, at.exception
     assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
+    # A stopped run is never a default, not even its owner's: the page stays on the bundled model, and the stopped
+    # run is one pick away under "A finished training run".
+    assert any("**Recorded**: the Shapes ResNet-20" in t for t in _texts(at.info))
+    at.radio(key="gc_source").set_value("run").run()
     assert any("gradcam-demo-resnet20-shapes" in t for t in _texts(at.caption))
 
 
