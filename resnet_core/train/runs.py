@@ -42,7 +42,15 @@ from ..model.model import build_model
 from ..status import Status
 from .events import Event, StatusEvent, event_from_dict, event_to_dict
 from .liveness import Heartbeat, still_running
-from .safe_read import MAX_CHECKPOINT_BYTES, MAX_CONFIG_BYTES, MAX_METRICS_BYTES, UnsafeFileError, read_bytes, read_text
+from .safe_read import (
+    MAX_CHECKPOINT_BYTES,
+    MAX_CONFIG_BYTES,
+    MAX_METRICS_BYTES,
+    UnsafeFileError,
+    read_bytes,
+    read_text,
+    unreadable,
+)
 
 RUNS_DIR_ENV = "RESNET_EXPLORER_RUNS_DIR"
 CONFIG_FILE = "config.json"
@@ -348,8 +356,9 @@ def read_run(path: str | Path) -> RunInfo:
     not_objects = [k for k in ("model", "train", "dataset") if not isinstance(info[k], dict)]
     if not_objects:
         return damaged(f"{CONFIG_FILE}: {', '.join(not_objects)} must be JSON objects")
-    if not (path / METRICS_FILE).is_file():
-        return damaged(f"{METRICS_FILE} is missing")
+    metrics_problem = unreadable(path / METRICS_FILE, folder=path)  # a FIFO or a device is no metrics file
+    if metrics_problem:
+        return damaged(metrics_problem)
     status = Status.of(info["status"]) if isinstance(info["status"], str) else None
     if status is None or status in (Status.DAMAGED, Status.IDLE, Status.QUEUED):
         return damaged(f"{CONFIG_FILE} records an unknown status {repr(info['status'])[:80]}")

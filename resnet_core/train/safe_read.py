@@ -72,6 +72,21 @@ def _open_regular(path: Path, folder: Path | None) -> int:
     return fd
 
 
+def unreadable(path: str | Path, folder: str | Path | None = None) -> str | None:
+    """Why `path` would not be read ("metrics.jsonl is missing", "... is a FIFO, not a regular file; ..."), or
+    None when it is a regular file inside its folder. Opens it without blocking and reads nothing."""
+    path = Path(path)
+    try:
+        os.close(_open_regular(path, Path(folder) if folder is not None else None))
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except UnsafeFileError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{path.name} could not be read ({exc.strerror or exc})"
+    return None
+
+
 def _read_at_most(fd: int, count: int) -> bytes:
     """Up to `count` bytes from `fd`'s position: in chunks, so a file that lies about its size (a /proc file
     says 0) still costs no more than `count`."""
@@ -128,5 +143,5 @@ def _size(n: int) -> str:
 
 __all__ = [
     "MAX_BLOCK_GRADS_BYTES", "MAX_CHECKPOINT_BYTES", "MAX_CONFIG_BYTES", "MAX_METRICS_BYTES", "MAX_SMALL_JSON_BYTES",
-    "UnsafeFileError", "read_bytes", "read_from", "read_text",
+    "UnsafeFileError", "read_bytes", "read_from", "read_text", "unreadable",
 ]

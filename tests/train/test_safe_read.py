@@ -156,7 +156,8 @@ for name in ("zero", "fifo", "metrics-zero", "metrics-fifo", "long-line"):
     lines = out.splitlines()
     assert lines[0] == ("[('fifo', 'damaged'), ('long-line', 'finished'), ('metrics-fifo', 'damaged'), "
                         "('metrics-zero', 'damaged'), ('zero', 'damaged')]")
-    assert lines[1] == "refused: metrics-zero: metrics.jsonl is a symbolic link leading out of its run folder; it was not read"
+    assert lines[1] == ("refused: metrics-zero: metrics.jsonl is a symbolic link leading out of its run folder; "
+                        "it was not read")
     assert lines[2] == "refused: metrics-fifo: metrics.jsonl is a FIFO, not a regular file; it was not read"
     followed = {line.split()[0]: line.split()[1:] for line in lines[3:]}
     assert followed["zero"][0] == "damaged" and followed["fifo"][0] == "damaged"
@@ -203,3 +204,11 @@ def test_deeply_nested_metrics_lines_are_skipped_like_damaged_ones(tmp_path):
         load_metrics(path)
     follower = RunFollower(path)
     assert [e.step for e in follower.poll().events if isinstance(e, StepEvent)] == [STEP.step, 2]
+
+
+def test_a_metrics_file_that_is_no_regular_file_is_named_as_such_not_as_missing(tmp_path):
+    fifo, gone = finished_run(tmp_path, "fifo"), finished_run(tmp_path, "gone")
+    _fifo(fifo / METRICS_FILE)
+    (gone / METRICS_FILE).unlink()
+    assert read_run(fifo).reason == "metrics.jsonl is a FIFO, not a regular file; it was not read"
+    assert read_run(gone).reason == "metrics.jsonl is missing"
