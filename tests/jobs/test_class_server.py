@@ -334,3 +334,16 @@ def test_the_lecturers_limits_are_saved_for_every_session_and_kept_in_range(tmp_
     save_limits(tmp_path, ClassLimits(served=True, max_queued=3, training_cap_s=-5, runs_budget_bytes=10**12))
     again = load_limits(tmp_path)
     assert again.max_queued == 3 and again.training_cap_s == 10.0 and again.runs_budget_bytes == 10**12
+
+
+def test_the_readme_names_every_class_limit_with_its_setting_and_default():
+    from resnet_core.serving import LIMITS_ENV
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Serving a class: who may do what"):]
+    for field, (env, _unit, _factor) in LIMITS_ENV.items():
+        assert env in section, f"README's 'Serving a class' section does not name {env} ({field})"
+    for _what, value, env in ClassLimits().describe():
+        row = next(line for line in section.splitlines() if env in line)
+        assert value.split()[0] in row, f"README gives another default for {env} than {value}"
+    assert "RESNET_EXPLORER_LECTURER_TOKEN" in section
