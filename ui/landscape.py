@@ -61,8 +61,9 @@ def landscape_pointer() -> None:
                 icon=":material/school:")
 
 
-def _draw(results: Sequence[Landscape], key: str) -> None:
-    """Each net's figures as cards, the 1-D slices, the surfaces as contours and in 3-D, and what they show."""
+def _draw(results: Sequence[Landscape], key: str, running: bool = False) -> None:
+    """Each net's figures as cards, the 1-D slices, the surfaces as contours and in 3-D (once finished: a 3-D
+    chart redrawn every second costs the browser more than the rest), and what they show."""
     done = [r for r in results if r.complete]
     cols = st.columns(max(len(done), 1))
     for col, r in zip(cols, done):
@@ -74,9 +75,12 @@ def _draw(results: Sequence[Landscape], key: str) -> None:
         col.caption(f"held-out loss {f.center_loss:.3f} ({100 * f.center_acc:.1f}% correct) at the trained weights; "
                     f"locally convex on {100 * f.convex_share:.0f}% of the plane")
     chart(landscape_lines_figure(results, revision=f"{key}-1d"), key=f"{key}_1d")
-    contour, surface = st.tabs(["Contours", "3-D"])
-    chart(landscape_contour_figure(results, revision=f"{key}-2d"), key=f"{key}_2d", where=contour)
-    chart(landscape_surface_figure(results, revision=f"{key}-3d"), key=f"{key}_3d", where=surface)
+    if running:
+        chart(landscape_contour_figure(results, revision=f"{key}-2d"), key=f"{key}_2d")
+    else:
+        contour, surface = st.tabs(["Contours", "3-D"])
+        chart(landscape_contour_figure(results, revision=f"{key}-2d"), key=f"{key}_2d", where=contour)
+        chart(landscape_surface_figure(results, revision=f"{key}-3d"), key=f"{key}_3d", where=surface)
     if done:
         st.caption(" ".join((LOOK, landscape_reading(done), FOUND, NOTE)))
 
@@ -140,6 +144,6 @@ def _live_view(running: bool) -> None:
         if snap.status is Status.STOPPED:
             st.caption("Stopped: the points not computed are left blank, and the caption reads only finished nets.")
         st.markdown("**Live: plain-20 and ResNet-20** (the bundled pair), computed here.")
-        _draw(snap.result, "pvr_landscape_live")
+        _draw(snap.result, "pvr_landscape_live", running=snap.running)
 
     view()
