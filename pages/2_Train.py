@@ -75,7 +75,7 @@ from ui.frame import page_setup
 from ui.jobs import calibrated, follower, show_queued, show_run_progress, start_stop, training_queue
 from ui.share import Linked, apply_link, by_key, share_link
 from ui.state import current_config
-from ui.visitor import actor, class_limits, is_lecturer, owner_label, share
+from ui.visitor import actor, class_limits, is_lecturer, owner_label, share, visible_runs
 
 page_setup("Train")
 st.title("Train")
@@ -437,7 +437,7 @@ if start_clicked:
 
 def attach_choices() -> None:
     """Runs training right now whose folders are here (started by another tab or a terminal): follow one."""
-    live = [r for r in list_runs(RUNS_DIR) if r.status is Status.RUNNING and r.path != followed]
+    live = [r for r in visible_runs(list_runs(RUNS_DIR)) if r.status is Status.RUNNING and r.path != followed]
     if not live:
         return
     cols = st.columns([3, 1])
@@ -530,7 +530,7 @@ if not running and followed is None:
 # ---- run history ---------------------------------------------------------------------------
 
 st.subheader("Run history")
-runs = list_runs(RUNS_DIR)
+runs = visible_runs(list_runs(RUNS_DIR))
 if not runs:
     st.caption(f"No runs yet in `{RUNS_DIR}`.")
 else:

@@ -60,7 +60,7 @@ from ui.jobs import calibrated, follower, show_queued, show_run_progress, traini
 from ui.memo import memo_forget, memo_get
 from ui.share import Linked
 from ui.state import current_model
-from ui.visitor import actor, share
+from ui.visitor import actor, share, visible_runs
 
 JOB_KEY = "gc_train_job"  # the demo model's job in the server's training queue
 # The pretrained source's architecture picker, linked in the Grad-CAM page's URL (the page lists it in LINKED).
@@ -218,7 +218,7 @@ def shapes_source() -> Subject | None:
 
 
 def run_source() -> Subject | None:
-    runs = usable_runs(default_runs_dir())
+    runs = visible_runs(usable_runs(default_runs_dir()))
     if not runs:
         st.info("No finished training run with saved weights yet: train one on the Train page, or here with the "
                 "Shapes demo model.")

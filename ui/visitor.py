@@ -136,3 +136,10 @@ def limits_form() -> None:
 def allow_analysis(seconds: float) -> None:
     """Refuse (RefusedError) an analysis whose estimate here exceeds the class's cap, before it starts."""
     check_analysis(seconds, class_limits(), lecturer=is_lecturer())
+
+
+def visible_runs(runs: list) -> list:
+    """The runs this visitor is shown: the class's board, or (served mode with RESNET_EXPLORER_CLASS_BOARD=0)
+    their own, the terminal's and the class's demo model."""
+    limits, me = class_limits(), actor()
+    return [r for r in runs if r.owner == "terminal" or limits.visible(r.owner, me.owner, me.lecturer)]

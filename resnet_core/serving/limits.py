@@ -17,6 +17,7 @@ from ..model.checkpoint import atomic_write_bytes
 from .identity import lecturer_token_set
 
 SERVED_ENV = "RESNET_EXPLORER_SERVED"
+BOARD_ENV = "RESNET_EXPLORER_CLASS_BOARD"  # 0: in served mode a visitor sees only their own runs (and the demo)
 CLASS_DIR = ".class"  # inside the runs folder: the lecturer's choices (limits, the class's demo model)
 LIMITS_FILE = "limits.json"
 MAX_LIMITS_BYTES = 64 * 1024
@@ -49,6 +50,11 @@ class ClassLimits:
     analysis_cap_s: float = 60.0
     leave_grace_s: float = 120.0
     runs_budget_bytes: int = 4 * 1024**3
+    class_board: bool = True  # every visitor sees the class's runs (read-only); False: only their own
+
+    def visible(self, owner: object, actor_owner: str, lecturer: bool) -> bool:
+        """Whether a run of `owner` is listed to a visitor (served mode without the class board: their own)."""
+        return not self.served or self.class_board or lecturer or owner == actor_owner
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(what, value, environment variable) for the README and the lecturer's panel."""
@@ -84,7 +90,8 @@ def check_analysis(estimate_s: float, limits: ClassLimits, lecturer: bool = Fals
 
 
 def _from_env() -> ClassLimits:
-    values: dict[str, Any] = {"served": served_mode()}
+    values: dict[str, Any] = {"served": served_mode(),
+                              "class_board": os.environ.get(BOARD_ENV, "1").strip().lower() not in ("0", "false", "no")}
     defaults = ClassLimits()
     for name, (env, _unit, factor) in LIMITS_ENV.items():
         text = os.environ.get(env, "").strip()
@@ -114,7 +121,7 @@ def load_limits(runs_dir: str | Path) -> ClassLimits:
         return limits
     if not isinstance(saved, dict):
         return limits
-    known = {f.name for f in fields(ClassLimits)} - {"served"}
+    known = {f.name for f in fields(ClassLimits)} - {"served", "class_board"}
     changes = {k: v for k, v in saved.items() if k in known and isinstance(v, (int, float))
                and not isinstance(v, bool)}
     try:
@@ -128,7 +135,7 @@ def save_limits(runs_dir: str | Path, limits: ClassLimits) -> ClassLimits:
     limits = limits.checked()
     folder = class_dir(runs_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    data = {k: v for k, v in asdict(limits).items() if k != "served"}
+    data = {k: v for k, v in asdict(limits).items() if k not in ("served", "class_board")}
     atomic_write_bytes(folder / LIMITS_FILE, json.dumps(data, indent=2).encode("utf-8"))
     return limits
 

@@ -347,3 +347,14 @@ def test_the_readme_names_every_class_limit_with_its_setting_and_default():
         row = next(line for line in section.splitlines() if env in line)
         assert value.split()[0] in row, f"README gives another default for {env} than {value}"
     assert "RESNET_EXPLORER_LECTURER_TOKEN" in section
+
+
+def test_without_the_class_board_a_visitor_is_shown_only_their_own_runs(monkeypatch, tmp_path):
+    from resnet_core.serving import load_limits
+
+    monkeypatch.setenv("RESNET_EXPLORER_SERVED", "1")
+    monkeypatch.setenv("RESNET_EXPLORER_CLASS_BOARD", "0")
+    limits = load_limits(tmp_path)
+    assert not limits.visible(B.owner, A.owner, lecturer=False) and limits.visible(A.owner, A.owner, False)
+    assert limits.visible(B.owner, A.owner, lecturer=True)
+    assert ClassLimits(served=True).visible(B.owner, A.owner, False)  # the default: the class's board
