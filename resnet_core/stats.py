@@ -105,6 +105,7 @@ class Interval:
         """"0.43 ± 0.05" (the half-width of the interval), or "0.43" alone when it is unknown. `scale`=100
         with unit="%" writes shares as percentages."""
         m = f"{scale * self.mean:.{digits}f}"
+        m = m.lstrip("-") if float(m) == 0 else m  # no "-0.00" for a mean that rounds to zero
         return f"{m}{unit}" if not self.known else f"{m} ± {scale * self.half_width:.{digits}f}{unit}"
 
 

@@ -24,6 +24,7 @@ def test_mean_interval_of_known_data():
     assert i.text() == "3.00 ± 1.96" and i.text(0, 100, "%") == "300 ± 196%"
     flat = mean_interval([0.4, 0.4, 0.4])
     assert flat.known and flat.half_width == 0 and flat.above(0.3)
+    assert mean_interval([-0.001, 0.0005]).text().startswith("0.00 ± ")  # never "-0.00"
     one = mean_interval([0.43])
     assert not one.known and math.isnan(one.low) and one.text() == "0.43" and not one.above(0.0)
     with pytest.raises(ValueError):
