@@ -13,32 +13,70 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "resnet_core"
 MODULES = sorted(p for p in ENGINE.rglob("*.py"))
-# Which packages each package may import from (the arrows of docs/architecture.md).
+# Which packages each package may import from (the arrows of docs/architecture.md). Every package of resnet_core
+# must be here (test_every_package_has_its_layer), so a new one cannot slip past the rules.
 LAYERS = {
     "model": set(),
     "data": {"model"},
     "train": {"model", "data"},
-    "analysis": {"model", "data", "train"},
+    "serving": {"model", "train"},
+    "jobs": {"model", "data", "train", "serving"},
+    "analysis": {"model", "data", "train", "serving", "jobs"},
     "explain": {"model", "data", "train"},
     "charts": {"model", "train", "analysis", "explain"},
 }
-TOP_MODULES_BELOW_MODEL = {"status", "validation", "device", "jobs"}
+# Top-level modules every package may use: they import nothing of the packages above.
+TOP_MODULES_BELOW_MODEL = {"status", "validation", "device", "background", "json_limits", "stats"}
+
+
+def _target(path: Path, module: str | None, level: int) -> list[str]:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    if path.name == "__init__.py":
+        parts = parts[:-1] + ("__init__",)
+    if level:
+        return list(parts[: len(parts) - level]) + (module.split(".") if module else [])
+    return (module or "").split(".")
 
 
 def _engine_imports(path: Path) -> set[str]:
-    """The resnet_core packages or top-level modules that `path` imports (relative or absolute)."""
-    parts = path.relative_to(ROOT).with_suffix("").parts
+    """The resnet_core packages or top-level modules that `path` imports, in every form: `from ..x import y`,
+    `from resnet_core.x import y`, `from .. import x`, `import resnet_core.x`, and imports inside functions."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = list(parts[: len(parts) - node.level])
-                target = base + (node.module.split(".") if node.module else [])
-            else:
-                target = (node.module or "").split(".")
-            if target[:1] == ["resnet_core"] and len(target) > 1:
-                found.add(target[1])
+            target = _target(path, node.module, node.level)
+            if target[:1] == ["resnet_core"]:
+                if len(target) > 1:
+                    found.add(target[1])
+                else:  # from resnet_core import x / from .. import x: each name is a package or module
+                    found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                target = alias.name.split(".")
+                if target[0] == "resnet_core" and len(target) > 1:
+                    found.add(target[1])
     return found
+
+
+def test_every_package_has_its_layer():
+    packages = {p.parent.name for p in ENGINE.glob("*/__init__.py")}
+    assert packages == set(LAYERS), "add the new package to LAYERS (and to docs/architecture.md)"
+
+
+def test_the_import_parser_sees_every_form(tmp_path):
+    here = ENGINE / "train" / "example.py"
+    tree = "from ..jobs import x\nimport resnet_core.serving.limits\nfrom .. import charts\n" \
+           "def f():\n    from resnet_core.analysis import y\n"
+    fake = tmp_path / "resnet_core" / "train" / "example.py"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(tree)
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        assert _engine_imports(fake) == {"jobs", "serving", "charts", "analysis"}
+    finally:
+        ROOT = saved
+    assert here.name  # (the real tree is checked by test_imports_flow_one_way)
 
 
 def test_importing_the_engine_and_its_training_package_loads_neither_streamlit_nor_plotly():

@@ -9,7 +9,7 @@ import streamlit as st
 
 from resnet_core.device import best_device
 from resnet_core.estimates import format_duration
-from resnet_core.jobs import BackgroundJob, JobSnapshot
+from resnet_core.background import BackgroundJob, JobSnapshot
 from resnet_core.jobs.training_queue import JobView, TrainingQueue
 from resnet_core.share import escape_markdown
 from resnet_core.status import Status

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..data.containers import ImageSet, Progress
 from ..data.transforms import normalize
-from ..jobs import BackgroundJob
+from ..background import BackgroundJob
 from ..model.blocks import PreActBasicBlock, PreActBottleneck
 from ..model.config import ResNetConfig
 from ..stats import Comparison, Interval, mean_interval, paired

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..data.containers import Progress
 from ..device import device_of
-from ..jobs import BackgroundJob
+from ..background import BackgroundJob
 from ..model.config import ResNetConfig
 from ..model.model import build_seeded
 from .common import GradientError, check_depths, check_model, cifar_config, config_label, measuring, random_batch

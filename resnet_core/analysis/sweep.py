@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..data.containers import Progress
-from ..jobs import BackgroundJob
+from ..background import BackgroundJob
 from ..model.model import build_seeded
 from .common import SWEEP_DEPTHS, GradientError, check_depths, cifar_config, config_label, random_batch
 from .profiles import gradient_norms

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..data.containers import DataBundle
 from ..data.spec import DatasetSpec
-from ..jobs import BackgroundJob
+from ..background import BackgroundJob
 from ..jobs.training_queue import JobView, TrainingQueue
 from ..model.config import ResNetConfig
 from ..status import Status

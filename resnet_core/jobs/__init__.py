@@ -1,6 +1,4 @@
-"""Background work: analyses in a few server threads (threads), trainings in worker processes under one
-server-wide queue (training_queue, imported on its own: it builds on resnet_core.train)."""
+"""Trainings in worker processes under one server-wide queue (training_queue), kept on disk (queue_store).
 
-from .threads import ANALYSIS_SLOTS, BackgroundJob, JobSnapshot, OneShotWorker, Progress
-
-__all__ = ["ANALYSIS_SLOTS", "BackgroundJob", "JobSnapshot", "OneShotWorker", "Progress"]
+It sits above resnet_core.train (it starts `python -m resnet_core.train` workers and follows their folders) and
+resnet_core.serving (owners, limits); analyses' threads are resnet_core.background, below both."""

@@ -1,6 +1,6 @@
 """A class on one server: who a visitor is, what they own, what they may use, and the runs folder's budget.
 
-Nothing here imports streamlit: the pages give it a visitor id (from a cookie) and ask it what that visitor
+Nothing here knows the screen: the pages give it a visitor id (from a cookie) and ask it what that visitor
 may do; the training queue and the analyses' slots enforce its limits; the command line uses none of it.
 """
 

@@ -1,7 +1,7 @@
 """The class's limits: what one visitor may use of a served server, from the environment, changed by the lecturer.
 
 Served mode is on when the server starts with a lecturer token (or RESNET_EXPLORER_SERVED=1): a class of
-strangers then shares it. Without it (one person's `streamlit run`, the command line) nothing is capped but the
+strangers then shares it. Without it (one person's app on their own machine, the command line) nothing is capped but the
 runs folder's disk budget, and every visitor may control every run, as before.
 """
 

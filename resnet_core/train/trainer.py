@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..data.containers import IMAGENET_MEAN, IMAGENET_STD, DataBundle, ImageSet
 from ..data.transforms import Normalizer, augment_batch
-from ..jobs import OneShotWorker
+from ..background import OneShotWorker
 from ..model.config import ResNetConfig
 from ..status import Status
 from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from resnet_core.jobs import BackgroundJob
+from resnet_core.background import BackgroundJob
 from resnet_core.jobs.training_queue import JobEnd, TrainingQueue
 from resnet_core.serving import (
     Actor,

@@ -1,4 +1,4 @@
-"""Background work in threads: a one-shot worker with a Stop event, and the analysis job a page polls.
+"""Background work in threads (below every package: the trainer and the analyses both use it): a one-shot worker with a Stop event, and the analysis job a page polls.
 
 Analyses are quick measurements that may run inside the web server, but only a few at a time: every
 BackgroundJob waits for one of ANALYSIS_SLOTS before it works, so a class pressing buttons together queues
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..status import Status
+from .status import Status
 
 # Progress callback of long analyses: (done, total, message, partial result so far).
 Progress = Callable[[int, int, str, Any], None]
