@@ -105,3 +105,19 @@ def test_imports_flow_one_way(package):
         if package == "train" and path.name == "cli.py":
             wrong -= {"recipes"}  # the command line's defaults are the app's recipe
         assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}, against the arrows"
+
+
+def test_the_architecture_docs_module_map_is_the_codes():
+    """docs/architecture.md names every module of resnet_core/, ui/ and pages/ with its docstring's first line
+    (rewrite it with `python3 docs/module_map.py`), and the doc names no module that does not exist."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import module_map
+    finally:
+        sys.path.pop(0)
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert module_map.updated(doc) == doc, "the module map is stale: run python3 docs/module_map.py"
+    import re
+
+    for named in re.findall(r"`((?:resnet_core|ui|pages)/[\w/.-]+\.py)`", doc):
+        assert (ROOT / named).is_file(), f"docs/architecture.md names {named}, which does not exist"

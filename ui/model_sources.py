@@ -1,7 +1,8 @@
 """The Grad-CAM page's model pickers: each draws its widgets and returns a Subject, or None with a message.
 
-Building the Subject (classes, preprocessing, keys) lives in resnet_core.attribution and
-resnet_core.weights; what is here is widgets, session state and shared caches.
+Building the Subject (classes, preprocessing, keys) lives in resnet_core.explain.subjects, loading weights in
+resnet_core.train (runs, pretrained) and resnet_core.model (checkpoints); what is here is widgets, session state
+and shared caches.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plain vs residual measurements (resnet_core.gradients) on real, tiny networks."""
+"""Plain vs residual measurements (resnet_core.analysis) on real, tiny networks."""
 
 from __future__ import annotations
 
