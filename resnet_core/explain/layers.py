@@ -10,7 +10,7 @@ two matters more for it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,16 @@ import torch
 from torch import Tensor, nn
 
 from .faithfulness import DEFAULT_BASELINE, DEFAULT_STEPS, Faithfulness, faithfulness_scores
-from .methods import AttributionError, as_batch, explain, explaining, predict, resolve_layer, stage_names
+from .methods import (
+    AttributionError,
+    as_batch,
+    explain,
+    explain_batch,
+    explaining,
+    predict,
+    resolve_layer,
+    stage_names,
+)
 from .trust import energy_inside, pointing_game
 from .verdicts import layer_verdict
 
@@ -137,7 +146,7 @@ def _watch(model: nn.Module, image: Tensor, hooks: Sequence[tuple[nn.Module, Any
 def layer_scores(model: nn.Module, image: Tensor, target: int | None = None, mask: Tensor | None = None,
                  block: str | None = None, layers: Sequence[str] | None = None,
                  baseline: str | Tensor = DEFAULT_BASELINE, steps: int = DEFAULT_STEPS,
-                 own_data: bool = True) -> LayerReport:
+                 own_data: bool = True, computed: Mapping[str, Tensor] | None = None) -> LayerReport:
     """Grad-CAM at every stage of `model` (or at `layers`), plus inside `block` if given, on one image.
 
     Each row has the map's own resolution, the pointing game and energy inside `mask` (an H x W boolean
@@ -146,7 +155,7 @@ def layer_scores(model: nn.Module, image: Tensor, target: int | None = None, mas
     faithfulness.faithfulness_scores). `target`: the class explained, None = the prediction. Which layer is
     most faithful (insertion minus deletion area) is a verdict over several images: `layer_verdict` of several
     reports' rows (see `layer_reports`); one image names none. `own_data=False`: the image is not from the
-    model's dataset.
+    model's dataset. `computed`: Grad-CAM maps already made (layer -> H x W), reused.
     """
     start = time.perf_counter()
     x = as_batch(model, image)[:1]
@@ -162,7 +171,11 @@ def layer_scores(model: nn.Module, image: Tensor, target: int | None = None, mas
     same = {n: _same_output(model, n, [s for s, k in names if k == "stage"]) for n, k in names if k != "stage"}
     maps: dict[str, Tensor] = {}
     for name, _ in names:
-        maps[name] = maps[same[name]] if same.get(name) else explain(model, x, "gradcam", target=target, layer=name)
+        if same.get(name):
+            maps[name] = maps[same[name]]
+        else:
+            maps[name] = computed[name] if computed and name in computed else explain(
+                model, x, "gradcam", target=target, layer=name)
     unique = {n: m for n, m in maps.items() if not same.get(n)}
     faithful = faithfulness_scores(model, x, unique, target=target, baseline=baseline, steps=steps,
                                    labels={n: n for n in unique})
@@ -186,13 +199,17 @@ def layer_scores(model: nn.Module, image: Tensor, target: int | None = None, mas
 def layer_reports(model: nn.Module, images: Tensor, targets: Sequence[int],
                   masks: Sequence[Tensor | None] | None = None, block: str | None = None,
                   baseline: str | Tensor = DEFAULT_BASELINE, steps: int = DEFAULT_STEPS) -> list[LayerReport]:
-    """`layer_scores` of each of N images (one target and one mask or None each); give their rows to
-    `layer_verdict` for what they support together."""
+    """`layer_scores` of each of N images (one target and one mask or None each), each layer's Grad-CAM made for
+    all the images in one batch; give their rows to `layer_verdict` for what they support together."""
     x = as_batch(model, images)
     if len(targets) != x.shape[0]:
         raise AttributionError(f"{x.shape[0]} images but {len(targets)} targets")
+    targets = [int(t) for t in targets]
     masks = list(masks) if masks is not None else [None] * len(targets)
-    return [layer_scores(model, x[i], int(targets[i]), masks[i], block, baseline=baseline, steps=steps)
+    names = list(stage_names(model)) + ([n for n, _ in block_layers(model, block, x[:1])] if block else [])
+    batched = {name: explain_batch(model, x, "gradcam", targets, name).maps for name in names}
+    return [layer_scores(model, x[i], targets[i], masks[i], block, baseline=baseline, steps=steps,
+                         computed={name: maps[i] for name, maps in batched.items()})
             for i in range(len(targets))]
 
 

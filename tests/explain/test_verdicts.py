@@ -97,6 +97,9 @@ def test_several_held_out_images_decide_on_the_trained_model(shapes):
         assert (a.randomization_rho is None) == (b.randomization_rho is None)
         if a.randomization_rho is not None:
             assert a.randomization_rho == pytest.approx(b.randomization_rho, abs=1e-4)
-    reports = layer_reports(model, x, labels, masks)
+    reports = layer_reports(model, x, labels, masks, block="layer3.0")
+    one = layer_scores(model, x[2], labels[2], masks[2], block="layer3.0")  # batched maps, the same numbers
+    assert [r.faithfulness.score for r in one.rows] == pytest.approx([r.faithfulness.score for r in reports[2].rows],
+                                                                     abs=1e-4)
     layers = layer_verdict([r.rows for r in reports])
     assert layers.best == "layer3" and "is the most faithful layer" in layers.sentence
