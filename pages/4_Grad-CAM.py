@@ -30,6 +30,7 @@ from resnet_core.explain import (
     LAYER_METHODS,
     METHOD_LABELS,
     METHODS,
+    REPEATABLE_METHODS,
     AttributionError,
     explain_batch,
     localization_scores,
@@ -112,7 +113,7 @@ LINKED = (
     Linked("gc_ig_steps", "ig_steps", 32, bounds=(8, 128)),
     Linked("gc_ig_smooth", "smoothgrad", 0, bounds=(0, 16)),
     Linked("gc_rand_methods", "check_methods", ["gradcam", "guided_gradcam"],
-           tuple(m for m in METHODS if m != "occlusion")),  # occlusion is too slow to repeat per layer
+           REPEATABLE_METHODS),  # a registry entry says whether it is quick enough to repeat per layer
 )
 L = by_key(LINKED)
 apply_link(LINKED)
@@ -382,7 +383,7 @@ if not subject.on_shapes:
     st.info("This check needs a model trained on Shapes (the only images here with known object masks): choose the "
             "Shapes demo model or a Shapes run.")
 else:
-    check_methods = [m for m in methods if m != "occlusion"] or ["gradcam"]
+    check_methods = [m for m in methods if m in REPEATABLE_METHODS] or ["gradcam"]
     check_options = {m: o for m, o in options_by_method.items() if m in check_methods}
     loc_key = (subject.key, tuple(check_methods), layer, tuple(sorted((m, tuple(sorted(o.items())))
                                                                       for m, o in check_options.items())))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from ..stats import mean_interval
+from ..explain.registry import method_colors
 from .style import COLORS, base_layout
 
-_METHOD_COLORS = {
-    "gradcam": "#0072B2", "guided_gradcam": "#D55E00", "integrated_gradients": "#009E73",
-    "saliency": "#CC79A7", "occlusion": "#E69F00", "uniform": "#999999", "random": "#BBBBBB",
-}
+# Each method's colour is its registry entry's; the reference maps' are greys.
+_METHOD_COLORS = {**method_colors(), "uniform": "#999999", "random": "#BBBBBB"}
 
 
 def probability_figure(rows: "list[dict]", title: str = "Top predictions", revision: str = "probs") -> go.Figure:

@@ -7,19 +7,17 @@ and this machine, whatever they are.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from torch import nn
 
-from .methods import occlusion_window
+from .registry import get_method
 from .trust import randomization_steps
 
 T = TypeVar("T")
 
-FORWARD_SHARE = 0.4  # a forward pass alone, as a share of a forward and backward pass
 # One perturbed image of a deletion / insertion curve, as a share of a batched pass. Measured here (2 CPU cores):
 # about 0.5 at 32 px, 0.5 to 0.8 at 224 px (batches of 41 images bound by memory), so the estimate stays on the
 # safe side at 1.
@@ -34,21 +32,9 @@ def timed(compute: Callable[[], T]) -> tuple[T, float]:
 
 
 def method_passes(method: str, height: int, width: int, options: Mapping[str, Any] | None = None) -> float:
-    """One image's work for `method`, in Grad-CAM passes (forward + backward)."""
-    options = options or {}
-    if method in ("gradcam", "saliency"):
-        return 1.0
-    if method == "guided_gradcam":
-        return 2.0  # Grad-CAM, then guided backpropagation
-    if method == "integrated_gradients":
-        return float(int(options.get("n_steps", 32)) * max(1, int(options.get("smoothgrad_samples", 0))))
-    if method == "occlusion":
-        window, stride = occlusion_window(height, width)
-        window = int(options.get("window", window))
-        stride = int(options.get("stride", stride))
-        places = (math.floor((height - window) / stride) + 1) * (math.floor((width - window) / stride) + 1)
-        return (places + 1) * FORWARD_SHARE
-    raise ValueError(f"unknown method {method!r}")
+    """One image's work for `method`, in Grad-CAM passes (forward + backward): the registry entry's own cost
+    (AttributionError for an unknown method)."""
+    return get_method(method).passes(height, width, options or {})
 
 
 def _passes(methods: Sequence[str], size: tuple[int, int], method_options: Mapping[str, Mapping[str, Any]] | None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,25 +24,21 @@ from captum.attr import (
 from torch import Tensor, nn
 
 from ..device import device_of
+from .registry import (
+    AttributionError,
+    Method,
+    get_method,
+    layer_methods,
+    method_labels,
+    method_names,
+    register_method,
+    repeatable_methods,
+)
 
 # Captum announces, on every guided-backprop call, that it hooks ReLUs and removes the hooks after:
 # we know (and check it), so keep the console for real problems.
 warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations", category=UserWarning)
 
-METHODS: tuple[str, ...] = ("gradcam", "guided_gradcam", "integrated_gradients", "saliency", "occlusion")
-METHOD_LABELS = {
-    "gradcam": "Grad-CAM",
-    "guided_gradcam": "Guided Grad-CAM",
-    "integrated_gradients": "Integrated Gradients",
-    "saliency": "Saliency",
-    "occlusion": "Occlusion",
-}
-# Methods whose map is computed at a chosen layer (the others work on the pixels).
-LAYER_METHODS = ("gradcam", "guided_gradcam")
-
-
-class AttributionError(ValueError):
-    """An explanation was asked for with an input, method, layer or target that cannot work."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,23 +289,14 @@ def explain_batch(model: nn.Module, images: Tensor, method: str = "gradcam",
     Options: integrated_gradients: n_steps (32), internal_batch_size (32), smoothgrad_samples (0 = off),
     smoothgrad_std (0.15, in normalised units); occlusion: window, stride, perturbations_per_eval (16).
     """
-    if method not in METHODS:
-        raise AttributionError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    layer_name, layer_module = resolve_layer(model, layer) if method in LAYER_METHODS else (None, None)
+    entry = get_method(method)
+    layer_name, layer_module = resolve_layer(model, layer) if entry.needs_layer else (None, None)
     with explaining(model):
         # Copied inside: a tensor made under inference_mode cannot take part in autograd.
         x = as_batch(model, images)
         if targets is not None:
             targets = _check_targets(model, targets, x.shape[0])
-        native = None
-        if method in ("gradcam", "guided_gradcam", "saliency"):
-            maps, used, native = _single_forward_method(model, x, method, targets, layer_module, opts)
-        else:
-            if targets is None:
-                with torch.no_grad():
-                    targets = model(x).argmax(dim=1).tolist()
-            runner = _integrated_gradients if method == "integrated_gradients" else _occlusion
-            maps, used = runner(model, x, targets, opts), targets
+        maps, used, native = entry.run(model, x, targets, layer_module, dict(opts))
     maps = torch.nan_to_num(maps.detach().float()).cpu()
     return Explanation(maps=maps, targets=[int(t) for t in used], method=method, layer=layer_name, native_size=native)
 
@@ -343,6 +331,24 @@ def _single_forward_method(model: nn.Module, x: Tensor, method: str, targets: li
         maps = Saliency(forward).attribute(x, target=captum_target, abs=True).sum(dim=1)
     used = forward.classes.tolist() if isinstance(forward, _PredictedLogit) else targets
     return maps, used, native
+
+
+def _on_predicted(runner: Callable[[nn.Module, Tensor, list[int], dict[str, Any]], Tensor]):
+    """A runner that needs the classes up front: the predicted ones when none are given (one extra forward)."""
+    def run(model: nn.Module, x: Tensor, targets: list[int] | None, _layer: nn.Module | None,
+            opts: dict[str, Any]) -> tuple[Tensor, list[int], None]:
+        if targets is None:
+            with torch.no_grad():
+                targets = model(x).argmax(dim=1).tolist()
+        return runner(model, x, targets, opts), targets, None
+    return run
+
+
+def _single_forward(method: str):
+    def run(model: nn.Module, x: Tensor, targets: list[int] | None, layer: nn.Module | None,
+            opts: dict[str, Any]) -> tuple[Tensor, list[int], tuple[int, int] | None]:
+        return _single_forward_method(model, x, method, targets, layer, opts)
+    return run
 
 
 def _integrated_gradients(model: nn.Module, x: Tensor, targets: list[int], opts: dict[str, Any]) -> Tensor:
@@ -393,3 +399,34 @@ def _occlusion(model: nn.Module, x: Tensor, targets: list[int], opts: dict[str, 
         baselines=0.0, target=targets, perturbations_per_eval=per_eval,
     )
     return attr.mean(dim=1).clamp_min(0)
+
+
+FORWARD_SHARE = 0.4  # a forward pass alone, as a share of a forward and backward pass
+
+
+def _occlusion_passes(height: int, width: int, options: Mapping[str, Any]) -> float:
+    window, stride = occlusion_window(height, width)
+    window, stride = int(options.get("window", window)), int(options.get("stride", stride))
+    places = (math.floor((height - window) / stride) + 1) * (math.floor((width - window) / stride) + 1)
+    return (places + 1) * FORWARD_SHARE
+
+
+def _ig_passes(_height: int, _width: int, options: Mapping[str, Any]) -> float:
+    return float(int(options.get("n_steps", 32)) * max(1, int(options.get("smoothgrad_samples", 0))))
+
+
+# The built-in methods (Okabe-Ito colours). A new method: one register_method call with its runner.
+register_method(Method("gradcam", "Grad-CAM", True, lambda h, w, o: 1.0, _single_forward("gradcam"), "#0072B2"))
+register_method(Method("guided_gradcam", "Guided Grad-CAM", True, lambda h, w, o: 2.0,  # Grad-CAM, then guided BP
+                       _single_forward("guided_gradcam"), "#D55E00"))
+register_method(Method("integrated_gradients", "Integrated Gradients", False, _ig_passes,
+                       _on_predicted(_integrated_gradients), "#009E73"))
+register_method(Method("saliency", "Saliency", False, lambda h, w, o: 1.0, _single_forward("saliency"), "#CC79A7"))
+register_method(Method("occlusion", "Occlusion", False, _occlusion_passes, _on_predicted(_occlusion), "#E69F00",
+                       repeatable=False))  # about 50 forward passes per image: too slow to repeat per layer
+
+# Read-only views of the registry, for the code that lists them (the registry itself is the one source).
+METHODS: tuple[str, ...] = method_names()
+METHOD_LABELS: dict[str, str] = method_labels()
+LAYER_METHODS: tuple[str, ...] = layer_methods()
+REPEATABLE_METHODS: tuple[str, ...] = repeatable_methods()

@@ -342,3 +342,33 @@ def test_figures_for_the_page_show_the_numbers_given():
     assert any(shape.y0 == pytest.approx(10.0) for shape in loc.layout.shapes)  # the chance line
     rand = randomization_figure(["original", "fc", "stem"], {"gradcam": [1.0, 0.4, 0.1]}, {"gradcam": "Grad-CAM"})
     assert rand.data[0].name == "Grad-CAM" and list(rand.data[0].y) == [1.0, 0.4, 0.1]
+
+
+def test_an_attribution_method_is_one_registry_entry_and_an_unknown_one_fails_loudly():
+    """A sixth method is one register_method call: explain_batch, the cost estimates and the charts' colours follow;
+    an unknown name is an AttributionError everywhere (never silently another method)."""
+    import torch
+
+    from resnet_core import build_model, get_preset
+    from resnet_core.charts.explain import _METHOD_COLORS
+    from resnet_core.explain import AttributionError, explain_batch
+    from resnet_core.explain.costs import method_passes
+    from resnet_core.explain.registry import _METHODS, Method, get_method, method_names, register_method
+
+    def constant(model, x, targets, layer, opts):
+        return torch.ones(x.shape[0], *x.shape[-2:]), [0] * x.shape[0], None
+
+    register_method(Method("constant", "Constant map", False, lambda h, w, o: 0.5, constant, "#000000"))
+    try:
+        model = build_model(get_preset("resnet20").replace(stage_blocks=(1, 1, 1))).eval()
+        result = explain_batch(model, torch.rand(2, 3, 32, 32), "constant")
+        assert result.maps.shape == (2, 32, 32) and float(result.maps.min()) == 1.0
+        assert method_passes("constant", 32, 32) == 0.5 and "constant" in method_names()
+        assert get_method("constant").label == "Constant map"
+    finally:
+        _METHODS.pop("constant")
+    for call in (lambda: explain_batch(model, torch.rand(1, 3, 32, 32), "sixth"),
+                 lambda: method_passes("sixth", 32, 32), lambda: get_method("sixth")):
+        with pytest.raises(AttributionError, match="unknown method 'sixth'"):
+            call()
+    assert set(method_names()) <= set(_METHOD_COLORS)
