@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .analysis.common import config_label
 from .analysis.landscape import (
     RECORDED_SPEC,
@@ -36,14 +38,13 @@ from .assets import (
     Provenance,
     _degradation_configs,
     _device_text,
-    _recipe,
     _slug,
     _train,
     provenance,
 )
 from .recipes import CHECK_SEED, DEGRADATION_DATA, DEGRADATION_TRAIN
 from .train.launch import TrainRequest
-from .train.runs import MODEL_FILE, load_run_model
+from .train.runs import CONFIG_FILE, MODEL_FILE, load_run_model
 
 RECORDED_LANDSCAPE = "recorded/landscape"
 LANDSCAPE_FILE = "landscape.json"
@@ -88,21 +89,26 @@ def _recorded_weights(assets_dir: Path, requests: list[TrainRequest]) -> list[Pa
 
 
 def build_landscape(assets_dir: Path = ASSETS_DIR, spec: LandscapeSpec = RECORDED_SPEC,
-                    retrain: bool = False) -> list[Landscape]:
-    """Compute and record the 56-layer pair's landscapes, from the degradation recording's seed-0 weights when
-    it has them (and `retrain` is off), else from a pair trained here with the demo's recipe."""
+                    runs_dir: Path | None = None) -> list[Landscape]:
+    """Compute and record the 56-layer pair's landscapes from, in this order: the pair's run folders in `runs_dir`
+    (named as _pair_requests names them) if both hold weights; the degradation recording's seed-0 weights; else a
+    pair trained here with the demo's recipe (kept in `runs_dir` when given). The provenance's recipe is read from
+    the weights' own run folders, so it says how they were trained even when the demo's recipe has moved on."""
     requests = _pair_requests()
     dest = assets_dir / RECORDED_LANDSCAPE
-    dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        folders = None if retrain else _recorded_weights(assets_dir, requests)
+        work = runs_dir or Path(tmp)
+        folders = [work / r.name for r in requests]
         train_seconds = None
-        if folders is None:
-            train_seconds = _train(requests, Path(tmp))
-            folders = [Path(tmp) / r.name for r in requests]
-            source = f"trained here by {COMMAND} --only landscape ({train_seconds:.0f} s, both at once)"
-        else:
+        if all((f / MODEL_FILE).is_file() for f in folders):
+            source = f"trained with {COMMAND} --only landscape's recipe, kept in its runs folder"
+        elif (recorded := _recorded_weights(assets_dir, requests)) is not None:
+            folders = recorded
             source = f"the degradation recording's seed-{LANDSCAPE_SEED} weights (float16), {RECORDED_DEGRADATION}"
+        else:
+            train_seconds = _train(requests, work)
+            source = f"trained here by {COMMAND} --only landscape ({train_seconds:.0f} s, both at once)"
+        trained = [json.loads((f / CONFIG_FILE).read_text(encoding="utf-8")) for f in folders]
         results, start = [], time.perf_counter()
         for folder in folders:
             model, _, pre = load_run_model(folder)
@@ -110,13 +116,14 @@ def build_landscape(assets_dir: Path = ASSETS_DIR, spec: LandscapeSpec = RECORDE
             results.append(landscape(model.float(), images, labels, spec))
             print(summary_line(results[-1]), flush=True)
         seconds = time.perf_counter() - start
+    dest.mkdir(parents=True, exist_ok=True)
     save_landscapes(results, dest / LANDSCAPE_FILE)
-    recipe: dict[str, Any] = {**_recipe(requests[0]), "models": [r.model.to_dict() for r in requests],
-                              "seed": LANDSCAPE_SEED, "weights": source, "landscape": spec.to_dict(),
+    data_spec = {k: v for k, v in trained[0]["dataset"].items() if k in requests[0].data.to_dict()}
+    recipe: dict[str, Any] = {"train": trained[0]["train"], "dataset": data_spec,
+                              "models": [t["model"] for t in trained], "seed": trained[0]["train"]["seed"],
+                              "weights": source, "landscape": spec.to_dict(),
                               "held_out": f"{spec.n_images} Shapes images of seed {CHECK_SEED} (recipes.CHECK_SEED)",
-                              "train_seconds": train_seconds}
-    import torch
-
+                              "train_seconds": train_seconds, "threads": torch.get_num_threads()}
     data = {"command": f"{COMMAND} --only landscape", "device": _device_text(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": round(seconds, 1), "torch": torch.__version__,
             "results": {r.label: _figures(r) for r in results}, "recipe": recipe}

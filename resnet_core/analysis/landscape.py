@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.containers import Progress
-from ..jobs import BackgroundJob
+from ..background import BackgroundJob
 from ..model.config import ResNetConfig
 from .common import GradientError, check_batch, check_model, cifar_config, config_label, measuring
 
