@@ -75,21 +75,33 @@ def _done(folder: Path, train: TrainConfig, data) -> bool:
     return same and config.get("status") in ("finished", "did not learn")
 
 
+def _training_elsewhere(folder: Path) -> bool:
+    """Whether another process (an earlier run of this script) is training into `folder` right now."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        os.kill(int(config["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return config.get("status") in ("running", "queued", "idle")
+
+
 def run_matrix(nets: list[str], seeds: list[int], threads: list[int], train: TrainConfig, data, cores: int,
-               runs_dir: Path) -> dict[tuple[str, int, int], float]:
+               runs_dir: Path, record_every: int = 0) -> dict[tuple[str, int, int], float]:
     """Train every (net, seed, threads) in worker processes, at most `cores` threads at once; their wall times."""
     todo = [(n, s, t) for t in threads for s in seeds for n in nets if not _done(runs_dir / _name(n, s, t), train, data)]
-    todo.sort(key=lambda x: -x[2])
+    todo.sort(key=lambda x: (x[2], "56" not in x[0], x[1]))  # 1 thread first (the recording's), deep nets first
+    elsewhere = [k for k in todo if _training_elsewhere(runs_dir / _name(*k))]  # waited for, not started again
+    todo = [k for k in todo if k not in elsewhere]
     running: dict[tuple, tuple[subprocess.Popen, float]] = {}
     seconds = {}
-    while todo or running:
+    while todo or running or any(_training_elsewhere(runs_dir / _name(*k)) for k in elsewhere):
         busy = sum(k[2] for k in running)
         for key in list(todo):
             if busy + key[2] <= cores or not running:
                 net, seed, t = key
                 depth, residual = NETS[net]
                 req = TrainRequest(cifar_config(depth, residual, "batch", 10), data, train.replace(seed=seed),
-                                   _name(net, seed, t))
+                                   _name(net, seed, t), record_block_grads=record_every)
                 env = {**os.environ, "OMP_NUM_THREADS": str(t), "MKL_NUM_THREADS": str(t)}
                 cmd = worker_command(req, runs_dir, runs_dir / ".spool")
                 running[key] = (subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
@@ -104,10 +116,16 @@ def run_matrix(nets: list[str], seeds: list[int], threads: list[int], train: Tra
     return seconds
 
 
-def read(runs_dir: Path, net: str, seed: int, t: int) -> tuple[dict, float | None]:
-    snap = recorded_snapshot(runs_dir / _name(net, seed, t))
+def read(runs_dir: Path, net: str, seed: int, t: int) -> tuple[dict, float | None, bool, float]:
+    """A run's curve, final validation accuracy, whether it reached its end, and its own run time (s)."""
+    folder = runs_dir / _name(net, seed, t)
+    if not (folder / "metrics.jsonl").is_file():
+        return {"step": [], "train_loss": [], "val_step": [], "val_acc": []}, None, False, 0.0
+    snap = recorded_snapshot(folder)
     vals = snap.validations
-    return curve_of(snap), (vals[-1].val_acc if vals else None)
+    ended = snap.total_steps > 0 and snap.step >= snap.total_steps
+    own = max((float(getattr(e, "time", 0.0) or 0.0) for e in snap.events), default=0.0)
+    return curve_of(snap), (vals[-1].val_acc if vals else None), ended, own
 
 
 def main() -> int:
@@ -120,7 +138,12 @@ def main() -> int:
                    help="change a DEGRADATION_TRAIN field (to try a recipe), e.g. --set warmup_epochs=2")
     p.add_argument("--data", action="append", default=[], metavar="FIELD=VALUE",
                    help="change a DEGRADATION_DATA field, e.g. --data n_train=6000")
-    p.add_argument("--keep", type=Path, default=None, help="keep the run folders here")
+    p.add_argument("--keep", type=Path, default=None,
+                   help="keep the run folders here (finished runs of this recipe found there are read, not retrained)")
+    p.add_argument("--report", action="store_true", help="train nothing: print the table of the runs in --keep")
+    p.add_argument("--record-block-grads", type=int, default=0, metavar="N",
+                   help="record block gradients every N steps, as the page does (python -m resnet_core.assets "
+                        "--from-runs can then bundle the 1-thread runs)")
     args = p.parse_args()
     train, data = _recipe(args.set, args.data)
     plan = RunPlan.of(train, data.n_train)
@@ -132,31 +155,38 @@ def main() -> int:
         runs_dir = args.keep or Path(tmp)
         runs_dir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        seconds = run_matrix(args.nets, args.seeds, args.threads, train, data, args.cores, runs_dir)
+        seconds = {} if args.report else run_matrix(args.nets, args.seeds, args.threads, train, data, args.cores,
+                                                    runs_dir, args.record_block_grads)
         wall = time.perf_counter() - start
         head = " ".join(f"{n + ' loss/acc':>16}" for n in args.nets)
         print(f"\n{'seed':>4} {'thr':>3} {head}  p56>p20 r56<=r20 learn")
-        good = rows = 0
+        good = rows = done = 0
+        own: dict[str, int] = {}
         for t in args.threads:
             for s in args.seeds:
                 got = {n: read(runs_dir, n, s, t) for n in args.nets}
-                losses = {n: final_loss(c, plan.steps_per_epoch) for n, (c, _) in got.items()}
-                cells = " ".join(f"{(losses[n] or float('nan')):>7.3f}/{100 * (a or 0):>5.1f}% "
-                                 for n, (_, a) in got.items())
-                learn = all((a or 0) >= LEARNED / 10 for _, a in got.values())
+                losses = {n: final_loss(c, plan.steps_per_epoch) for n, (c, *_) in got.items()}
+                cells = " ".join(f"{(losses[n] or float('nan')):>7.3f}/{100 * (a or 0):>5.1f}%"
+                                 + (" " if ended else f"@{c['step'][-1] if c['step'] else 0}")
+                                 for n, (c, a, ended, _) in got.items())
+                unfinished = [n for n, (_, _, ended, _) in got.items() if not ended]
+                learn = all((a or 0) >= LEARNED / 10 for _, a, _, _ in got.values())
                 deg = (stays_above(got["plain56"][0], got["plain20"][0], warm, window)
                        if {"plain56", "plain20"} <= got.keys() else None)
                 cure = (losses["resnet56"] <= losses["resnet20"]
                         if {"resnet56", "resnet20"} <= got.keys() and None not in (losses["resnet56"],
                                                                                   losses["resnet20"]) else None)
                 word = lambda b: "-" if b is None else ("yes" if b else "NO")
-                print(f"{s:>4} {t:>3} {cells} {word(deg):>7} {word(cure):>8} {word(learn):>5}", flush=True)
+                print(f"{s:>4} {t:>3} {cells} {word(deg):>7} {word(cure):>8} {word(learn):>5}"
+                      + (f"  (not finished: {', '.join(unfinished)}; @step = where it is)" if unfinished else ""),
+                      flush=True)
                 rows += 1
-                good += bool(learn and deg is not False and cure is not False)
-        per = {f"{n} t{t}": round(sec) for (n, s, t), sec in seconds.items() if s == args.seeds[0]}
-        print(f"\nsummary: {good}/{rows} rows hold every ordering and learn; wall {wall:.0f} s for "
-              f"{len(seconds)} runs trained here ({rows * len(args.nets) - len(seconds)} read from --keep); "
-              f"seconds per run (seed {args.seeds[0]}): {per}")
+                done += not unfinished
+                good += bool(not unfinished and learn and deg is not False and cure is not False)
+                own.update({f"{n} s{s} t{t}": round(g[3]) for n, g in got.items() if g[2]})
+        print(f"\nsummary: {good}/{done} finished rows hold every ordering and learn ({rows - done} rows not "
+              f"finished); wall {wall:.0f} s for {len(seconds)} runs trained here; each run's own time (s, from "
+              f"its first step, the machine shared): {own}")
     return 0
 
 

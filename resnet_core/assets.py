@@ -24,7 +24,8 @@ from typing import Any
 
 from . import json_limits
 from .analysis.common import config_label
-from .analysis.twins import SideBySide
+from .analysis.recorded import RecordedRun, finals_of, summary_of
+from .analysis.twins import SideBySide, curve_of
 from .model.config import ResNetConfig
 from .recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, demo_request
 from .status import Status
@@ -33,6 +34,7 @@ from .train.events import EpochEvent, Event, StatusEvent
 from .train.launch import TrainRequest, worker_command
 from .train.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, RunInfo, load_metrics, read_run
 from .train.safe_read import MAX_SMALL_JSON_BYTES, read_bytes
+from .train.schedule import RunPlan
 from .train.trainer import TrainerSnapshot
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
@@ -228,26 +230,27 @@ def degradation_requests(seed: int, threads: int = 1) -> list[TrainRequest]:
 
 
 def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DEGRADATION_SEEDS,
-                      runs_dir: Path | None = None) -> None:
+                      runs_dir: Path | None = None, trained: bool = False) -> None:
     """Train the degradation demo's four nets at once for each seed, as the page's demo does (the queue gives
     each worker cores // 4 threads), and keep their metrics, block gradients and the 56-layer pair's seed-0
-    weights in float16. `runs_dir`: keep the run folders there too (benchmarks/bench_degradation_robustness.py
-    --keep reads them as its 1-thread runs on a 2-core machine)."""
+    weights in float16. `runs_dir`: keep the run folders there too; with `trained`, train nothing and bundle the
+    finished runs of this recipe found there instead (benchmarks/bench_degradation_robustness.py --keep
+    --record-block-grads 5 leaves them, its 1-thread runs: <net>-s<seed>-t1)."""
     root = assets_dir / RECORDED_DEGRADATION
-    threads = max(1, (os.cpu_count() or 1) // len(DEGRADATION_DEPTHS * 2))
+    threads = 1 if trained else max(1, (os.cpu_count() or 1) // len(DEGRADATION_DEPTHS * 2))
+    if trained and runs_dir is None:
+        raise ValueError("bundling trained runs needs the folder that holds them (runs_dir)")
     with tempfile.TemporaryDirectory() as tmp:
         work = runs_dir or Path(tmp)
-        times, per_seed = [], {}
+        times = []
         for seed in seeds:
             requests = degradation_requests(seed, threads)
-            times.append(_train(requests, work, threads))
-            for request in requests:
-                net = request.name.split("-s")[0]
-                dest = root / net / f"{SEED_PREFIX}{seed}"
-                _copy_run(work / request.name, dest, with_model=False)
-                if seed == seeds[0] and net in DEGRADATION_WEIGHTS:
-                    _half_weights(work / request.name / MODEL_FILE, dest / MODEL_FILE)
-            print(f"degradation seed {seed}: {times[-1]:.0f} s", flush=True)
+            if trained:
+                _check_recipe(work, requests)
+                # Trained side by side elsewhere: the four-net time is the slowest net's own run time.
+                times.append(max(_run_seconds(work / r.name) for r in requests))
+            else:
+                times.append(_train(requests, work, threads))
     for net_dir in root.iterdir() if root.is_dir() else ():
         for stale in net_dir.glob(f"{SEED_PREFIX}*") if net_dir.is_dir() else ():
             if int(stale.name[len(SEED_PREFIX):] or -1) not in seeds:
@@ -263,6 +266,26 @@ def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DE
     print(f"degradation: {[round(t) for t in times]} s per seed, {results}")
 
 
+def _check_recipe(work: Path, requests: list[TrainRequest]) -> None:
+    """Every request's run folder in `work` holds a finished run of exactly its recipe, or RuntimeError."""
+    for r in requests:
+        config = read_run(work / r.name)
+        try:
+            saved = json.loads((work / r.name / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = {}
+        if (saved.get("train") != r.train.to_dict() or saved.get("dataset") != r.data.to_dict()
+                or saved.get("model") != r.model.to_dict()):
+            raise RuntimeError(f"{work / r.name} is not a run of the demo's recipe (or is missing)")
+        if config.status not in (Status.FINISHED, Status.DID_NOT_LEARN):
+            raise RuntimeError(f"{work / r.name} ended {config.status}: {config.reason}")
+
+
+def _run_seconds(folder: Path) -> float:
+    """A run's own duration: the time of its last event (seconds since it started)."""
+    return max((float(getattr(e, "time", 0.0) or 0.0) for e in load_metrics(folder, skip_damaged=True)), default=0.0)
+
+
 def _half_weights(src: Path, dest: Path) -> None:
     """A checkpoint with its floating-point tensors in float16 (load_run_model loads it into a float32 model)."""
     import torch
@@ -275,12 +298,7 @@ def _half_weights(src: Path, dest: Path) -> None:
 def _degradation_results(root: Path) -> dict[str, dict[str, float]]:
     """Per net: mean, min and max over the seeds of the final training loss and validation accuracy, computed as
     the page computes them (analysis.recorded), so provenance.json and the page's cards agree."""
-    from .analysis.recorded import RecordedRun, summary_of
-
     folders = recorded_degradation(root.parents[1])
-    for paths in folders.values():
-        for path in paths:
-            _check_ended(path)
     run = RecordedRun.of(folders, {k: [recorded_snapshot(p) for p in v] for k, v in folders.items()},
                          _Recipe(_recipe(degradation_requests(0)[0])))
     return {label: {k: round(v, 4) for k, v in summary_of(*f).items()} for label, f in run.finals().items()}
@@ -359,11 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEGRADATION_SEEDS),
                         help="the degradation recording's seeds")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the degradation run folders here")
+    parser.add_argument("--trained", action="store_true",
+                        help="bundle the finished degradation runs in --runs-dir instead of training them")
     args = parser.parse_args(argv)
     if args.only in (None, "models"):
         build_models(args.out)
     if args.only in (None, "degradation"):
-        build_degradation(args.out, tuple(args.seeds), args.runs_dir)
+        build_degradation(args.out, tuple(args.seeds), args.runs_dir, args.trained)
     if args.only in (None, "landscape"):  # after the degradation run, whose seed-0 56-layer weights it reads
         from .landscape_assets import build_landscape
 

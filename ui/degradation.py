@@ -124,7 +124,8 @@ def recorded_view(recorded: RecordedRun) -> None:
     if not recorded.matches(DEGRADATION_DATA, DEGRADATION_TRAIN, DEGRADATION_DEPTHS):
         st.caption(RECORDED_STALE)
     where = f": {escape_markdown(recorded.summary)}" if recorded.summary else ""
-    st.caption(f":material/history: **Recorded**, not live, {recorded.seeds} seeds per net{where}. "
+    seeds = f"{recorded.seeds} seed{'s' if recorded.seeds != 1 else ''} per net"
+    st.caption(f":material/history: **Recorded**, not live, {seeds}{where}. "
                f"{FINAL_LOSS_MEANS} " + caption("training", band_reading(finals)))
 
 

@@ -178,14 +178,18 @@ def _pair(named: Mapping[str, Any], residual: bool) -> tuple[str, str] | None:
 def band_reading(finals: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> str:
     """The recorded run's verdict over its seeds. `finals`: per net, its seeds' final training losses (the mean
     over the last epoch's steps) and final validation accuracies. An ordering is stated only where the two nets'
-    ranges over the seeds do not overlap; otherwise the sentence says the seeds cannot order them."""
+    ranges over the seeds do not overlap (and there are at least two seeds); otherwise the sentence says the seeds
+    cannot order them."""
     parts = []
     plain, residual = _pair(finals, False), _pair(finals, True)
     if plain is not None:
         shallow, deep = plain
         ls, ld = finals[shallow][0], finals[deep][0]
-        order = separated(ld, ls)
-        if order > 0:
+        order = separated(ld, ls) if min(len(ld), len(ls)) >= 2 else None
+        if order is None:
+            parts.append(f"{deep}'s final training loss is {spread(ld)} against {shallow}'s {spread(ls)}: one seed "
+                         "has no spread to judge the gap by, so it cannot order them")
+        elif order > 0:
             parts.append(f"{deep}'s final training loss, {spread(ld)}, is above {shallow}'s, {spread(ls)}, in every "
                          "seed: the deeper plain net fits its own training images worse (degradation)")
         elif order < 0:
@@ -197,8 +201,10 @@ def band_reading(finals: Mapping[str, tuple[Sequence[float], Sequence[float]]]) 
     if residual is not None:
         shallow, deep = residual
         ls, ld = finals[shallow][0], finals[deep][0]
-        order = separated(ld, ls)
-        if order < 0:
+        order = separated(ld, ls) if min(len(ld), len(ls)) >= 2 else None
+        if order is None:
+            parts.append(f"{deep}'s is {spread(ld)} against {shallow}'s {spread(ls)}, one seed each")
+        elif order < 0:
             parts.append(f"{deep}'s, {spread(ld)}, is below {shallow}'s, {spread(ls)}, in every seed: with shortcuts "
                          "the deeper net fits better")
         elif order > 0:

@@ -231,7 +231,8 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
         xs, mean, low, high = thin(band.step, band.mean, band.low, band.high, max_points=max_points)
         # Behind live curves one legend entry (below) stands for the recorded bands, whose colours and dashes
         # match the live nets': eight entries would wrap over the axis title in a half-width chart.
-        for trace in band_traces(xs, mean, low, high, f"{name} (recorded: mean, min–max of {band.runs} seeds)",
+        what = f"mean, min–max of {band.runs} seeds" if band.runs > 1 else "1 seed"
+        for trace in band_traces(xs, mean, low, high, f"{name} (recorded: {what})",
                                  _pvr_color(name), opacity=0.12 if curves else 0.22, dash="dot" if curves else
                                  ("solid" if deep(name) else "dash"), width=(3 if deep(name) else 1.8),
                                  legendgroup="recorded", showlegend=not curves, mean_opacity=0.6 if curves else 1.0):

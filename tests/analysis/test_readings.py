@@ -144,11 +144,12 @@ def test_training_reading_does_not_claim_degradation_when_the_run_shows_none():
 
 def test_warm_up_and_first_validation_follow_the_recipe():
     plan = RunPlan.of(DEGRADATION_TRAIN, DEGRADATION_DATA.n_train)
-    assert plan.steps_per_epoch == 46
-    assert warmup_end(DEGRADATION_TRAIN, plan) == 23  # half an epoch
-    assert first_validation_step(DEGRADATION_TRAIN, plan) == 12  # a quarter of an epoch, four passes per epoch
+    assert plan.steps_per_epoch == 93  # 3,000 images in batches of 32
+    assert warmup_end(DEGRADATION_TRAIN, plan) == 93  # one epoch
+    assert first_validation_step(DEGRADATION_TRAIN, plan) == 23  # a quarter of an epoch, four passes per epoch
+    assert epoch_words(23, 93) == "a quarter of an epoch in" and epoch_words(93, 93) == "at the end of the first epoch"
     assert epoch_words(12, 46) == "a quarter of an epoch in" and epoch_words(23, 46) == "half an epoch in"
-    assert first_validation_step(DEGRADATION_TRAIN.replace(val_per_epoch=1), plan) == 46
+    assert first_validation_step(DEGRADATION_TRAIN.replace(val_per_epoch=1), plan) == 93
 
 
 def test_nets_still_warming_up_are_named_until_the_warm_up_ends():
