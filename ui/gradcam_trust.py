@@ -246,7 +246,7 @@ def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     if located is None:
         st.caption(NO_MASK_WORDS)
     st.markdown(report.sentence)
-    said = _layers_over_images(subject, block, held_out, seconds_per_call, seconds_per_pass, layers) if own else None
+    said = _layers_over_images(subject, block, held_out, seconds_per_pass, layers) if own else None
     stage_rows = [r for r in report.rows if r.kind == "stage"]
     if stage_rows:
         last = stage_rows[-1]
@@ -272,14 +272,15 @@ def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     return report
 
 
-def _layers_over_images(subject: Subject, block: str | None, held_out: VerdictImages, seconds_per_call: float,
-                        seconds_per_pass: float, layers: int) -> LayerVerdict | None:
+def _layers_over_images(subject: Subject, block: str | None, held_out: VerdictImages, seconds_per_pass: float,
+                        layers: int) -> LayerVerdict | None:
     """Each layer's scores over the verdict images, mean ± 95% interval, and which layer they support."""
     n = len(held_out)
     if n < 2:
         _few_images(n, "which layer is most faithful")
         return None
-    estimate = n * layer_view_seconds(seconds_per_call, seconds_per_pass, layers, DEFAULT_STEPS)
+    # Each layer's maps are made for all the images in one batch: a pass per image, not a call.
+    estimate = n * layer_view_seconds(seconds_per_pass, seconds_per_pass, layers, DEFAULT_STEPS)
     reports = _measured(("layers-set", subject.key, held_out.keys, held_out.targets, block),
                         lambda: layer_reports(subject.model, held_out.images, held_out.targets, held_out.masks, block),
                         estimate, f"Compare the layers over {n} images", "gc_layers_set_button",
@@ -338,7 +339,7 @@ def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
                    "Avg Drop %": round(r.average_drop, 1), "Incr. Conf. %": round(r.increase_in_confidence),
                    "rand. ρ": _rho(r)} for r in table.rows], hide_index=True, column_config=COLUMN_HELP)
     st.markdown(table.sentence)
-    said = _trust_over_images(subject, methods, layer, held_out, seconds_per_call, seconds_per_pass) if own else None
+    said = _trust_over_images(subject, methods, layer, held_out, seconds_per_pass) if own else None
     if said is not None:
         chart(trust_figure([s.record() for s in said.standings], sensitive_below=SENSITIVE_RHO, n=said.n,
                            revision=f"trust-{subject.key}"), key="gc_trust_chart")
@@ -359,7 +360,7 @@ def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
 
 
 def _trust_over_images(subject: Subject, methods: Sequence[str], layer: str, held_out: VerdictImages,
-                       seconds_per_call: float, seconds_per_pass: float) -> TrustVerdict | None:
+                       seconds_per_pass: float) -> TrustVerdict | None:
     """The trust table's scores over the verdict images, mean ± 95% interval, and the verdict they support."""
     n = len(held_out)
     if n < 2:
