@@ -269,7 +269,7 @@ class ChanceReading:
     pointing_game: Interval
     energy_inside: Interval
     chance: float  # the mean object share
-    verdict: str  # "far above chance", "above chance", "not above chance" or "not decided"
+    verdict: str  # "far above chance", "above chance", "below chance", "not decided" or ONE_IMAGE
 
     @property
     def times_chance(self) -> float:
@@ -287,8 +287,8 @@ def chance_reading(row: Mapping[str, Any]) -> ChanceReading:
     if call.verdict == "a":
         far = interval.known and interval.low >= FAR_ABOVE * mean_chance
         verdict = "far above chance" if far else "above chance"
-    elif call.verdict == "b" or (call.difference.known and call.difference.high <= 0):
-        verdict = "not above chance"
+    elif call.verdict == "b":
+        verdict = "below chance"
     else:
         verdict = "not decided" if len(pointing) >= 2 else ONE_IMAGE
     return ChanceReading(row["method"], row["label"], interval, mean_interval(values["energy_inside"]), mean_chance,
@@ -303,8 +303,8 @@ def localization_sentence(rows: Sequence[Mapping[str, Any]], methods: Mapping[st
         return ""
     n = rows[0]["n"]
     said = "; ".join(f"{r.label}'s peak lies on the object in {r.pointing_game.text(0, 100, '%')} of them "
-                     f"({r.verdict}" + (f": {r.times_chance:.1f} times" if "above" in r.verdict and "not" not in
-                                        r.verdict else "") + f"), with {r.energy_inside.text(0, 100, '%')} of its "
+                     f"({r.verdict}" + (f": {r.times_chance:.1f} times" if "above" in r.verdict else "")
+                     + f"), with {r.energy_inside.text(0, 100, '%')} of its "
                      "energy there" for r in readings)
     text = (f"On these {n} held-out images (mean ± 95% interval), {said}. Chance is "
             f"{100 * readings[0].chance:.0f}%: the share of the image an object covers on average.")
