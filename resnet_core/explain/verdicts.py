@@ -171,6 +171,8 @@ def _trust_sentence(standings: Sequence[Standing], scores: Mapping[str, Sequence
                 open_.append(f"whether its ρ ({s.rho.text()}) is below {SENSITIVE_RHO}")
             text += f" For {s.label} these images do not decide {_join(open_)}: the difference is within the noise." \
                 if open_ else ""
+            if s.sensitive is False:
+                text += f" {s.label} keeps most of its map when the weights are randomized (ρ {s.rho.text()})."
     return verdict, text
 
 
