@@ -85,8 +85,9 @@ class TrainConfig:
         augment_flip: random horizontal flip.
         seed: shuffling and augmentation are drawn from generators seeded with it.
         device: "auto" picks CUDA, then MPS, then CPU.
-        bf16: bfloat16 autocast; None means on for CUDA, off elsewhere.
-        channels_last: NHWC memory layout; None means on for CUDA, off elsewhere.
+        bf16: bfloat16 autocast; None: automatic (on for CUDA; on a CPU with native bf16 when measured faster
+            for this run's model and batch: train.precision).
+        channels_last: NHWC memory layout; None: automatic (on for CUDA; on a CPU when measured faster).
         compile: run the model through torch.compile (slow first steps).
         max_steps: stop after this many steps even if epochs remain.
         eval_batch_size: images per validation batch.

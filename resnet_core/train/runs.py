@@ -147,6 +147,12 @@ class Run:
         _write_json(path / CONFIG_FILE, info)
         return cls(path, info)
 
+    def note(self, **fields: Any) -> None:
+        """Add facts learned while training (e.g. the precision chosen) to config.json, rewritten atomically."""
+        with self._lock:
+            self._info.update(fields)
+            _write_json(self.path / CONFIG_FILE, self._info)
+
     def stop_requested(self) -> bool:
         """Whether request_stop() was called on this folder (one stat call: cheap enough for every step)."""
         return (self.path / STOP_FILE).exists()

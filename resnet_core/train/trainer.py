@@ -24,6 +24,7 @@ from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
 from .distributed import DistContext, broadcast_buffers, rank_device, shard, sum_all, take, wrap
 from .events import EpochEvent, Event, StatusEvent, StepEvent, ValEvent
 from .faults import friendly_failure, untrainable_reason
+from .precision import Precision, choose_precision
 from .runs import Run
 from .schedule import RunPlan, lr_at
 from .verdict import WINDOW, did_not_learn
@@ -307,8 +308,14 @@ class Trainer(OneShotWorker):
         cfg = self.config
         device = resolve_device(cfg.device)
         device = self.device = rank_device(device, self.dist.local_rank) if self.dist else device
-        bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda"
-        channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+        if self.dist is not None and device.type == "cpu":  # every rank must agree: no per-rank measurement
+            precision = Precision(bool(cfg.bf16), bool(cfg.channels_last), "several processes: fp32 unless asked")
+        else:  # measured on this CPU for this model and batch (precision.py); the probe's time counts in the run's
+            precision = choose_precision(self.model, device, self.batch_size, int(self.data.train.images.shape[-1]),
+                                         cfg.bf16, cfg.channels_last)
+        bf16, channels_last = precision.bf16, precision.channels_last
+        if self.run is not None:
+            self.run.note(precision=precision.to_dict())
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = self.model.to(device=device, memory_format=memory_format)
         ddp = model
@@ -339,7 +346,7 @@ class Trainer(OneShotWorker):
         sync_every = 1 if device.type == "cpu" else 16
         where = "data on the device" if on_device else "data in host memory"
         on = f"{self.dist.world_size} processes ({device.type}, " if self.dist else f"{device} ("
-        message = (f"training on {on}{where}{', bf16' if bf16 else ''}{', channels_last' if channels_last else ''}"
+        message = (f"training on {on}{where}, {precision.describe()}"
                    f"): {self.total_steps} steps, {self.epochs} epoch(s) of {self.steps_per_epoch} batches of "
                    f"{self.batch_size}")
         self._emit(StatusEvent(Status.RUNNING, message, step=0, time=self._now(), device=str(device),
