@@ -69,6 +69,7 @@ from resnet_core.train import (
 )
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
 from resnet_core.train.launch import TrainRequest
+from resnet_core.train.safe_read import MAX_CHECKPOINT_BYTES, read_bytes
 from ui.charts import chart
 from ui.demos import on_this_device
 from ui.frame import page_setup
@@ -574,7 +575,7 @@ else:
             d[2].caption("checkpoint: its owner's to download")
         elif info.has_model:
             d[2].download_button(f"Checkpoint ({MODEL_FILE})",
-                                 lambda path=info.path: (path / MODEL_FILE).read_bytes(), file_name=f"{pick}.pt",
+                                 lambda path=info.path: read_bytes(path / MODEL_FILE, MAX_CHECKPOINT_BYTES, folder=path), file_name=f"{pick}.pt",
                                  mime="application/octet-stream", on_click="ignore", key="train_download_pt")
         else:
             d[2].caption("no checkpoint (the run diverged, failed or is still running)")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import json_limits
 from ..model.checkpoint import atomic_write_bytes
 from ..train.launch import TrainRequest
 from ..train.liveness import pid_alive
@@ -40,7 +41,7 @@ def load_jobs(spool: Path) -> tuple[list[StoredJob], list[str]]:
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_QUEUE_BYTES:
             return [], []
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json_limits.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         return [], [f"{QUEUE_FILE} could not be read ({exc})"]
     jobs, problems = [], []

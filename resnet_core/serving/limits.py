@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .. import json_limits
 from ..model.checkpoint import atomic_write_bytes
 from .identity import lecturer_token_set
 
@@ -116,7 +117,7 @@ def load_limits(runs_dir: str | Path) -> ClassLimits:
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_LIMITS_BYTES:
             return limits
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = json_limits.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return limits
     if not isinstance(saved, dict):

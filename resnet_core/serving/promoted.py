@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .. import json_limits
 from ..model.checkpoint import atomic_write_bytes
 from ..status import Status
 from ..train.runs import find_run, read_run
@@ -24,7 +25,7 @@ def class_demo_run(runs_dir: str | Path) -> Path | None:
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size > 4096:
             return None
-        name = json.loads(path.read_text(encoding="utf-8")).get("run")
+        name = json_limits.loads(path.read_text(encoding="utf-8")).get("run")
     except (OSError, ValueError, AttributeError, RecursionError):
         return None
     run = find_run(Path(runs_dir), name)
