@@ -1,7 +1,7 @@
-"""The README's Grad-CAM figures, computed by the code the Grad-CAM page runs, from the files it reads (the bundled
+"""The README's Grad-CAM figures (top level: it reads the bundled assets and the recipe), computed by the code the Grad-CAM page runs, from the files it reads (the bundled
 Shapes ResNet-20 and the held-out check set), so that the README and the page quote one value.
 
-    python -m resnet_core.explain.figures    # prints the README's localization phrase
+    python -m resnet_core.figures    # prints the README's localization phrase
 
 tests/explain/test_readme_figures.py fails when the README's phrase is not this one.
 """
@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..assets import bundled_model
-from ..data import Preprocess, make_shapes, prepare_uint8
-from ..recipes import CHECK_SEED, LOCALIZATION_IMAGES
-from ..train.runs import load_run_model
-from .trust import localization_scores
+from .assets import bundled_model
+from .data import Preprocess, make_shapes, prepare_uint8
+from .explain.trust import localization_scores
+from .recipes import CHECK_SEED, LOCALIZATION_IMAGES
+from .train.runs import load_run_model
 
 # The Grad-CAM demo's methods (the page's default), as the page scores them on LOCALIZATION_IMAGES images.
 DEMO_METHODS = ("gradcam", "guided_gradcam")
