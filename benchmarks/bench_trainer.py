@@ -6,7 +6,8 @@
 
 1. Overhead. The Trainer (metric events, global gradient norm, lr schedule, run folder with
    metrics.jsonl) against a bare PyTorch loop (zero_grad, forward, loss, backward, step) on
-   the same model, the same uint8 data normalised the same way, augmentation off in both.
+   the same model, the same uint8 data normalised the same way, augmentation off in both (--augment: the
+   recipe's crop and flip in both, on the uint8 batch in one pass).
    Rounds alternate bare / Trainer so a disturbance (other processes) hits both alike; each
    round times only its training steps (after one warm-up step). Target: ratio >= 0.95.
 2. Time to 90%: ResNet-20 trained on Shapes by the Trainer, with the Train page's defaults
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resnet_core.data import DataBundle, ImageSet
+from resnet_core.data.transforms import augment_batch
 from resnet_core.model import build_seeded, get_preset
 from resnet_core.status import Status
 from resnet_core.train import Run, TrainConfig, Trainer, preprocess_of
@@ -56,7 +58,10 @@ def random_bundle(n_train: int, n_val: int, size: int, classes: int, seed: int =
 
 
 def bare_round(model, data: DataBundle, steps: int, batch: int, cfg: TrainConfig, device: str = "cpu") -> float:
-    """Images per second of the bare loop over `steps` steps, after one warm-up step."""
+    """Images per second of the bare loop over `steps` steps, after one warm-up step; with the config's
+    augmentation (crop and flip on the uint8 batch in one pass, as the recipe's), drawn as the Trainer draws it."""
+    augment = cfg.augment_crop or cfg.augment_flip
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     x_all, y_all = data.train.images.to(device), data.train.labels.to(device)
     mean = torch.tensor(data.mean, device=device).view(1, 3, 1, 1)
@@ -66,7 +71,10 @@ def bare_round(model, data: DataBundle, steps: int, batch: int, cfg: TrainConfig
     t_first = 0.0
     for i in range(steps + 1):
         idx = order[i * batch:(i + 1) * batch]
-        x = (x_all[idx].float() / 255 - mean) / std
+        x = x_all[idx]
+        if augment:
+            x = augment_batch(x, cfg.crop_padding if cfg.augment_crop else 0, cfg.augment_flip, gen)
+        x = (x.float() / 255 - mean) / std
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y_all[idx])
         loss.backward()
@@ -108,8 +116,9 @@ def overhead(args: argparse.Namespace) -> None:
     data = random_bundle(args.batch_size * (args.steps + 2), 64, 32, 10)
     base = build_seeded(cfg_model, 0, 10)
     bare_model, trainer_model = copy.deepcopy(base), copy.deepcopy(base)
-    cfg = TrainConfig(epochs=1, batch_size=args.batch_size, lr=0.01, schedule="constant", augment_crop=False,
-                      augment_flip=False, device="cpu", eval_batch_size=64)
+    cfg = TrainConfig(epochs=1, batch_size=args.batch_size, lr=0.01, schedule="constant", augment_crop=args.augment,
+                      augment_flip=args.augment, crop_padding=2, device="cpu", eval_batch_size=64,
+                      bf16=False, channels_last=False)  # the bare loop's fp32 NCHW: no precision probe
     bare, ours = [], []
     with tempfile.TemporaryDirectory() as runs_dir:
         for r in range(args.rounds):
@@ -119,7 +128,7 @@ def overhead(args: argparse.Namespace) -> None:
     ratio = statistics.median(ours) / statistics.median(bare)
     paired = statistics.median(o / b for o, b in zip(ours, bare))
     print(f"overhead ({args.arch}, batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds, "
-          f"{args.threads} threads, CPU)")
+          f"{args.threads} threads, CPU, augmentation {'on (crop pad 2 + flip) in both' if args.augment else 'off'})")
     print(f"  bare loop median      {statistics.median(bare):8.1f} img/s")
     print(f"  Trainer median        {statistics.median(ours):8.1f} img/s")
     print(f"  ratio of medians      {ratio:.3f}   (median of per-round ratios {paired:.3f}; target >= 0.95)")
@@ -230,6 +239,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.1, help="peak SGD learning rate for --time-to-90")
     p.add_argument("--gpu", action="store_true", help="also the CUDA throughput comparison (auto with CUDA)")
     p.add_argument("--skip-overhead", action="store_true")
+    p.add_argument("--augment", action="store_true", help="the recipe's crop and flip in both loops")
     args = p.parse_args()
     print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
           "note: timings on a shared machine are disturbed by other processes")
