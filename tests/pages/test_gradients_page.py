@@ -26,7 +26,7 @@ from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATIO
 from resnet_core.status import Status
 from resnet_core.train.events import EpochEvent, StatusEvent, StepEvent, ValEvent, event_to_dict
 from resnet_core.train.schedule import RunPlan
-from ui.captions import CAPTIONS, FOUND, RECORDED_MISSING, caption
+from ui.captions import CAPTIONS, DEEP_PLAIN_SLOW, FINAL_LOSS_MEANS, FOUND, RECORDED_MISSING, caption
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
@@ -438,6 +438,20 @@ def test_past_the_warm_up_the_live_caption_reads_the_numbers(recorded):
     assert not any(i.value.startswith("Too early") for i in at.info)
     assert any(f"So far, at step {WARM + 10} of {STEPS}," in c and FOUND["training"] in c for c in _captions(at))
     assert "pvr_train_loss" not in {c.key for c in at.get_by_key("demo_panel_degradation").get("plotly_chart")}
+
+
+def test_a_deep_plain_net_left_near_chance_is_shown_as_the_lesson_not_as_an_error(recorded):
+    curves = curves_at(STEPS, Status.FINISHED, FINAL_ACC)
+    curves["plain-56"].update(status=Status.DID_NOT_LEARN, message="did not learn: ... train for more epochs")
+    at = _page()
+    at.session_state["pvr_pair"] = idle_pair(curves)
+    at.session_state["pvr_pair_where"] = "demo"
+    at.run()
+    assert not at.exception and not at.error  # no red "did not learn / train longer" box
+    assert DEEP_PLAIN_SLOW.format(name="plain-56") in _captions(at)
+    # the final caption reads this run against the recorded seeds' spread, with the numbers named
+    told = next(c for c in _captions(at) if c.startswith("Faint bands"))
+    assert "3 seeds" in told and FINAL_LOSS_MEANS in told and "At the end (step" in told
 
 
 # ---- the lesion study ----------------------------------------------------------------------------------------
