@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .analysis.common import SWEEP_DEPTHS
+from .analysis.common import SWEEP_DEPTHS, cifar_config
+from .analysis.landscape import LIVE_DEPTH, LIVE_SPEC, LandscapeSpec
 from .data.containers import DataBundle, ImageSet
 from .data.spec import DatasetSpec
 from .device import best_device
@@ -183,6 +184,16 @@ def lesion_seconds(configs: Sequence[ResNetConfig], n_images: int, image_size: i
     2 + (N - 1) / 2 forward passes, each a third of a training step's work."""
     passes = sum((2 + (sum(cfg.stage_blocks) - 1) / 2) * relative_macs(cfg, image_size) for cfg in configs)
     return passes * n_images * seconds_per_image(device) / 3
+
+
+def landscape_seconds(configs: Sequence[ResNetConfig], spec: LandscapeSpec = LIVE_SPEC, image_size: int = 32,
+                      device: str | None = None) -> float:
+    """The loss landscape (analysis.landscape) of trained nets: `spec.evaluations` forward passes over
+    `spec.n_images` held-out images per net, each a third of a training step's work. Default: the live pair,
+    He et al.'s CIFAR ResNet-20 and its plain twin (what the bundled Shapes pair is)."""
+    configs = configs or (cifar_config(LIVE_DEPTH, residual=False), cifar_config(LIVE_DEPTH))
+    passes = sum(spec.evaluations * relative_macs(cfg, image_size) for cfg in configs)
+    return passes * spec.n_images * seconds_per_image(device) / 3
 
 
 def estimate_seconds(key: str, device: str | None = None, *, model_ready: bool = True) -> float:

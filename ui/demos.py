@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from resnet_core.analysis.landscape import live_seconds
 from resnet_core.assets import bundled_model, demo_times, format_recorded, recorded_degradation
 from resnet_core.device import describe_device
-from resnet_core.estimates import estimate_seconds, format_duration
+from resnet_core.estimates import estimate_seconds, format_duration, landscape_seconds
 from resnet_core.landscape_assets import recorded_landscape
 from ui.frame import GRADCAM_PAGE, PLAIN_VS_RESIDUAL_PAGE
 from ui.jobs import calibrated
@@ -31,8 +30,9 @@ class Demo:
 DEMOS: dict[str, Demo] = {d.key: d for d in (
     Demo("degradation", "The degradation problem", PLAIN_VS_RESIDUAL_PAGE,
          "Trains plain-20, plain-56, ResNet-20 and ResNet-56 side by side on Shapes: same data, seed and recipe.",
-         "Training loss: plain-56 stays far above plain-20 — more layers, worse fit, on the training set itself, so "
-         "not overfitting. With shortcuts, ResNet-56 keeps up with ResNet-20."),
+         "Training loss, each net's band over the recorded seeds: whether plain-56 stays above plain-20 (more layers, "
+         "worse fit on the training set itself: degradation, not overfitting) and whether ResNet-56 closes that gap. "
+         "The caption orders two nets only where their seed ranges do not overlap."),
     Demo("normalization", "Why normalization matters", PLAIN_VS_RESIDUAL_PAGE,
          "Measures, at initialization, how much larger the gradient is at the first conv than at the last, for "
          "depths 8 to 110, plain and residual, with BatchNorm and without.",
@@ -73,7 +73,7 @@ def estimate_text(key: str, *, model_ready: bool = True) -> str:
 def timing_text(key: str, *, model_ready: bool = True) -> str:
     """When the demo's answer appears: at once from the bundled assets where there are some, else its time here."""
     if key == "landscape":
-        live = on_this_device(live_seconds())
+        live = on_this_device(landscape_seconds(()))
         return f"the recorded 56-layer pair at once; the live 20-layer pair, {live}" if recorded_landscape() else live
     if key == "degradation" and recorded_degradation():
         return f"the recorded run at once; live, {estimate_text(key)}"

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from resnet_core.analysis.landscape import LIVE_SPEC, Landscape, held_out, landscape_job, live_seconds
+from resnet_core.analysis.landscape import LIVE_SPEC, Landscape, held_out, landscape_job
 from resnet_core.analysis.landscape_reading import figures, landscape_reading
 from resnet_core.assets import bundled_model
 from resnet_core.charts.landscape import landscape_contour_figure, landscape_lines_figure, landscape_surface_figure
+from resnet_core.estimates import landscape_seconds
 from resnet_core.landscape_assets import LANDSCAPE_FILE, RECORDED_LANDSCAPE, matches_recipe, recorded_landscape
 from resnet_core.recipes import CHECK_SEED
 from resnet_core.share import escape_markdown
@@ -120,7 +121,7 @@ def _live_controls() -> None:
     spec = LIVE_SPEC
     cols[2].caption(f"The bundled plain-20 and ResNet-20 (trained on Shapes): {spec.directions} 1-D slices of "
                     f"{spec.steps_1d} points and a {spec.steps_2d} × {spec.steps_2d} surface each, on {spec.n_images} "
-                    f"held-out images: {on_this_device(live_seconds(spec))}.")
+                    f"held-out images: {on_this_device(landscape_seconds((), spec))}.")
     if not start:
         return
     try:

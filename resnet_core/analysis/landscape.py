@@ -21,7 +21,6 @@ What the slices and surfaces show (loss-doubling radius, local convexity) is rea
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import threading
@@ -38,7 +37,7 @@ from torch import Tensor, nn
 from ..data.containers import Progress
 from ..background import BackgroundJob
 from ..model.config import ResNetConfig
-from .common import GradientError, check_batch, check_model, cifar_config, config_label, measuring
+from .common import GradientError, check_batch, check_model, config_label, measuring
 
 # Bounds: a grid of 51 x 51 (the paper's resolution) on a 56-layer net is minutes on a GPU and hours on a CPU.
 MAX_STEPS_1D = 201
@@ -99,7 +98,8 @@ class LandscapeSpec:
 
 
 # The live 20-layer pair on the page: sized so both nets' slices and surfaces take under a minute on 2 CPU
-# cores (benchmarks/bench_landscape.py prints the time); the recorded 56-layer pair gets a finer grid.
+# cores (benchmarks/bench_landscape.py prints the time; estimates.landscape_seconds says it on the page); the
+# recorded 56-layer pair gets a finer grid.
 LIVE_DEPTH = 20  # the live pair: the bundled Shapes plain-20 and ResNet-20
 LIVE_SPEC = LandscapeSpec(steps_1d=21, steps_2d=11, n_images=64, directions=3)
 RECORDED_SPEC = LandscapeSpec(steps_1d=25, steps_2d=15, n_images=128, directions=3)
@@ -288,35 +288,6 @@ def landscape_job(models: Sequence[nn.Module], images: Tensor, labels: Tensor,
         return results
 
     return BackgroundJob(work, "loss landscape")
-
-
-@functools.lru_cache(maxsize=8)
-def _seconds_per_evaluation(cfg: ResNetConfig, n_images: int, image_size: int) -> float:
-    """Measured once per process: one loss evaluation of a freshly built `cfg` on `n_images` random images (the
-    best of two, after a warm-up pass that pays for allocation)."""
-    from ..model.model import build_seeded
-
-    model = build_seeded(cfg, 0).eval()
-    x = torch.randn(n_images, cfg.in_channels, image_size, image_size, generator=torch.Generator().manual_seed(0))
-    y = torch.zeros(n_images, dtype=torch.long)
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        evaluate(model, x, y)
-        times.append(time.perf_counter() - start)
-    return min(times[1:])
-
-
-def landscape_seconds(configs: Sequence[ResNetConfig], spec: LandscapeSpec, image_size: int = 32) -> float:
-    """How long the landscapes of these nets take here: one evaluation measured per net (once per process),
-    times the evaluations the spec asks for."""
-    return sum(spec.evaluations * _seconds_per_evaluation(cfg, spec.n_images, image_size) for cfg in configs)
-
-
-def live_seconds(spec: LandscapeSpec = LIVE_SPEC) -> float:
-    """How long the live pair takes here: the bundled Shapes plain-20 and ResNet-20 are He et al.'s CIFAR
-    ResNet-20 and its plain twin, at 32 px."""
-    return landscape_seconds([cifar_config(LIVE_DEPTH, residual=False), cifar_config(LIVE_DEPTH)], spec)
 
 
 # ---- files ----------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from resnet_core.analysis.landscape import (
     held_out,
     landscape,
     landscape_job,
-    landscape_seconds,
     load_landscapes,
     save_landscapes,
 )
@@ -32,6 +31,7 @@ from resnet_core.analysis.landscape_reading import (
     surface_curvature,
 )
 from resnet_core.charts.landscape import landscape_contour_figure, landscape_lines_figure, landscape_surface_figure
+from resnet_core.estimates import landscape_seconds
 from resnet_core.model.model import build_seeded
 from resnet_core.status import Status
 
@@ -183,7 +183,7 @@ def test_the_estimate_scales_with_the_work():
     cfgs = [cifar_config(20, residual=False), cifar_config(20)]
     small = landscape_seconds(cfgs, LandscapeSpec(steps_1d=5, steps_2d=5, n_images=8, directions=1))
     assert 0 < small < landscape_seconds(cfgs, LandscapeSpec(steps_1d=5, steps_2d=9, n_images=8, directions=1))
-    assert LIVE_SPEC.evaluations > 0
+    assert landscape_seconds(()) == landscape_seconds(cfgs, LIVE_SPEC)  # the live pair by default
 
 
 def test_the_recorded_pair_is_small_has_provenance_and_reads():
@@ -263,3 +263,20 @@ def test_the_page_has_the_section_and_a_link_from_home_points_at_it():
     assert any("#loss-landscape" in i.value for i in at.info)
     assert any(c.value.startswith("The bundled plain-20 and ResNet-20") and " on this " in c.value
                for c in at.caption)
+
+
+def test_home_says_when_the_landscape_demo_answers():
+    from resnet_core.assets import demo_times
+    from resnet_core.landscape_assets import recorded_landscape
+    from ui.demos import DEMOS, recorded_times_text, timing_text
+
+    assert DEMOS["landscape"].page == "pages/3_Plain_vs_Residual.py"
+    text = timing_text("landscape", model_ready=False)
+    recorded = recorded_landscape()
+    if recorded is None:
+        assert text.startswith("about") and " on this " in text
+        return
+    assert text.startswith("the recorded 56-layer pair at once; the live 20-layer pair, about") and " on this " in text
+    if demo_times():
+        assert recorded_times_text("landscape") == (f"Recorded on {recorded[1].device}, {recorded[1].day}: both "
+                                                    f"56-layer landscapes took {recorded[1].seconds:.0f} s.")
