@@ -65,6 +65,26 @@ SIDEBAR_SCRIPT = """
 </script>
 """
 
+# Streamlit pushes a browser-history entry whenever a run changes the query string, so every slider step or
+# checkbox (each is in the URL, for links) added one and Back walked through them. A change of the query alone
+# now replaces the current entry; moving to another page still pushes one, so one Back press leaves a page.
+HISTORY_SCRIPT = """
+<script>
+(() => {
+  if (window.__resnetHistoryPatched) return;
+  window.__resnetHistoryPatched = true;
+  const push = window.history.pushState.bind(window.history);
+  window.history.pushState = function (state, title, url) {
+    try {
+      const next = new URL(url, window.location.href);
+      if (next.pathname === window.location.pathname) return window.history.replaceState(state, title, url);
+    } catch (e) { /* an unusual url: leave it to the browser */ }
+    return push(state, title, url);
+  };
+})();
+</script>
+"""
+
 BUILD_PAGE = "pages/1_Build.py"
 TRAIN_PAGE = "pages/2_Train.py"
 PLAIN_VS_RESIDUAL_PAGE = "pages/3_Plain_vs_Residual.py"
@@ -96,6 +116,7 @@ def page_setup(title: str) -> None:
         st.divider()
         with st.container(key="frame_scripts"):
             st.html(SIDEBAR_SCRIPT, unsafe_allow_javascript=True)
+            st.html(HISTORY_SCRIPT, unsafe_allow_javascript=True)
             remember_visitor()
     lecturer_sign_in()
     st.html(LAYOUT_CSS)

@@ -20,6 +20,8 @@ html { font-size: 21px; }
 PRESENTER_KEY = "presenter_mode"
 PRESENTER_SCALE = 1.5  # chart text in presenter mode, relative to plotly's sizes
 _WIDGET_KEY = "presenter_mode_toggle"
+PRESENTER_PARAM = "presenter"  # in the URL while presenter mode is on (ui.share.publish writes it)
+_FROM_LINK_KEY = "_presenter_from_link_read"
 
 
 def _remember() -> None:
@@ -30,13 +32,21 @@ def presenter_toggle() -> None:
     """A sidebar switch shared by every page; it stays on across pages for the session.
 
     Streamlit drops a widget's state when another page runs, so the choice lives in a plain
-    session key and the toggle is set from it on every page.
+    session key and the toggle is set from it on every page. It travels in the URL (`presenter=1`), so a reload
+    or a link copied in presenter mode opens in presenter mode.
     """
+    if st.query_params.get(PRESENTER_PARAM) == "1" and not st.session_state.get(_FROM_LINK_KEY):
+        st.session_state[PRESENTER_KEY] = True  # a reload or a shared link from presenter mode keeps it on
+    st.session_state[_FROM_LINK_KEY] = True  # only the page a visitor arrives on reads it: the switch rules after
     st.session_state[_WIDGET_KEY] = st.session_state.get(PRESENTER_KEY, False)
     st.sidebar.toggle("Presenter mode (larger text)", key=_WIDGET_KEY, on_change=_remember,
                       help="For a projector: larger text and numbers on every page.")
     if presenter_on():
         st.html(_CSS)
+        if st.query_params.get(PRESENTER_PARAM) != "1":  # pages that publish a link write it there too
+            st.query_params[PRESENTER_PARAM] = "1"
+    elif PRESENTER_PARAM in st.query_params:
+        del st.query_params[PRESENTER_PARAM]
 
 
 def presenter_on() -> bool:

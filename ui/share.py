@@ -31,6 +31,7 @@ from resnet_core.share import (
     names_this_machine_only,
     option_from_params,
 )
+from ui.presenter import PRESENTER_PARAM, presenter_on
 from ui.state import current_config, set_config
 
 # The parameters that describe the model (config_to_params writes "preset" and the fields that differ).
@@ -122,6 +123,8 @@ def publish(options: Sequence[Linked] = (), extra: dict[str, str] | None = None)
     """Write the model config and the options that differ from their defaults into the URL; return the link.
     `extra`: more parameters the page reads itself (the Train page's `run`, the run it follows)."""
     params = {**config_to_params(current_config()), **(extra or {})}
+    if presenter_on():
+        params[PRESENTER_PARAM] = "1"
     for option in options:
         default = option.default_value()
         value = st.session_state.get(option.key, default)
@@ -149,7 +152,9 @@ def on_page(path: str, redraw_links: Callable[[], None]) -> None:
 def page_query(path: str) -> dict[str, str]:
     """The query a link to page `path` carries: the current model, then the options that page last
     published (in `publish`'s order, so the query string is the very one the page writes)."""
-    return {**config_to_params(current_config()), **st.session_state.get(PAGE_OPTIONS_KEY, {}).get(path, {})}
+    query = {**config_to_params(current_config()), **st.session_state.get(PAGE_OPTIONS_KEY, {}).get(path, {})}
+    query.pop(PRESENTER_PARAM, None)
+    return {**query, **({PRESENTER_PARAM: "1"} if presenter_on() else {})}
 
 
 def copy_link(link: str) -> None:

@@ -230,3 +230,29 @@ def test_back_returns_to_the_page_as_it_was_left(page, app_url):
     expect(page.get_by_text("464.15 k", exact=True).first).to_be_visible(timeout=60_000)
     wait_until_idle(page)
     assert_no_exception(page)
+
+
+def test_widget_changes_replace_the_history_entry_and_presenter_mode_survives_a_reload(page, app_url):
+    """Three changes of a setting on one page leave one history entry for it (one Back press leaves the page),
+    and presenter mode travels in the URL: a reload keeps it on."""
+    page.goto(app_url)
+    wait_until_idle(page)
+    _go(page, "Build", "Build", ".st-key-build_architecture .js-plotly-plot")
+    for preset, params in (("resnet32", "464.15 k"), ("resnet44", "658.59 k"), ("resnet56", "853.02 k")):
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
+        page.get_by_role("option", name=preset, exact=True).click()
+        page.get_by_text(params, exact=True).first.wait_for(timeout=60_000)
+        wait_until_idle(page)
+    page.go_back()
+    page.wait_for_url(re.compile(r"^[^?]*/(\?.*)?$"), timeout=30_000)
+    expect(page.locator("h1").filter(has_text="ResNet Explorer").first).to_be_visible(timeout=60_000)
+    wait_until_idle(page)
+
+    page.get_by_text("Presenter mode (larger text)").click()
+    wait_until_idle(page)
+    page.wait_for_url(re.compile(r"presenter=1"), timeout=30_000)
+    page.reload()
+    wait_until_idle(page)
+    assert page.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "21px"
+    assert "presenter=1" in page.url
+    assert_no_exception(page)
