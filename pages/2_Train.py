@@ -84,7 +84,8 @@ st.markdown(
     "Training lowers the cross-entropy loss $L = -\\log p_{\\text{true class}}$ by stepping every weight against "
     "its gradient, $w \\leftarrow w - \\eta\\, \\partial L / \\partial w$. Press **Start**: the model from the "
     "Build page learns the built-in Shapes dataset while the loss falls live (a ResNet-20 reaches about 94% "
-    "validation accuracy with these defaults, in under a minute on a laptop CPU). Each run trains in its own "
+    "validation accuracy with these defaults; how long it takes on this server is said next to **Start**). "
+    "Each run trains in its own "
     "process and is saved as a folder, so it goes on if you close the tab, and you can compare and download "
     "runs below."
 )
