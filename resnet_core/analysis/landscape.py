@@ -119,6 +119,7 @@ class Landscape:
     center_loss: float
     center_acc: float
     seconds: float = 0.0
+    classes: int = 0  # the net's outputs (0: unknown); chance accuracy is 1 / classes
 
     @property
     def complete(self) -> bool:
@@ -140,7 +141,8 @@ class Landscape:
                     len(r) != len(alphas_2d) for r in surface) or not lines:
                 raise ValueError("the grid's sizes do not agree")
             return cls(str(data["label"]), spec, alphas_1d, lines, alphas_2d, surface, float(data["center_loss"]),
-                       float(data["center_acc"]), float(data.get("seconds", 0.0)))
+                       float(data["center_acc"]), float(data.get("seconds", 0.0)),
+                       int(data.get("classes", 0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise LandscapeError(f"not a loss landscape: {exc}") from None
 
@@ -224,6 +226,7 @@ def landscape(model: nn.Module, images: Tensor, labels: Tensor, spec: LandscapeS
     images, labels = images[:spec.n_images], labels[:spec.n_images]
     cfg = getattr(model, "config", None)
     label = label or (config_label(cfg) if isinstance(cfg, ResNetConfig) else type(model).__name__)
+    classes = cfg.num_classes if isinstance(cfg, ResNetConfig) else 0
     a1, a2 = spec.axis(spec.steps_1d), spec.axis(spec.steps_2d)
     lines = [[math.nan] * len(a1) for _ in range(spec.directions)]
     surface = [[math.nan] * len(a2) for _ in range(len(a2))]
@@ -232,7 +235,7 @@ def landscape(model: nn.Module, images: Tensor, labels: Tensor, spec: LandscapeS
 
     def snapshot(center: tuple[float, float]) -> Landscape:
         return Landscape(label, spec, tuple(a1), tuple(map(tuple, lines)), tuple(a2), tuple(map(tuple, surface)),
-                         center[0], center[1], round(time.perf_counter() - start, 3))
+                         center[0], center[1], round(time.perf_counter() - start, 3), classes)
 
     def loss() -> float:
         value, _ = evaluate(model, images, labels, spec.batch_size)

@@ -20,6 +20,7 @@ from .landscape import Landscape
 
 CONVEX_TOLERANCE = 0.01  # a point is convex when λmin >= -1% of |λmax| (finite differences are not exact)
 DOUBLING = 2.0
+NEAR_CHANCE = 0.1  # a net within 10 points of chance accuracy has barely learned
 
 
 def doubling_radius(alphas: Sequence[float], losses: Sequence[float]) -> float | None:
@@ -146,6 +147,12 @@ def landscape_reading(results: Sequence[Landscape]) -> str:
              f"of {radius_text(f)}, and {100 * f.convex_share:.0f}% of its surface is locally convex "
              f"(mean |λmin/λmax| {f.ratio:.2f})" for f in figs]
     text = "Measured here: " + "; ".join(parts) + "."
+    for r in done:
+        if r.classes and r.center_acc < 1 / r.classes + NEAR_CHANCE:
+            text += (f" {r.label} is near chance at its trained weights ({100 * r.center_acc:.0f}% correct against "
+                     f"{100 / r.classes:.0f}% by guessing, loss {r.center_loss:.2f} against ln {r.classes} = "
+                     f"{math.log(r.classes):.2f}): its landscape is that of a net that has barely learned, not of a "
+                     "trained minimum like Li et al.'s.")
     plain = [f for f in figs if f.label.startswith("plain")]
     residual = [f for f in figs if not f.label.startswith("plain")]
     if len(plain) == 1 and len(residual) == 1:
