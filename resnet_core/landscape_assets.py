@@ -113,7 +113,7 @@ def build_landscape(assets_dir: Path = ASSETS_DIR, spec: LandscapeSpec = RECORDE
         for folder in folders:
             model, _, pre = load_run_model(folder)
             images, labels = held_out(spec.n_images, pre, CHECK_SEED)
-            results.append(landscape(model.float(), images, labels, spec))
+            results.append(landscape(model.float(), images, labels, spec, _print_progress))
             print(summary_line(results[-1]), flush=True)
         seconds = time.perf_counter() - start
     dest.mkdir(parents=True, exist_ok=True)
@@ -131,6 +131,10 @@ def build_landscape(assets_dir: Path = ASSETS_DIR, spec: LandscapeSpec = RECORDE
     print(landscape_reading(results))
     print(f"landscape: {seconds:.0f} s for both nets, written to {dest}")
     return results
+
+
+def _print_progress(done: int, total: int, message: str, _partial: object) -> None:
+    print(f"{done}/{total} {message}", flush=True)
 
 
 def _figures(result: Landscape) -> dict[str, float]:
