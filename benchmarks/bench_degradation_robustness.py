@@ -71,8 +71,14 @@ def _done(folder: Path, train: TrainConfig, data) -> bool:
     except (OSError, ValueError):
         return False
     same = ({k: v for k, v in config.get("train", {}).items() if k != "seed"} ==
-            {k: v for k, v in train.to_dict().items() if k != "seed"} and config.get("dataset") == data.to_dict())
+            {k: v for k, v in train.to_dict().items() if k != "seed"} and same_data(config.get("dataset"), data))
     return same and config.get("status") in ("finished", "did not learn")
+
+
+def same_data(saved: object, data) -> bool:
+    """Whether a run folder's dataset description (config.json "dataset") is `data`'s (a DatasetSpec)."""
+    keys = ("kind", "n_train", "n_val", "seed", "image_size")
+    return isinstance(saved, dict) and all(saved.get(k) == getattr(data, k) for k in keys)
 
 
 def _training_elsewhere(folder: Path) -> bool:

@@ -274,8 +274,9 @@ def _check_recipe(work: Path, requests: list[TrainRequest]) -> None:
             saved = json.loads((work / r.name / CONFIG_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             saved = {}
-        if (saved.get("train") != r.train.to_dict() or saved.get("dataset") != r.data.to_dict()
-                or saved.get("model") != r.model.to_dict()):
+        data = saved.get("dataset") if isinstance(saved.get("dataset"), dict) else {}
+        if (saved.get("train") != r.train.to_dict() or saved.get("model") != r.model.to_dict()
+                or any(data.get(k) != getattr(r.data, k) for k in ("kind", "n_train", "n_val", "seed", "image_size"))):
             raise RuntimeError(f"{work / r.name} is not a run of the demo's recipe (or is missing)")
         if config.status not in (Status.FINISHED, Status.DID_NOT_LEARN):
             raise RuntimeError(f"{work / r.name} ended {config.status}: {config.reason}")

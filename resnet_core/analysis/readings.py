@@ -239,7 +239,9 @@ def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int |
             f"So far, at step {at} of {total_steps}{' (the slowest net is there)' if ahead else ''}")
     window = steps_per_epoch or max(1, at // 10)
     final = {n: final_loss(c, window, at) for n, c in curves.items()}
-    width = lambda n: (max(seed_spread[n]) - min(seed_spread[n])) if seed_spread and seed_spread.get(n) else None
+    # One recorded seed has no spread: the gap is then read as a single run's, without a noise level.
+    width = lambda n: (max(seed_spread[n]) - min(seed_spread[n])) if seed_spread and len(seed_spread.get(n) or ()) > 1 \
+        else None
     parts, plain_gap = [], 0.0
     for residual in (False, True):
         pair = _pair(curves, residual)
@@ -269,9 +271,9 @@ def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int |
     if not parts:
         return ""
     if seed_spread and done:
-        inside = [n for n, v in final.items() if v is not None and seed_spread.get(n)
-                  and min(seed_spread[n]) <= v <= max(seed_spread[n])]
-        outside = [n for n, v in final.items() if v is not None and seed_spread.get(n) and n not in inside]
+        ranged = [n for n, v in final.items() if v is not None and len(seed_spread.get(n) or ()) > 1]
+        inside = [n for n in ranged if min(seed_spread[n]) <= final[n] <= max(seed_spread[n])]
+        outside = [n for n in ranged if n not in inside]
         if outside:
             parts.append(f"{_names(outside)} ended outside the recorded seeds' range")
         elif inside:
