@@ -50,6 +50,7 @@ RECORDED_LANDSCAPE = "recorded/landscape"
 LANDSCAPE_FILE = "landscape.json"
 LANDSCAPE_DEPTH = 56
 LANDSCAPE_SEED = 0  # the training seed of the recorded pair
+DATA_KEYS = ("kind", "n_train", "n_val", "seed", "image_size")  # what a run folder records of its Shapes data
 
 
 def recorded_landscape(assets_dir: Path = ASSETS_DIR) -> tuple[list[Landscape], Provenance] | None:
@@ -68,8 +69,10 @@ def matches_recipe(prov: Provenance) -> bool:
     """Whether the recorded pair was trained with the degradation demo's recipe as it is now (data, training,
     the two nets): a recording made with an earlier recipe is still shown, and said to be older."""
     requests = _pair_requests()
+    data = requests[0].data.to_dict()
+    recorded = prov.recipe.get("dataset") or {}
     return (prov.recipe.get("train") == requests[0].train.to_dict()
-            and prov.recipe.get("dataset") == requests[0].data.to_dict()
+            and all(recorded.get(k) == data[k] for k in DATA_KEYS)
             and prov.recipe.get("models") == [r.model.to_dict() for r in requests])
 
 
@@ -101,7 +104,9 @@ def build_landscape(assets_dir: Path = ASSETS_DIR, spec: LandscapeSpec = RECORDE
         folders = [work / r.name for r in requests]
         train_seconds = None
         if all((f / MODEL_FILE).is_file() for f in folders):
-            source = f"trained with {COMMAND} --only landscape's recipe, kept in its runs folder"
+            train_seconds = _trained_seconds(folders)
+            source = (f"trained by {COMMAND} --only landscape's two workers at once (kept in its runs folder), "
+                      f"{train_seconds:.0f} s")
         elif (recorded := _recorded_weights(assets_dir, requests)) is not None:
             folders = recorded
             source = f"the degradation recording's seed-{LANDSCAPE_SEED} weights (float16), {RECORDED_DEGRADATION}"
@@ -118,7 +123,7 @@ def build_landscape(assets_dir: Path = ASSETS_DIR, spec: LandscapeSpec = RECORDE
         seconds = time.perf_counter() - start
     dest.mkdir(parents=True, exist_ok=True)
     save_landscapes(results, dest / LANDSCAPE_FILE)
-    data_spec = {k: v for k, v in trained[0]["dataset"].items() if k in requests[0].data.to_dict()}
+    data_spec = {k: v for k, v in trained[0]["dataset"].items() if k in DATA_KEYS}
     recipe: dict[str, Any] = {"train": trained[0]["train"], "dataset": data_spec,
                               "models": [t["model"] for t in trained], "seed": trained[0]["train"]["seed"],
                               "weights": source, "landscape": spec.to_dict(),
@@ -131,6 +136,15 @@ def build_landscape(assets_dir: Path = ASSETS_DIR, spec: LandscapeSpec = RECORDE
     print(landscape_reading(results))
     print(f"landscape: {seconds:.0f} s for both nets, written to {dest}")
     return results
+
+
+def _trained_seconds(folders: list[Path]) -> float:
+    """Wall time of runs trained together: from the first one's start to the last one's end (their config.json)."""
+    from datetime import datetime
+
+    stamps = [json.loads((f / CONFIG_FILE).read_text(encoding="utf-8")) for f in folders]
+    start = min(datetime.fromisoformat(s["created"]) for s in stamps)
+    return (max(datetime.fromisoformat(s["finished"]) for s in stamps) - start).total_seconds()
 
 
 def _print_progress(done: int, total: int, message: str, _partial: object) -> None:

@@ -147,15 +147,19 @@ def landscape_reading(results: Sequence[Landscape]) -> str:
              f"of {radius_text(f)}, and {100 * f.convex_share:.0f}% of its surface is locally convex "
              f"(mean |λmin/λmax| {f.ratio:.2f})" for f in figs]
     text = "Measured here: " + "; ".join(parts) + "."
-    for r in done:
-        if r.classes and r.center_acc < 1 / r.classes + NEAR_CHANCE:
-            text += (f" {r.label} is near chance at its trained weights ({100 * r.center_acc:.0f}% correct against "
-                     f"{100 / r.classes:.0f}% by guessing, loss {r.center_loss:.2f} against ln {r.classes} = "
-                     f"{math.log(r.classes):.2f}): its landscape is that of a net that has barely learned, not of a "
-                     "trained minimum like Li et al.'s.")
+    untrained = [r for r in done if r.classes and r.center_acc < 1 / r.classes + NEAR_CHANCE]
+    for r in untrained:
+        text += (f" {r.label} is near chance at its trained weights ({100 * r.center_acc:.0f}% correct against "
+                 f"{100 / r.classes:.0f}% by guessing, loss {r.center_loss:.2f} against ln {r.classes} = "
+                 f"{math.log(r.classes):.2f}): its landscape is that of a net that has barely learned, not of a "
+                 "trained minimum like Li et al.'s.")
     plain = [f for f in figs if f.label.startswith("plain")]
     residual = [f for f in figs if not f.label.startswith("plain")]
-    if len(plain) == 1 and len(residual) == 1:
+    if untrained and len(done) > 1:
+        # A radius measured from a loss near ln(classes) and one from a trained minimum are not the same kind of
+        # number: no ranking of the two landscapes.
+        text += " So the two landscapes are not compared here as Li et al. compare their trained pair."
+    elif len(plain) == 1 and len(residual) == 1:
         text += " " + _comparison(plain[0], residual[0])
     return text
 

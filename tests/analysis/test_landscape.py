@@ -147,6 +147,7 @@ def test_reading_compares_only_beyond_the_spread(tmp_path):
     # Untrained nets: the caption says their landscape is not a trained minimum's.
     assert pair[0].classes == 10 and all(r.center_acc < 0.2 for r in pair)
     assert text.count("is near chance at its trained weights") == 2
+    assert "not compared here" in text and "wider" not in text and "Li et al. found" not in text
     # Saved and read back exactly as the figures quote them.
     save_landscapes(pair, tmp_path / "l.json")
     assert landscape_reading(load_landscapes(tmp_path / "l.json")) == text
