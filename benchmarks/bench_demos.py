@@ -132,7 +132,8 @@ def page_demos(live: bool) -> None:
     from tests.e2e.browser import wait_until_idle
     from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, served_app
 
-    def answer(page, selector: str, what: str, start: float, limit_s: float = 600, test: str = CHART_WITH_DATA) -> float:
+    def answer(page, selector: str, what: str, start: float, limit_s: float = 600,
+               test: str = CHART_WITH_DATA) -> float:
         page.wait_for_function(test, arg=selector, timeout=limit_s * 1000)
         took = time.perf_counter() - start
         print(f"{what}: answer on screen after {took:.1f} s (target <= 60 s)", flush=True)
@@ -161,8 +162,10 @@ def page_demos(live: bool) -> None:
                   flush=True)
             start = time.perf_counter()
             page.get_by_role("button", name="Run it live").first.click()
-            answer(page, ".st-key-pvr_train_loss", "  live degradation run: first live step drawn", start, test=LIVE_TRACE)
-            answer(page, ".st-key-pvr_train_acc", "  live degradation run: first validation point", start, test=LIVE_TRACE)
+            answer(page, ".st-key-pvr_train_loss", "  live degradation run: first live step drawn", start,
+                   test=LIVE_TRACE)
+            answer(page, ".st-key-pvr_train_acc", "  live degradation run: first validation point", start,
+                   test=LIVE_TRACE)
             page.get_by_text("ResNet-56: finished").first.wait_for(timeout=900_000)
             print(f"  live degradation run: all four finished after {time.perf_counter() - start:.0f} s", flush=True)
         start = time.perf_counter()

@@ -92,7 +92,7 @@ def page_run(runs_dir: Path, log: Path) -> dict[str, float]:
         wait_until_idle(page)
         caption = page.get_by_text(re.compile(r"epochs of batches of")).first.inner_text()
         estimate = parse_estimate(caption)
-        server_cpu0 = cpu_seconds(rf"streamlit run app.py")  # the server alone: workers are other processes
+        server_cpu0 = cpu_seconds(r"streamlit run app.py")  # the server alone: workers are other processes
         chromium_cpu0 = cpu_seconds(r"chromium|chrome")
         # The page itself notes when the step counter changes and when "finished N steps" appears (a
         # MutationObserver, reading textContent only): this script then needs to look only once a second, so the

@@ -84,7 +84,8 @@ def main() -> None:
                 page.get_by_role("button", name="Start").click()
             clicked = time.perf_counter() - start
             for page in pages:  # each page has drawn its answer to Start (running or waiting in line)
-                page.get_by_role("progressbar").or_(page.get_by_text("Waiting for a free training slot")).first.wait_for()
+                waiting = page.get_by_text("Waiting for a free training slot")
+                page.get_by_role("progressbar").or_(waiting).first.wait_for()
             said = []
             for page in pages:
                 waiting = page.get_by_text(re.compile(r"Waiting for a free training slot"))

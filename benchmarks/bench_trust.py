@@ -153,7 +153,8 @@ def theirs(model, x, maps, targets):
         cams = m.numpy().astype(np.float32)
         out[name] = {}
         for mode in ("deletion", "insertion"):
-            scores = np.stack([PerturbationConfidenceMetric(rule[mode](p, fill))(x, cams, wanted, model, return_diff=False)
+            scores = np.stack([PerturbationConfidenceMetric(rule[mode](p, fill))(x, cams, wanted, model,
+                                                                               return_diff=False)
                                for p in percentiles[mode]], axis=1)
             counts = np.array([[their_counts(c, p, mode) for p in percentiles[mode]] for c in cams])
             out[name][mode] = (scores, counts)
@@ -185,7 +186,8 @@ def compare_curves(model, x, maps, targets, title: str, areas_checked: bool = Tr
               f"{d_p:20.1e}")
     print(f"  same pixel counts: largest probability difference {worst_p:.1e}: "
           f"{'agree' if worst_p <= P_TOLERANCE else 'DISAGREE'} within {P_TOLERANCE}")
-    verdict = ("agree" if worst_area <= AUC_TOLERANCE else "DISAGREE") if areas_checked else "ties treated apart, see above"
+    verdict = (("agree" if worst_area <= AUC_TOLERANCE else "DISAGREE") if areas_checked
+               else "ties treated apart, see above")
     print(f"  areas (ours at round(j/{STEPS} x pixels), theirs at its percentile counts): largest per-image "
           f"difference {worst_area:.4f}: {verdict}" + (f" within {AUC_TOLERANCE}" if areas_checked else ""))
     print(f"  time for all {len(maps)} maps x {len(x)} images: ours (batched) {t_ours:.2f} s, "

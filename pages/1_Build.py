@@ -108,7 +108,8 @@ if new_link or "cfg_block" not in st.session_state:
 
 with st.sidebar:
     st.selectbox("Start from a preset", list_presets(), key="build_preset", on_change=on_preset_change,
-                 placeholder="Custom model", help="Loads every field below from the preset; edit them freely afterwards.")
+                 placeholder="Custom model",
+                 help="Loads every field below from the preset; edit them freely afterwards.")
     note = st.empty()  # filled once the fields are parsed: it describes the model they make
     L["build_image_size"].widget(st.number_input, "Input image size (pixels)", step=8)
     L["build_batch"].widget(st.number_input, "Batch size for the memory estimate")

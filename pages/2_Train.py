@@ -576,7 +576,8 @@ else:
             d[2].caption("checkpoint: its owner's to download")
         elif info.has_model:
             d[2].download_button(f"Checkpoint ({MODEL_FILE})",
-                                 lambda path=info.path: read_bytes(path / MODEL_FILE, MAX_CHECKPOINT_BYTES, folder=path), file_name=f"{pick}.pt",
+                                 lambda p=info.path: read_bytes(p / MODEL_FILE, MAX_CHECKPOINT_BYTES, folder=p),
+                                 file_name=f"{pick}.pt",
                                  mime="application/octet-stream", on_click="ignore", key="train_download_pt")
         else:
             d[2].caption("no checkpoint (the run diverged, failed or is still running)")

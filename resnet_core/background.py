@@ -1,4 +1,6 @@
-"""Background work in threads (below every package: the trainer and the analyses both use it): a one-shot worker with a Stop event, and the analysis job a page polls.
+"""Background work in threads: a one-shot worker with a Stop event, and the analysis job a page polls.
+
+Below every package: the trainer and the analyses both use it.
 
 Analyses are quick measurements that may run inside the web server, but only a few at a time: every
 BackgroundJob waits for one of ANALYSIS_SLOTS before it works, so a class pressing buttons together queues

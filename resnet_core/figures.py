@@ -1,4 +1,4 @@
-"""The README's Grad-CAM figures (top level: it reads the bundled assets and the recipe), computed by the code the Grad-CAM page runs, from the files it reads (the bundled
+"""The README's Grad-CAM figures, computed by the code the Grad-CAM page runs, from the files it reads (the bundled
 Shapes ResNet-20 and the held-out check set), so that the README and the page quote one value.
 
     python -m resnet_core.figures    # prints the README's localization phrase

@@ -15,7 +15,8 @@ class Status(str, Enum):
     FINISHED = "finished"  # ran to its planned end
     STOPPED = "stopped"  # Stop was pressed; what was trained is kept
     DIVERGED = "diverged"  # the loss became NaN or infinite
-    DID_NOT_LEARN = "did not learn"  # ran to its end, but near chance accuracy or with its loss risen far above its start
+    # ran to its end, but near chance accuracy or with its loss risen far above its start
+    DID_NOT_LEARN = "did not learn"
     FAILED = "failed"  # an error (out of memory, a file that could not be written, ...)
     INTERRUPTED = "interrupted"  # the process that ran it ended before writing a final status
     DAMAGED = "damaged"  # its folder on disk cannot be read

@@ -51,8 +51,8 @@ from resnet_core.explain.verdicts import (
     localization_sentence,
     trust_verdict,
 )
-from resnet_core.stats import Interval, mean_interval
 from resnet_core.share import escape_markdown
+from resnet_core.stats import Interval, mean_interval
 from ui.charts import chart
 from ui.memo import memo_get
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import streamlit as st
 
+from resnet_core.background import BackgroundJob, JobSnapshot
 from resnet_core.device import best_device
 from resnet_core.estimates import format_duration
-from resnet_core.background import BackgroundJob, JobSnapshot
 from resnet_core.jobs.training_queue import JobView, TrainingQueue
 from resnet_core.share import escape_markdown
 from resnet_core.status import Status
@@ -26,7 +26,8 @@ def job_running(key: str) -> bool:
 
 def start_stop(start_col: Any, stop_col: Any, label: str, key_prefix: str, running: bool, stoppable: Any,
                can_stop: bool = True, **start_kwargs: Any) -> bool:
-    """A "start" and a "Stop" button (Material icons) (keys `{key_prefix}_start` / `_stop`); True when start was clicked.
+    """A "start" and a "Stop" button (Material icons), keys `{key_prefix}_start` / `_stop`; True when start was
+    clicked.
 
     `stoppable` is the current job (anything with .stop()), a function that stops it, or None; stopping is a
     callback so it takes effect before the rerun draws the buttons again. `can_stop` False (someone else's run,

@@ -275,7 +275,8 @@ def upload_source() -> Subject | None:
     upload = st.file_uploader(f"A checkpoint (.pt / .pth): a run's {MODEL_FILE} or a torchvision state_dict",
                               type=["pt", "pth"], key="gc_ckpt",
                               help="Up to 50 MB (server.maxUploadSize in .streamlit/config.toml): enough for CIFAR "
-                                   "nets and resnet18; use the ImageNet weights source for the larger torchvision nets.")
+                                   "nets and resnet18; use the ImageNet weights source for the larger torchvision "
+                                   "nets.")
     if upload is None:
         return None
     data = upload.getvalue()
@@ -318,7 +319,8 @@ def upload_source() -> Subject | None:
         return None
     model, report = memo_get(("ckpt-model", digest, choice), lambda: fitted_model(cfg, ckpt.state_dict))
     if model is None:
-        target = choice if choice != "as found" else ("the recorded" if ckpt.config else "the inferred") + " architecture"
+        found = ("the recorded" if ckpt.config else "the inferred") + " architecture"
+        target = choice if choice != "as found" else found
         memo_forget(lambda key: key[:3] != ("ckpt-model", digest, choice))
         st.error(plain_lines(misfit_message(report, name, target)))
         return None

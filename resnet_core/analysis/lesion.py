@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..background import BackgroundJob
 from ..data.containers import ImageSet, Progress
 from ..data.transforms import normalize
-from ..background import BackgroundJob
 from ..model.blocks import PreActBasicBlock, PreActBottleneck
 from ..model.config import ResNetConfig
 from ..stats import Comparison, Interval, mean_interval, paired

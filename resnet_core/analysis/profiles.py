@@ -1,4 +1,4 @@
-"""Gradient profiles: per-conv and per-block gradient norms of one batch, and bands over seeds for a net and its twin."""
+"""Gradient profiles: per-conv and per-block gradient norms of one batch; bands over seeds for a net and its twin."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ..background import BackgroundJob
 from ..data.containers import Progress
 from ..device import device_of
-from ..background import BackgroundJob
 from ..model.config import ResNetConfig
 from ..model.model import build_seeded
 from .common import GradientError, check_depths, check_model, cifar_config, config_label, measuring, random_batch

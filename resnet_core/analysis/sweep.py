@@ -8,8 +8,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..data.containers import Progress
 from ..background import BackgroundJob
+from ..data.containers import Progress
 from ..model.model import build_seeded
 from .common import SWEEP_DEPTHS, GradientError, check_depths, cifar_config, config_label, random_batch
 from .profiles import gradient_norms

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..background import BackgroundJob
 from ..data.containers import DataBundle
 from ..data.spec import DatasetSpec
-from ..background import BackgroundJob
 from ..jobs.training_queue import JobView, TrainingQueue
 from ..model.config import ResNetConfig
 from ..status import Status

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from ..stats import mean_interval
 from ..explain.registry import method_colors
+from ..stats import mean_interval
 from .style import COLORS, base_layout
 
 # Each method's colour is its registry entry's; the reference maps' are greys.

@@ -1,4 +1,4 @@
-"""Data: datasets as in-memory uint8 tensors (Shapes, CIFAR, folders and zips), image decoding, the one transforms module."""
+"""Data: in-memory uint8 datasets (Shapes, CIFAR, folders, zips), image decoding, the one transforms module."""
 
 from .cifar import cifar_files, load_cifar
 from .containers import (

@@ -76,7 +76,8 @@ def baseline_image(image: Tensor, baseline: str | Tensor = DEFAULT_BASELINE) -> 
         return torch.zeros_like(image)
     if baseline == "blur":
         return gaussian_blur(image, sigma=max(image.shape[-2:]) / 16)
-    raise AttributionError(f"unknown baseline {baseline!r}; choose one of {list(PERTURBATION_BASELINES)} or give an image tensor")
+    raise AttributionError(f"unknown baseline {baseline!r}; choose one of {list(PERTURBATION_BASELINES)} "
+                           "or give an image tensor")
 
 
 def baseline_label(baseline: str | Tensor) -> str:

@@ -204,7 +204,8 @@ def _check_targets(model: nn.Module, targets: Sequence[int], n: int) -> list[int
     classes = _num_classes(model)
     for t in targets:
         if t < 0 or (classes is not None and t >= classes):
-            raise AttributionError(f"target class {t} is out of range: the model has {classes} classes (0-{classes - 1})")
+            raise AttributionError(f"target class {t} is out of range: the model has {classes} classes "
+                                   f"(0-{classes - 1})")
     return targets
 
 

@@ -36,21 +36,21 @@ from pathlib import Path
 from ..model.config import estimate_params
 from ..serving import (
     TERMINAL,
-    load_limits,
     Actor,
     ClassLimits,
     NotOwnerError,
     Refusal,
     RefusedError,
     class_demo_run,
+    load_limits,
     make_room,
     run_bytes_estimate,
 )
+from ..serving.memory import release_freed_memory
 from ..status import Status
 from ..train.follow import RunFollower
 from ..train.launch import TrainRequest, worker_command
 from ..train.runs import CONFIG_FILE, STOP_FILE, read_run, request_stop
-from ..serving.memory import release_freed_memory
 from .queue_store import AdoptedWorker, load_jobs, save_jobs
 
 TRAININGS_ENV = "RESNET_EXPLORER_TRAININGS"

@@ -38,7 +38,8 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: str |
             program.save(str(out))
             data = out.read_bytes()
     except Exception as exc:  # the exporter raises many types; the page needs one message
-        raise ExportError(f"ONNX export failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExportError(f"ONNX export failed: {first}") from exc
     finally:
         model.train(was_training)
     if path is not None:

@@ -31,17 +31,20 @@ class LoadReport:
         return not (self.missing or self.unexpected or self.wrong_shape)
 
     def summary(self, limit: int = 5) -> str:
-        """One line a person can act on, e.g. "1 tensor of the wrong shape: fc.weight expects (10, 64), the file has (1000, 512)"."""
+        """One line a person can act on, e.g. "1 tensor of the wrong shape: fc.weight expects (10, 64), the file has
+        (1000, 512)"."""
         if self.ok:
             return "every tensor matches"
         parts = []
         if self.wrong_shape:
-            shown = "; ".join(f"{k} expects {tuple(e)}, the file has {tuple(g)}" for k, e, g in self.wrong_shape[:limit])
+            shown = "; ".join(f"{k} expects {tuple(e)}, the file has {tuple(g)}"
+                              for k, e, g in self.wrong_shape[:limit])
             parts.append(f"{len(self.wrong_shape)} tensor(s) of the wrong shape: {shown}")
         if self.missing:
             parts.append(f"{len(self.missing)} missing from the file: {', '.join(self.missing[:limit])}")
         if self.unexpected:
-            parts.append(f"{len(self.unexpected)} in the file but not in the model: {', '.join(self.unexpected[:limit])}")
+            parts.append(f"{len(self.unexpected)} in the file but not in the model: "
+                         f"{', '.join(self.unexpected[:limit])}")
         return "; ".join(parts)
 
 
@@ -120,7 +123,8 @@ def _infer_stem(sd: Mapping[str, Tensor]) -> tuple[str, int, int]:
             raise CheckpointError(f"conv1.weight has shape {tuple(w.shape)}; a convolution's weight has 4 dimensions")
         kernel = int(w.shape[-1])
         if kernel not in (3, 7):
-            raise CheckpointError(f"conv1 has a {kernel}x{kernel} kernel; ResNet stems use 7x7 (ImageNet) or 3x3 (CIFAR)")
+            raise CheckpointError(f"conv1 has a {kernel}x{kernel} kernel; ResNet stems use 7x7 (ImageNet) "
+                                  "or 3x3 (CIFAR)")
         return ("imagenet" if kernel == 7 else "cifar"), int(w.shape[0]), int(w.shape[1])
     convs = sorted((int(m.group(1)), k) for k in sd if (m := re.fullmatch(r"conv1\.(\d+)\.weight", k))
                    and sd[k].dim() == 4)

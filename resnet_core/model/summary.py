@@ -258,4 +258,5 @@ def check_cost(cfg: ResNetConfig, image_size: int) -> None:
 
 
 __all__ = ["summarize", "estimate_costs", "estimate_macs", "check_cost", "max_gmacs", "max_feature_mb",
-           "MAX_GMACS", "MAX_FEATURE_MB", "ModelSummary", "LayerRow", "BlockRow", "conv_output_size", "format_count", "format_bytes"]
+           "MAX_GMACS", "MAX_FEATURE_MB", "ModelSummary", "LayerRow", "BlockRow", "conv_output_size", "format_count",
+           "format_bytes"]

@@ -141,5 +141,6 @@ def save_limits(runs_dir: str | Path, limits: ClassLimits) -> ClassLimits:
     return limits
 
 
-__all__ = ["CLASS_DIR", "LIMITS_ENV", "SERVED_ENV", "ClassLimits", "check_analysis", "class_dir", "load_limits", "save_limits",
+__all__ = ["CLASS_DIR", "LIMITS_ENV", "SERVED_ENV", "ClassLimits", "check_analysis", "class_dir", "load_limits",
+           "save_limits",
            "served_mode"]

@@ -99,7 +99,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay, schedule=args.schedule,
         milestones=tuple(args.milestones), gamma=args.gamma, warmup_epochs=args.warmup_epochs,
-        warmup_steps=args.warmup_steps, eval_batch_size=args.eval_batch_size, val_per_epoch=args.val_per_epoch, label_smoothing=args.label_smoothing,
+        warmup_steps=args.warmup_steps, eval_batch_size=args.eval_batch_size, val_per_epoch=args.val_per_epoch,
+        label_smoothing=args.label_smoothing,
         augment_crop=not args.no_crop, crop_padding=args.crop_padding,
         augment_flip=not args.no_flip, seed=args.seed, device=args.device, bf16=args.bf16,
         channels_last=args.channels_last, compile=args.compile, max_steps=args.max_steps)

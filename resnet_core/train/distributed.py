@@ -110,7 +110,8 @@ def wrap(model: nn.Module, ctx: DistContext, device: torch.device) -> tuple[nn.M
         check_sync_bn(device)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
-    return model, nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=device.index if ids else None)
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids, output_device=device.index if ids else None)
+    return model, ddp
 
 
 def shard(images: ImageSet, ctx: DistContext) -> ImageSet:

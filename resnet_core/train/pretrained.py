@@ -127,7 +127,8 @@ def load_pretrained(arch: str, weights_name: str = "DEFAULT", progress: Progress
                                                         weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways inside torch.load
         raise WeightsUnavailableError(
-            f"the cached weights file {path} is damaged ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"the cached weights file {path} is damaged "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
             "delete it so it is downloaded again") from None
     model = build_model(get_preset(arch))
     report = load_state_dict_report(model, state_dict)

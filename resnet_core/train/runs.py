@@ -372,7 +372,8 @@ def read_run(path: str | Path) -> RunInfo:
     if status.kept_weights and not has_model:
         return damaged(f"the run {status} but {MODEL_FILE} is missing")
     f = _Fields()
-    final, train, dataset, mark = f.section(info, "final"), info["train"], info["dataset"], f.section(info, "checkpoint")
+    final, mark = f.section(info, "final"), f.section(info, "checkpoint")
+    train, dataset = info["train"], info["dataset"]
     classes = info.get("classes", [])
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
         f.wrong.append("classes")
@@ -385,7 +386,8 @@ def read_run(path: str | Path) -> RunInfo:
     val_acc, val_loss = f.get(final, "val_acc", _fraction, "final."), f.get(final, "val_loss", _loss, "final.")
     if not final and mark:  # still running, or cut off: the last whole epoch's numbers
         epochs, steps = saved_epoch, f.get(mark, "step", _count, "checkpoint.")
-        val_acc, val_loss = f.get(mark, "val_acc", _fraction, "checkpoint."), f.get(mark, "val_loss", _loss, "checkpoint.")
+        val_acc = f.get(mark, "val_acc", _fraction, "checkpoint.")
+        val_loss = f.get(mark, "val_loss", _loss, "checkpoint.")
     elif "epochs" not in final:
         epochs = planned
     if status is Status.RUNNING:

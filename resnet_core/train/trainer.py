@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..background import OneShotWorker
 from ..data.containers import IMAGENET_MEAN, IMAGENET_STD, DataBundle, ImageSet
 from ..data.transforms import Normalizer, augment_batch
-from ..background import OneShotWorker
 from ..model.config import ResNetConfig
 from ..status import Status
 from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
@@ -408,7 +408,8 @@ class Trainer(OneShotWorker):
             if seen:
                 if self.dist is not None:  # every rank saw its slice: the epoch's sums over all of them
                     loss_sum, correct, seen = sum_all(torch.stack([
-                        loss_sum.double(), correct.double(), torch.tensor(float(seen), device=device).double()])).tolist()
+                        loss_sum.double(), correct.double(), torch.tensor(float(seen), device=device).double(),
+                    ])).tolist()
                 train_stats = (float(loss_sum) * bs / seen, int(correct) / seen)  # training loss, accuracy
                 if not self._evaluate(model, val_x, val_y, norm, autocast, epoch, step, train_stats):
                     return Status.STOPPED, f"stopped at step {step} of {self.total_steps} (epoch {epoch})"

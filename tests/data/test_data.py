@@ -166,7 +166,8 @@ CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 def _cifar_batch(seed: int, n: int) -> dict:
     rng = np.random.default_rng(seed)
     return {"batch_label": f"batch {seed}", "labels": rng.integers(0, 10, n).tolist(),
-            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "filenames": [f"img_{seed}_{i}.png" for i in range(n)]}
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "filenames": [f"img_{seed}_{i}.png" for i in range(n)]}
 
 
 def make_tiny_cifar(root: Path, per_batch: int = 3) -> dict[str, dict]:

@@ -340,7 +340,8 @@ def test_served_mode_reads_folders_inside_the_data_root(served):
     assert len(load_image_folder(visitor_path("flowers"), image_size=8).classes) == 2
 
 
-@pytest.mark.parametrize("typed", ["/etc", "..", "../secret", "flowers/../../secret", "to-etc", "to-etc/ssl", "a\x00b", "loop"])
+@pytest.mark.parametrize("typed", ["/etc", "..", "../secret", "flowers/../../secret", "to-etc", "to-etc/ssl", "a\x00b",
+                                   "loop"])
 def test_served_mode_refuses_every_way_out_of_the_data_root(served, typed):
     with pytest.raises(DatasetError) as info:
         visitor_path(typed, "image folder")

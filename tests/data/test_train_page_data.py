@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from resnet_core.data import DATA_ROOT_ENV
-from resnet_core.data.zips import ZIP_FILES_ENV
 from resnet_core.data.uploads import UPLOADS_ENV
+from resnet_core.data.zips import ZIP_FILES_ENV
 
 from .hostile import png_bytes
 

@@ -215,7 +215,8 @@ def test_integrated_gradients_options_and_smoothgrad():
 
 def test_occlusion_marks_the_occluded_evidence():
     """A linear 'model' whose logit is the sum of one patch: occlusion must light up exactly there."""
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 1, bias=False), torch.nn.Flatten(), torch.nn.Linear(SIZE * SIZE, 1))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 1, 1, bias=False), torch.nn.Flatten(),
+                                torch.nn.Linear(SIZE * SIZE, 1))
     with torch.no_grad():
         model[0].weight.fill_(1.0)
         model[2].weight.zero_()

@@ -14,7 +14,6 @@ from resnet_core.assets import bundled_model
 from resnet_core.charts.trust import deletion_insertion_figure, layer_maps_figure, layer_scores_figure, trust_figure
 from resnet_core.data import Preprocess, make_shapes, prepare_uint8
 from resnet_core.explain import explain, normalize_map, predict
-from resnet_core.trust_cli import main as cli_main
 from resnet_core.explain.faithfulness import (
     auc,
     baseline_image,
@@ -32,6 +31,7 @@ from resnet_core.explain.methods import AttributionError
 from resnet_core.explain.trust_table import SENSITIVE_RHO, TrustRow, trust_table, trust_verdict
 from resnet_core.recipes import CHECK_SEED
 from resnet_core.train import load_run_model
+from resnet_core.trust_cli import main as cli_main
 
 
 @pytest.fixture(scope="module")

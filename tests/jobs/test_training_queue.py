@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from resnet_core.data import DatasetSpec
 from resnet_core.background import ANALYSIS_SLOTS, BackgroundJob
+from resnet_core.data import DatasetSpec
 from resnet_core.jobs.training_queue import JobEnd, TrainingQueue
 from resnet_core.model import get_preset
 from resnet_core.recipes import SHAPES_DATA, SHAPES_TRAIN

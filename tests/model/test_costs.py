@@ -70,7 +70,8 @@ def test_costly_models_are_refused_with_the_estimate_the_limit_and_what_to_chang
     with pytest.raises(ConfigError, match=r"compute: at 1024x1024 px .* GMACs per image, more than the 50 GMACs"):
         check_cost(get_preset("resnet152"), 1024)
     with pytest.raises(ConfigError, match=r"memory: at 1024x1024 px one feature map"):
-        check_cost(get_preset("resnet20").replace(stem_width=64, in_channels=1, stage_blocks=(1, 1, 1), stage_widths=(4, 4, 4)), 1024)
+        check_cost(get_preset("resnet20").replace(stem_width=64, in_channels=1, stage_blocks=(1, 1, 1),
+                                                  stage_widths=(4, 4, 4)), 1024)
     check_cost(get_preset("resnet152"), 224)
     monkeypatch.setenv("RESNET_EXPLORER_MAX_GMACS", "1000")  # a big GPU box
     check_cost(get_preset("resnet152"), 1024)

@@ -1,7 +1,7 @@
 import numpy as np
-import pytest
 import onnx
 import onnxruntime
+import pytest
 import torch
 
 from resnet_core import build_model, get_preset

@@ -181,7 +181,8 @@ def test_infer_config_refuses_what_is_not_a_resnet() -> None:
 def test_load_report_lists_missing_unexpected_and_wrong_shapes() -> None:
     model = build_model(get_preset("resnet20"))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    state = {k: torch.randn_like(v.float()).to(v.dtype) for k, v in build_model(get_preset("resnet20")).state_dict().items()}
+    state = {k: torch.randn_like(v.float()).to(v.dtype)
+             for k, v in build_model(get_preset("resnet20")).state_dict().items()}
     del state["layer1.0.bn1.weight"]
     state["layer9.0.conv1.weight"] = torch.zeros(1)
     state["fc.weight"] = torch.zeros(100, 64)

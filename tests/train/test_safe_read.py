@@ -24,8 +24,8 @@ from resnet_core.train import (
     load_run_model,
     read_run,
 )
-from resnet_core.train.follow import MAX_LINE_BYTES
 from resnet_core.train.block_grads import BLOCK_GRADS_FILE, read_block_grads
+from resnet_core.train.follow import MAX_LINE_BYTES
 from resnet_core.train.safe_read import MAX_CONFIG_BYTES, UnsafeFileError, read_bytes, read_from
 from tests.memory import run_measured
 from tests.train.test_faults import STEP, finished_run
