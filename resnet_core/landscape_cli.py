@@ -14,7 +14,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .analysis.landscape import LIVE_SPEC, Landscape, LandscapeError, LandscapeSpec, held_out, landscape, save_landscapes
+from .analysis.landscape import (
+    LIVE_SPEC,
+    Landscape,
+    LandscapeError,
+    LandscapeSpec,
+    held_out,
+    landscape,
+    save_landscapes,
+)
 from .analysis.landscape_reading import landscape_reading, summary_line
 from .assets import bundled_model
 from .recipes import CHECK_SEED

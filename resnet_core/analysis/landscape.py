@@ -98,8 +98,9 @@ class LandscapeSpec:
 
 
 # The live 20-layer pair on the page: sized so both nets' slices and surfaces take under a minute on 2 CPU
-# cores (benchmarks/bench_landscape.py prints the time; estimates.landscape_seconds says it on the page); the
-# recorded 56-layer pair gets a finer grid.
+# cores (368 evaluations of 64 images; estimates.landscape_seconds says it on the page). Measured by
+# benchmarks/bench_landscape.py on the shared 2-core machine at load 12-16 with 1 thread: 59.6 s, 31.7 s at its
+# least-disturbed pace. The recorded 56-layer pair gets a finer grid and more images.
 LIVE_DEPTH = 20  # the live pair: the bundled Shapes plain-20 and ResNet-20
 LIVE_SPEC = LandscapeSpec(steps_1d=21, steps_2d=11, n_images=64, directions=3)
 RECORDED_SPEC = LandscapeSpec(steps_1d=25, steps_2d=15, n_images=128, directions=3)

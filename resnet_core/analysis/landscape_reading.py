@@ -174,8 +174,8 @@ def _comparison(plain: LandscapeFigures, res: LandscapeFigures) -> str:
         width = (f"Unlike Li et al.'s CIFAR-10 nets, {plain.label}'s valley is wider than {res.label}'s on every "
                  "direction drawn here.")
     else:
-        width = (f"The two radii overlap over the directions drawn, so this slice does not tell the nets' widths "
-                 f"apart (Li et al. found the residual net's valley much wider).")
+        width = ("The two radii overlap over the directions drawn, so this slice does not tell the nets' widths "
+                 "apart (in Li et al.'s Figure 1 the net without skip connections has the narrower, chaotic basin).")
     gap = res.convex_share - plain.convex_share
     if abs(gap) < 0.1:
         convex = "Their convex shares are within 10 points of each other on this one plane."

@@ -4,7 +4,6 @@ direct evaluation, the readings, the figures, the recorded 56-layer pair."""
 from __future__ import annotations
 
 import copy
-import math
 import time
 
 import pytest
