@@ -442,6 +442,7 @@ class TrainingQueue:
                 for path in job.run_dirs(self.runs_dir):
                     if (path / CONFIG_FILE).is_file() and not (path / STOP_FILE).exists():
                         request_stop(path)
+                        job.stop_asked = now  # its grace starts when it can first see the request
             return
         job.ended = now
         statuses, errors = [], []

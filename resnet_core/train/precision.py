@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..model.config import ResNetConfig
+from ..model.model import build_model
+
 NO_BF16_ENV = "RESNET_EXPLORER_NO_CPU_BF16"  # set: behave as on a CPU without bf16 (tests, comparisons)
 MARGIN = 1.08  # a candidate must be this much faster than fp32 to be chosen (the probe's noise is a few %)
 PROBE_STEPS = 3  # timed steps per candidate, after one warm-up step
@@ -50,7 +53,10 @@ def cpu_bf16_supported() -> bool:
 
 def _step_seconds(model: nn.Module, batch: int, size: int, bf16: bool, channels_last: bool) -> float:
     """The median time of PROBE_STEPS training steps (forward, backward, SGD) of a copy of `model`."""
-    probe = copy.deepcopy(model).train()
+    # A fresh model of the same config: the run's own may carry hooks (block-gradient recorders) that hold locks,
+    # and the probe must not touch its weights or its BatchNorm statistics anyway.
+    config = getattr(model, "config", None)
+    probe = (build_model(config) if isinstance(config, ResNetConfig) else copy.deepcopy(model)).train()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     probe = probe.to(memory_format=fmt)
     opt = torch.optim.SGD(probe.parameters(), lr=1e-3, momentum=0.9)
@@ -92,7 +98,7 @@ def choose_precision(model: nn.Module, device: torch.device, batch: int, image_s
                          else "chosen by the run's settings")
     try:
         timed = {cand: _step_seconds(model, batch, image_size, *cand) for cand in candidates}
-    except (RuntimeError, ValueError) as exc:  # a model that cannot take the probe's shape: the default
+    except (RuntimeError, ValueError, TypeError) as exc:  # a model the probe cannot copy or feed: the default
         return Precision(bool(bf16), bool(channels_last), f"not measured ({type(exc).__name__})")
     base = timed[candidates[0]]
     best = min(timed, key=timed.get)

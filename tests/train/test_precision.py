@@ -43,3 +43,15 @@ def test_the_run_records_which_precision_and_layout_ran(tmp_path, monkeypatch):
     assert precision["bf16"] is False and isinstance(precision["channels_last"], bool) and precision["why"]
     first = trainer.snapshot().events[0]
     assert ("fp32" in first.message) and (("channels-last" in first.message) == precision["channels_last"])
+
+
+def test_the_probe_leaves_a_hooked_model_alone():
+    """A run recording block gradients has hooks (holding locks) on its model: the probe builds its own copy."""
+    import threading
+
+    model = build_model(TINY)
+    lock = threading.Lock()
+    model.layer1.register_forward_hook(lambda *args: lock.locked() and None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    choose_precision(model, CPU, 8, 16)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
