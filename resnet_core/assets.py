@@ -251,6 +251,20 @@ def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DE
                 times.append(max(_run_seconds(work / r.name) for r in requests))
             else:
                 times.append(_train(requests, work, threads))
+            for request in requests:
+                net = request.name.split("-s")[0]
+                dest = root / net / f"{SEED_PREFIX}{seed}"
+                _copy_run(work / request.name, dest, with_model=False)
+                if seed == seeds[0] and net in DEGRADATION_WEIGHTS:
+                    _half_weights(work / request.name / MODEL_FILE, dest / MODEL_FILE)
+                _check_ended(dest)
+                curve = curve_of(recorded_snapshot(dest))
+                plan = RunPlan.of(request.train, request.data.n_train)
+                result = summary_of(*finals_of([curve], plan.steps_per_epoch))
+                _write_provenance(dest, times[-1], {config_label(request.model): {k: round(v, 4) for k, v in result.items()
+                                                                                  if not k.endswith(("_min", "_max"))}},
+                                  {"threads_per_worker": threads, **_recipe(request)})
+            print(f"degradation seed {seed}: {times[-1]:.0f} s", flush=True)
     for net_dir in root.iterdir() if root.is_dir() else ():
         for stale in net_dir.glob(f"{SEED_PREFIX}*") if net_dir.is_dir() else ():
             if int(stale.name[len(SEED_PREFIX):] or -1) not in seeds:
@@ -275,11 +289,20 @@ def _check_recipe(work: Path, requests: list[TrainRequest]) -> None:
         except (OSError, ValueError):
             saved = {}
         data = saved.get("dataset") if isinstance(saved.get("dataset"), dict) else {}
-        if (saved.get("train") != r.train.to_dict() or saved.get("model") != r.model.to_dict()
+        if (_cpu_fp32(saved.get("train")) != _cpu_fp32(r.train.to_dict()) or saved.get("model") != r.model.to_dict()
                 or any(data.get(k) != getattr(r.data, k) for k in ("kind", "n_train", "n_val", "seed", "image_size"))):
             raise RuntimeError(f"{work / r.name} is not a run of the demo's recipe (or is missing)")
         if config.status not in (Status.FINISHED, Status.DID_NOT_LEARN):
             raise RuntimeError(f"{work / r.name} ended {config.status}: {config.reason}")
+
+
+def _cpu_fp32(train: object) -> object:
+    """A train config with bf16/channels_last null read as false: on a CPU without native bf16 an automatic
+    setting ran as fp32 in the default layout until the trainer began timing layouts (train.precision), so a run
+    that forced them off trained exactly as the automatic ones did."""
+    if not isinstance(train, dict):
+        return train
+    return {**train, **{k: bool(train.get(k)) for k in ("bf16", "channels_last")}}
 
 
 def _run_seconds(folder: Path) -> float:

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..train.verdict import CHANCE_FACTOR
 from .bands import final_loss, separated
 from .lesion import HARDLY, LesionResult, lesion_comparison, veit_agreement
 from .partial import common_step, latest_step
@@ -175,7 +176,7 @@ def _pair(named: Mapping[str, Any], residual: bool) -> tuple[str, str] | None:
     return (labels[0][1], labels[-1][1]) if len(labels) >= 2 else None
 
 
-def band_reading(finals: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> str:
+def band_reading(finals: Mapping[str, tuple[Sequence[float], Sequence[float]]], num_classes: int = 10) -> str:
     """The recorded run's verdict over its seeds. `finals`: per net, its seeds' final training losses (the mean
     over the last epoch's steps) and final validation accuracies. An ordering is stated only where the two nets'
     ranges over the seeds do not overlap (and there are at least two seeds); otherwise the sentence says the seeds
@@ -189,6 +190,11 @@ def band_reading(finals: Mapping[str, tuple[Sequence[float], Sequence[float]]]) 
         if order is None:
             parts.append(f"{deep}'s final training loss is {spread(ld)} against {shallow}'s {spread(ls)}: one seed "
                          "has no spread to judge the gap by, so it cannot order them")
+        elif order > 0 and finals[deep][1] and max(finals[deep][1]) <= CHANCE_FACTOR / num_classes:
+            parts.append(f"{deep}'s final training loss, {spread(ld)}, is above {shallow}'s, {spread(ls)}, in every "
+                         f"seed, but {deep} is still near chance in validation accuracy: in this budget it has barely "
+                         "started to learn, which is more than the degradation He et al. show (their plain-56 learns, "
+                         "only worse than plain-20)")
         elif order > 0:
             parts.append(f"{deep}'s final training loss, {spread(ld)}, is above {shallow}'s, {spread(ls)}, in every "
                          "seed: the deeper plain net fits its own training images worse (degradation)")

@@ -59,6 +59,8 @@ def test_the_recorded_verdict_is_withheld_where_the_seed_ranges_overlap():
     text = band_reading(overlap)
     assert "overlap over the seeds: these seeds cannot order them" in text and "degradation" not in text
     assert "costs nothing the seeds can tell apart" in text and "fits better" not in text
+    stuck = band_reading({**apart, "plain-56": ([2.2, 2.25, 2.28], [0.11, 0.12, 0.14])})
+    assert "is still near chance in validation accuracy" in stuck and "(degradation)" not in stuck
     one = band_reading({label: ([losses[0]], [accs[0]]) for label, (losses, accs) in apart.items()})
     assert "one seed has no spread to judge the gap by, so it cannot order them" in one
     assert "degradation" not in one and "fits better" not in one
