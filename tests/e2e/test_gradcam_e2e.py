@@ -2,6 +2,7 @@
 gets its own clear message while the good results stay on the page."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -73,13 +74,19 @@ def test_the_page_opens_on_a_working_example_with_maps_and_scores(page, app_url)
     # Which layer: Grad-CAM at every stage, each captioned with its map's resolution, and which scores best.
     for label in ("layer1 (32×32)", "layer2 (16×16)", "layer3 (8×8)"):
         assert page.locator('[data-testid="stImage"]').get_by_text(label, exact=True).count() == 1
-    assert page.get_by_text("scores best: its Grad-CAM's insertion − deletion area is").count() == 1
+    # Over several held-out images its sentence names the most faithful layer only beyond the noise; on a busy
+    # machine the several-image check waits behind its button, which says how long it takes.
+    layer_said = page.get_by_text(re.compile(r"(is the most faithful layer|do not decide which layer)"))
+    layer_button = page.locator(".st-key-gc_layers_set_button")
+    assert layer_said.count() >= 1 or layer_button.get_by_text("Compare the layers over").count() == 1
     # Faithfulness: the deletion and insertion curves, reference maps among them, then the trust table's verdict.
     curves = page.locator(".st-key-gc_deletion_chart .js-plotly-plot")
     assert curves.count() == 1
     for reference in ("Random map (reference)", "Uniform map (reference)", "Sobel edges (reference)"):
         assert curves.locator(".legendtext", has_text=reference).count() == 1
-    assert page.get_by_text("On this image ", exact=False).count() >= 1
+    trust_said = page.get_by_text(re.compile(r"(On this one image the insertion − deletion areas|"
+                                             r"Over these \d+ images)"))
+    assert trust_said.count() >= 1
 
 
 def _opacity(page) -> str:
