@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resnet_core.analysis.landscape import LIVE_SPEC, LandscapeSpec, held_out, landscape
 from resnet_core.analysis.landscape_reading import landscape_reading, summary_line
+from resnet_core.estimates import landscape_seconds
 from resnet_core.landscape_assets import recorded_landscape
 from resnet_core.landscape_cli import bundled_runs
-from resnet_core.estimates import landscape_seconds
 from resnet_core.recipes import CHECK_SEED
 from resnet_core.train.runs import load_run_model
 

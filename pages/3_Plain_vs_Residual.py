@@ -35,10 +35,10 @@ from resnet_core.device import best_device
 from resnet_core.estimates import profile_seconds, shattering_seconds, side_by_side_seconds, sweep_seconds
 from resnet_core.model import default_image_size, get_preset
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, SWEEP_BATCH
+from resnet_core.serving import RefusedError
 from resnet_core.share import escape_markdown
 from resnet_core.train import TrainConfigError, TrainerError
 from resnet_core.train.config import LIMITS as TRAIN_LIMITS
-from resnet_core.serving import RefusedError
 from ui.captions import CAPTIONS, caption
 from ui.charts import chart
 from ui.degradation import degradation_panel, live_view, recorded_run
@@ -236,8 +236,9 @@ try:
     typed = parse_depths(extra)
 except GradientError:
     typed = []  # said when the sweep is started
+sweep_time = sweep_seconds(list(depths) + typed, norms, int(sweep_seeds), SWEEP_BATCH, sweep_size)
 buttons[2].caption(f"{2 * len(norms) * int(sweep_seeds) * len(set(depths) | set(typed))} networks, one batch each: "
-                   f"{on_this_device(sweep_seconds(list(depths) + typed, norms, int(sweep_seeds), SWEEP_BATCH, sweep_size))}.")
+                   f"{on_this_device(sweep_time)}.")
 if start_sweep or st.session_state.pop("pvr_autostart_sweep", False):
     try:
         chosen = list(depths) + parse_depths(extra)

@@ -166,7 +166,8 @@ def sweep_seconds(depths: Sequence[int], norms: Sequence[str], seeds: int, batch
     """The depth sweep (analysis.depth_sweep): a plain and a residual net per depth, normalization and seed,
     one forward and backward pass of a batch each."""
     area = (image_size / 32) ** 2
-    return sum(2 * len(norms) * seeds * batch_size * relative_cost(d) * area for d in depths) * seconds_per_image(device)
+    images = sum(2 * len(norms) * seeds * batch_size * relative_cost(d) * area for d in depths)
+    return images * seconds_per_image(device)
 
 
 def shattering_seconds(depths: Sequence[int], seeds: int, n_points: int, image_size: int = 16,

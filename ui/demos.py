@@ -110,11 +110,11 @@ def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = Tr
     demo = DEMOS[key]
     with st.container(border=True, key=f"demo_panel_{key}"):
         text, button = st.columns([5, 1], vertical_alignment="center")
-        text.markdown(f":material/school: **Lecture demo: {demo.title}** — {timing_text(key, model_ready=model_ready)}.  \n"
-                      f"{demo.does}")
+        when = timing_text(key, model_ready=model_ready)
+        text.markdown(f":material/school: **Lecture demo: {demo.title}** — {when}.  \n{demo.does}")
         text.caption(f"**Look for:** {demo.look_for}")
-        button.button("Run demo", icon=":material/play_arrow:", key=f"demo_{key}", type="primary", on_click=on_click, disabled=disabled,
-                      width="stretch")
+        button.button("Run demo", icon=":material/play_arrow:", key=f"demo_{key}", type="primary", on_click=on_click,
+                      disabled=disabled, width="stretch")
         if st.session_state.get(LINKED_DEMO_KEY) == key:
             st.caption("You followed a link to this demo: press **Run demo** when you are ready.")
 

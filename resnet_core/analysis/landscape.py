@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.containers import Progress
 from ..background import BackgroundJob
+from ..data.containers import Progress
 from ..model.config import ResNetConfig
 from .common import GradientError, check_batch, check_model, config_label, measuring
 

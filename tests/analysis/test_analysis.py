@@ -48,7 +48,6 @@ from resnet_core.status import Status
 from resnet_core.train import StepEvent, TrainConfig, Trainer, load_metrics
 from ui.captions import CAPTIONS, FOUND, LOOK, caption
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
