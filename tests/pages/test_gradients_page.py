@@ -56,7 +56,8 @@ def _figure(at, key: str) -> dict:
 
 LABELS = ["plain-20", "ResNet-20", "plain-56", "ResNet-56"]
 FINAL_LOSS = {"plain-20": 1.21, "ResNet-20": 1.1, "plain-56": 1.6, "ResNet-56": 1.05}
-FINAL_ACC = {"plain-20": 0.536, "ResNet-20": 0.578, "plain-56": 0.12, "ResNet-56": 0.532}
+FINAL_ACC = {"plain-20": 0.536, "ResNet-20": 0.578, "plain-56": 0.30, "ResNet-56": 0.532}
+NEAR_CHANCE = {**FINAL_ACC, "plain-56": 0.12}  # a plain-56 that has not started to learn
 SEEDS = (0, 1, 2)
 PLAN = RunPlan.of(DEGRADATION_TRAIN, DEGRADATION_DATA.n_train)
 STEPS, PER_EPOCH = PLAN.total_steps, PLAN.steps_per_epoch
@@ -361,7 +362,7 @@ def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
     said = spread(final["plain-56"])
     assert f"plain-56's final training loss, {said}, is above plain-20's, {spread(final['plain-20'])}" in told
     assert "(degradation)" in told and "in every seed" in told
-    assert "plain-56 12.0% (11.0–13.0% over 3 seeds)" in told  # its validation accuracy
+    assert "plain-56 30.0% (29.0–31.0% over 3 seeds)" in told  # its validation accuracy
     # one series, one value: each card quotes the numbers the caption quotes
     cards = [c for c in words if c.startswith("final training loss ")]
     assert len(cards) == 4 and all(spread(final[label]) in card for label, card in zip(LABELS, cards))
@@ -459,7 +460,7 @@ def test_a_deep_plain_net_left_near_chance_is_shown_as_the_lesson_not_as_an_erro
 
 def test_a_lesion_study_of_nets_near_chance_is_refused_before_it_runs():
     at = _page()
-    at.session_state["pvr_pair"] = idle_pair(curves_at(STEPS, Status.FINISHED, FINAL_ACC))
+    at.session_state["pvr_pair"] = idle_pair(curves_at(STEPS, Status.FINISHED, NEAR_CHANCE))
     at.run()
     at.radio(key="pvr_lesion_source").set_value("trained").run()
     assert not at.exception and not at.error
