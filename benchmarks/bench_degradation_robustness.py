@@ -94,7 +94,8 @@ def _training_elsewhere(folder: Path) -> bool:
 def run_matrix(nets: list[str], seeds: list[int], threads: list[int], train: TrainConfig, data, cores: int,
                runs_dir: Path, record_every: int = 0) -> dict[tuple[str, int, int], float]:
     """Train every (net, seed, threads) in worker processes, at most `cores` threads at once; their wall times."""
-    todo = [(n, s, t) for t in threads for s in seeds for n in nets if not _done(runs_dir / _name(n, s, t), train, data)]
+    todo = [(n, s, t) for t in threads for s in seeds for n in nets
+            if not _done(runs_dir / _name(n, s, t), train, data)]
     todo.sort(key=lambda x: (x[2], "56" not in x[0], x[1]))  # 1 thread first (the recording's), deep nets first
     elsewhere = [k for k in todo if _training_elsewhere(runs_dir / _name(*k))]  # waited for, not started again
     todo = [k for k in todo if k not in elsewhere]
@@ -155,7 +156,8 @@ def main() -> int:
     plan = RunPlan.of(train, data.n_train)
     warm, window = warmup_end(train, plan), max(1, plan.steps_per_epoch // 4)
     print(f"recipe: {json.dumps(train.to_dict())}")
-    print(f"data: {data.n_train} Shapes images of {data.image_size} px; {plan.total_steps} steps ({plan.steps_per_epoch}/epoch), warm-up ends "
+    print(f"data: {data.n_train} Shapes images of {data.image_size} px; {plan.total_steps} steps "
+          f"({plan.steps_per_epoch}/epoch), warm-up ends "
           f"at step {warm}; windows of {window} steps; cores {args.cores}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = args.keep or Path(tmp)

@@ -78,7 +78,8 @@ def _read_provenance(folder: Path) -> Provenance | None:
         data = json_limits.loads(read_bytes(folder / PROVENANCE_FILE, MAX_SMALL_JSON_BYTES, folder=folder))
         return Provenance(command=str(data["command"]), device=str(data["device"]), date=str(data["date"]),
                           seconds=float(data["seconds"]), torch=str(data["torch"]),
-                          results={str(k): {str(m): float(v) for m, v in r.items()} for k, r in data["results"].items()},
+                          results={str(k): {str(m): float(v) for m, v in r.items()}
+                                   for k, r in data["results"].items()},
                           recipe=dict(data["recipe"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -261,8 +262,8 @@ def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DE
                 curve = curve_of(recorded_snapshot(dest))
                 plan = RunPlan.of(request.train, request.data.n_train)
                 result = summary_of(*finals_of([curve], plan.steps_per_epoch))
-                _write_provenance(dest, times[-1], {config_label(request.model): {k: round(v, 4) for k, v in result.items()
-                                                                                  if not k.endswith(("_min", "_max"))}},
+                kept = {k: round(v, 4) for k, v in result.items() if not k.endswith(("_min", "_max"))}
+                _write_provenance(dest, times[-1], {config_label(request.model): kept},
                                   {"threads_per_worker": threads, **_recipe(request)})
             print(f"degradation seed {seed}: {times[-1]:.0f} s", flush=True)
     for net_dir in root.iterdir() if root.is_dir() else ():

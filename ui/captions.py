@@ -122,4 +122,5 @@ DEEP_PLAIN_SLOW = (
     "{name} is still near chance: the deep plain net training slowest is the degradation this demo shows, not a "
     "fault of the run."
 )
-LESION_TOO_EARLY = "The networks are still training; the lesion study of this pair unlocks when they finish or are stopped."
+LESION_TOO_EARLY = ("The networks are still training; the lesion study of this pair unlocks when they finish or are "
+                    "stopped.")

@@ -178,8 +178,8 @@ def _live_body(pair: SideBySide, curves: dict, recorded: RecordedRun | None, hea
     if early:
         st.info(early, icon=":material/hourglass_top:")
     if behind is not None:
-        against = (f"Faint bands: the recorded runs of the same recipe over {recorded.seeds} seeds (dotted: their mean, "
-                   "shaded: min to max), to see whether this run is typical")
+        against = (f"Faint bands: the recorded runs of the same recipe over {recorded.seeds} seeds (dotted: their "
+                   "mean, shaded: min to max), to see whether this run is typical")
         against += f" ({escape_markdown(recorded.summary)}). " if recorded.summary else ". "
     else:
         against = ""

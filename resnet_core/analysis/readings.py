@@ -146,8 +146,10 @@ def sweep_reading(result: SweepResult, norm: str = "batch") -> str:
     if climb >= 100 and (deepest_res is None or last > 10 * deepest_res):
         return said + f". From depth {d0} to {d1} the plain net's ratio climbs {_magnitude(climb)}."
     if norm == "none" and climb < 100:
-        return said + f". Neither climbs by orders of magnitude from depth {d0} to {d1} (the plain net's changes {times(climb)})."
-    return said + f". Here the plain net's ratio does not climb by orders of magnitude from depth {d0} to {d1} ({times(climb)})."
+        return said + (f". Neither climbs by orders of magnitude from depth {d0} to {d1} (the plain net's changes "
+                       f"{times(climb)}).")
+    return said + (f". Here the plain net's ratio does not climb by orders of magnitude from depth {d0} to {d1} "
+                   f"({times(climb)}).")
 
 
 # ---- side-by-side training (section 3) -------------------------------------------------------------------
@@ -267,8 +269,8 @@ def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int |
         elif ld <= ls * 1.05:
             parts.append(f"{deep}'s is {ld:.2f} against {shallow}'s {ls:.2f}: with shortcuts the deeper net keeps up")
         elif 0 < plain_gap and ld - ls < 0.5 * plain_gap:
-            parts.append(f"{deep}'s is {ld:.2f} against {shallow}'s {ls:.2f}: with shortcuts the gap between the depths "
-                         f"shrinks from {plain_gap:.2f} to {ld - ls:.2f}")
+            parts.append(f"{deep}'s is {ld:.2f} against {shallow}'s {ls:.2f}: with shortcuts the gap between the "
+                         f"depths shrinks from {plain_gap:.2f} to {ld - ls:.2f}")
         else:
             parts.append(f"{deep}'s ({ld:.2f}) is above {shallow}'s ({ls:.2f}): the shortcuts have not closed the "
                          f"gap {'in this run' if done else 'yet'}")

@@ -206,7 +206,8 @@ def _curve_band(seeds: "list[dict]", metric: str, smoothing: float) -> "CurveBan
 
 def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "train_loss",
                                       smoothing: float = 0.6, revision: str = "pvr-training",
-                                      max_points: int = MAX_POINTS_DRAWN, recorded: "dict[str, list[dict]] | None" = None,
+                                      max_points: int = MAX_POINTS_DRAWN,
+                                      recorded: "dict[str, list[dict]] | None" = None,
                                       warmup_step: int = 0, too_early: bool = False,
                                       note: str = "") -> go.Figure:
     """Overlaid curves of the side-by-side runs (analysis.SideBySide.curves(), or analysis.twins.curve_of).
@@ -214,7 +215,8 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
     Colour tells plain (orange) from residual (blue); the deeper net of each kind is drawn solid and
     thick, the shallower dashed, as in He et al. 2015's Figure 6. `recorded`: per net, the curves of a
     recorded run's seeds, drawn as the mean with its min-max band (faint and dotted behind live curves, with
-    one legend entry for them), so a live run is seen inside its band or outside it. `warmup_step`: the learning-rate warm-up is shaded up to it,
+    one legend entry for them), so a live run is seen inside its band or outside it. `warmup_step`: the
+    learning-rate warm-up is shaded up to it,
     and labelled "too early to read" while `too_early`. `note`: a line in the middle of the plot (e.g. when the
     live curves are still empty, what will appear and when).
     """
@@ -256,7 +258,8 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
                       line_width=0, annotation_text="warm-up: too early to read" if too_early else "warm-up",
                       annotation_position="top left")
     if note:
-        fig.add_annotation(text="<br>".join(textwrap.wrap(note, 48)), xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+        fig.add_annotation(text="<br>".join(textwrap.wrap(note, 48)), xref="paper", yref="paper", x=0.5, y=0.5,
+                           showarrow=False,
                            font=dict(color=COLORS["neutral"], size=13))
     fig.update_xaxes(title="training step")
     if metric == "train_loss":

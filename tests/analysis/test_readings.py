@@ -42,7 +42,6 @@ from resnet_core.train.events import EpochEvent, ValEvent
 from resnet_core.train.schedule import RunPlan
 from resnet_core.train.trainer import TrainerSnapshot
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 

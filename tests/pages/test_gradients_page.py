@@ -73,12 +73,13 @@ def write_recorded(root: Path) -> dict[str, list[Path]]:
     """The demo's four nets over three seeds, recorded with the demo's recipe (its steps, epochs, validations),
     and the provenance next to them; returns label -> seed folders, as assets.recorded_degradation does."""
     folders = {}
-    val_steps = {round(k * PER_EPOCH / DEGRADATION_TRAIN.val_per_epoch) for k in range(1, DEGRADATION_TRAIN.val_per_epoch)}
+    per = DEGRADATION_TRAIN.val_per_epoch
+    val_steps = {round(k * PER_EPOCH / per) for k in range(1, per)}
     for label in LABELS:
         for seed in SEEDS:
             folder = root / label.lower().replace("-", "") / f"seed{seed}"
             folder.mkdir(parents=True)
-            acc = lambda step: (FINAL_ACC[label] + 0.01 * (seed - 1)) * step / STEPS
+            acc = lambda step, label=label, seed=seed: (FINAL_ACC[label] + 0.01 * (seed - 1)) * step / STEPS
             events = [StatusEvent(Status.RUNNING, "training", 0, 0.0, "cpu", STEPS, PER_EPOCH, 64)]
             for step in range(1, STEPS + 1):
                 loss = loss_at(label, step, seed)
