@@ -125,7 +125,8 @@ def recorded_view(recorded: RecordedRun) -> None:
         st.caption(RECORDED_STALE)
     where = f": {escape_markdown(recorded.summary)}" if recorded.summary else ""
     seeds = f"{recorded.seeds} seed{'s' if recorded.seeds != 1 else ''} per net"
-    st.caption(f":material/history: **Recorded**, not live, {seeds}{where}. "
+    st.caption(f":material/history: **Recorded**, not live, {seeds} (each line their mean, its band their min to "
+               f"max){where}. "
                f"{FINAL_LOSS_MEANS} " + caption("training", band_reading(finals)))
 
 

@@ -233,8 +233,9 @@ def plain_vs_residual_training_figure(curves: "dict[str, dict]", metric: str = "
         xs, mean, low, high = thin(band.step, band.mean, band.low, band.high, max_points=max_points)
         # Behind live curves one legend entry (below) stands for the recorded bands, whose colours and dashes
         # match the live nets': eight entries would wrap over the axis title in a half-width chart.
-        what = f"mean, min–max of {band.runs} seeds" if band.runs > 1 else "1 seed"
-        for trace in band_traces(xs, mean, low, high, f"{name} (recorded: {what})",
+        # The legend stays short (a half-width chart on a projector cuts longer entries); the line is the seeds'
+        # mean and the band their min-max, as the panel's caption says.
+        for trace in band_traces(xs, mean, low, high, f"{name} (recorded)",
                                  _pvr_color(name), opacity=0.12 if curves else 0.22, dash="dot" if curves else
                                  ("solid" if deep(name) else "dash"), width=(3 if deep(name) else 1.8),
                                  legendgroup="recorded", showlegend=not curves, mean_opacity=0.6 if curves else 1.0):

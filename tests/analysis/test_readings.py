@@ -200,7 +200,7 @@ def test_the_training_chart_draws_the_recorded_seeds_as_faint_bands_and_marks_th
                                               "at step 12, a quarter of an epoch in.")
     assert "step 12" in alone.layout.annotations[0].text
     named = [t.name for t in alone.data if t.showlegend is not False]
-    assert named[3] == "ResNet-56 (recorded: mean, min–max of 3 seeds)" and alone.data[11].y[0] == pytest.approx(60)
+    assert named[3] == "ResNet-56 (recorded)" and alone.data[11].y[0] == pytest.approx(60)
 
 
 def test_heatmap_reading_compares_the_first_and_last_blocks():

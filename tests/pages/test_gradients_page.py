@@ -350,7 +350,7 @@ def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
     assert {c.key for c in panel.get("plotly_chart")} == {"pvr_rec_loss", "pvr_rec_acc"}
     loss = _figure(at, "pvr_rec_loss")
     named = [t["name"] for t in loss["data"] if t.get("showlegend") is not False]
-    assert named == [f"{label} (recorded: mean, min–max of 3 seeds)" for label in LABELS]
+    assert named == [f"{label} (recorded)" for label in LABELS]
     assert [t.get("fill") for t in loss["data"][:3]] == [None, "tonexty", None]  # each net's band, then its mean
     assert [m.value for m in panel.metric] == [f"{100 * FINAL_ACC[label]:.1f}%" for label in LABELS]  # seed mean
     words = [c.value for c in panel.caption]
