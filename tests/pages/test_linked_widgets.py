@@ -44,7 +44,7 @@ def _shapes_run(runs_dir: Path) -> None:
 
 
 def _render(page: str, state: dict) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=180)
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=300)
     at.session_state["model_config"] = TINY
     for key, value in state.items():
         at.session_state[key] = value
