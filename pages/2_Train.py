@@ -164,7 +164,8 @@ running = job.active if job is not None else (followed is not None and follower(
 queued = job is not None and job.queued
 me = actor()
 # Another visitor's run (followed from the list or a ?run= link) is watched read-only: its Stop stays disabled.
-mine = job is not None or followed is None or me.may_control(read_run(followed).owner)
+followed_owner = read_run(followed).owner if followed is not None and job is None else None
+mine = job is not None or followed is None or me.may_control(followed_owner)
 REFUSED_KEY = "train_refused"  # why the last Stop / Remove / promote was refused, said once
 
 
@@ -400,7 +401,7 @@ start_clicked = start_stop(buttons[0], buttons[1], "Start", "train", running, st
 if REFUSED_KEY in st.session_state:
     st.warning(escape_markdown(st.session_state.pop(REFUSED_KEY)))
 if followed is not None and not mine:
-    st.caption(f"You are watching `{followed.name}`, started by {owner_label(read_run(followed).owner)}: "
+    st.caption(f"You are watching `{followed.name}`, started by {owner_label(followed_owner)}: "
                "read-only (only its owner or the lecturer can stop it).")
 if not running:
     try:
