@@ -51,7 +51,17 @@ def pid_alive(pid: Any) -> bool:
         return True  # another user's process
     except (OverflowError, OSError):
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An exited process nobody has reaped yet still answers kill(pid, 0): a worker orphaned by a killed server
+    becomes one where the machine's first process does not reap (some containers), and would look alive forever."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS) or already gone: kill(pid, 0) has spoken
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def heartbeat_age(folder: Path) -> float | None:
