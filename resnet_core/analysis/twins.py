@@ -8,7 +8,6 @@ folders, so the page draws curves and heatmaps from disk and the lesion study lo
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from ..train.block_grads import read_block_grads
 from ..train.config import TrainConfig
 from ..train.follow import RunFollower
 from ..train.launch import TrainRequest
-from ..train.runs import load_run_model
+from ..train.runs import load_run_model, run_name
 from ..train.schedule import RunPlan
 from ..train.trainer import TrainerSnapshot
 from .common import GradientError, check_depths, cifar_config, config_label
@@ -87,10 +86,9 @@ class SideBySide:
 
     def submit(self, queue: TrainingQueue, estimate_s: float, device: str = "cpu", **share: Any) -> SideBySide:
         """Queue the four trainings as one job; `share` (actor, limits) as TrainingQueue.submit takes them."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         requests = []
         for label, cfg in self.configs.items():
-            name = queue.unique_name(f"{stamp}-twins-{label.lower().replace(' ', '')}")
+            name = queue.unique_name(run_name("twins", label))
             requests.append(TrainRequest(cfg, self.data, self.train_config, name,
                                          record_block_grads=self.record_every))
             self.run_dirs[label] = queue.runs_dir / name

@@ -56,6 +56,7 @@ from .runs import (
     metrics_csv,
     read_run,
     request_stop,
+    run_name,
 )
 from .schedule import RunPlan, lr_at, lr_schedule, schedule_preview, warmup_length
 from .trainer import (
@@ -129,6 +130,7 @@ __all__ = [
     "prepare_finetune",
     "preprocess_of",
     "read_run",
+    "run_name",
     "request_stop",
     "resolve_device",
     "schedule_preview",

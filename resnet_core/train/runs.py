@@ -87,6 +87,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "run"
 
 
+def run_name(*parts: str) -> str:
+    """A new run folder's name: the time it starts, then `parts` as slugs ("20261205-130501-resnet-20-shapes"),
+    so folders list in the order they were made and say what they hold. The one naming for every run."""
+    return "-".join([time.strftime("%Y%m%d-%H%M%S"), *(_slug(p) for p in parts)])
+
+
 class Run:
     """A run folder being written by one trainer. Methods are safe to call from its thread."""
 
@@ -123,8 +129,7 @@ class Run:
         (a hash of the visitor's id when the app started it; "terminal" from a command line)."""
         runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         runs_dir.mkdir(parents=True, exist_ok=True)
-        base = _slug(name) if name else "-".join(
-            [time.strftime("%Y%m%d-%H%M%S"), _slug(arch_name(model_config)), _slug(str(dataset.get("kind", "data")))])
+        base = _slug(name) if name else run_name(arch_name(model_config), str(dataset.get("kind", "data")))
         path = _unique_folder(runs_dir, base)
         info = {
             "version": FORMAT_VERSION,

@@ -282,14 +282,17 @@ def test_global_grad_norm_equals_torch_total_norm():
 
 def test_saved_run_loads_and_gives_identical_outputs(tmp_path):
     data = bundle()
-    trainer = create_trainer(build_seeded(TINY, 0, 4), data, fast(), runs_dir=tmp_path)
+    # fp32 in the default layout, pinned: with the layout chosen by timing (channels-last on some loads) the live
+    # model's convolutions take another algorithm than the loaded one's, equal only to ~1e-7.
+    recipe = fast(bf16=False, channels_last=False)
+    trainer = create_trainer(build_seeded(TINY, 0, 4), data, recipe, runs_dir=tmp_path)
     finished(trainer)
     assert trainer.status is Status.FINISHED
     run_dir = trainer.run.path
     assert {p.name for p in run_dir.iterdir()} == {"config.json", METRICS_FILE, MODEL_FILE}
     config = json.loads((run_dir / "config.json").read_text())
     assert config["status"] == "finished" and config["classes"] == CLASSES
-    assert config["train"] == fast().to_dict() and config["model"]["num_classes"] == 4
+    assert config["train"] == recipe.to_dict() and config["model"]["num_classes"] == 4
     assert re.fullmatch(r"\d{8}-\d{6}-resnet6-colours", run_dir.name)
 
     model, classes, preprocess = load_run_model(run_dir)
