@@ -43,7 +43,6 @@ from resnet_core.assets import bundled_model
 from resnet_core.data import Preprocess, make_shapes, prepare_uint8
 from resnet_core.explain import METHOD_LABELS, METHODS, explain, normalize_map, spearman
 from resnet_core.explain.faithfulness import (
-    REFERENCE_LABELS,
     auc,
     baseline_image,
     confidence_change,
@@ -53,6 +52,7 @@ from resnet_core.explain.faithfulness import (
     reference_maps,
 )
 from resnet_core.explain.layers import block_names, layer_scores
+from resnet_core.explain.references import reference_labels, reference_names
 from resnet_core.explain.trust_table import trust_table
 from resnet_core.recipes import CHECK_SEED, LOCALIZATION_IMAGES
 from resnet_core.train import load_run_model
@@ -78,7 +78,7 @@ P_TOLERANCE = 1e-4
 # count by a pixel either way; on a steep curve one pixel out of 1024 can move the area by ~0.01.
 AUC_TOLERANCE = 0.02
 DROP_TOLERANCE = 1e-4
-LABELS = {**METHOD_LABELS, **REFERENCE_LABELS}
+LABELS = {**METHOD_LABELS, **reference_labels()}
 
 
 def load(n: int):
@@ -97,7 +97,7 @@ def all_maps(model, x, targets, pre) -> dict[str, torch.Tensor]:
     """name -> N x H x W: every method at its defaults (Grad-CAM at the last stage) and the reference maps."""
     maps = {m: torch.stack([explain(model, x[i], m, target=targets[i]) for i in range(len(x))]) for m in METHODS}
     refs = [reference_maps(x[i], seed=i, mean=pre.mean, std=pre.std) for i in range(len(x))]
-    maps.update({r: torch.stack([ref[r] for ref in refs]) for r in ("random", "uniform", "sobel")})
+    maps.update({r: torch.stack([ref[r] for ref in refs]) for r in reference_names()})
     return maps
 
 

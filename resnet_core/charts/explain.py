@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from ..explain.references import reference_colors
 from ..explain.registry import method_colors
 from ..stats import mean_interval
 from .style import COLORS, base_layout
 
-# Each method's colour is its registry entry's; the reference maps' are greys.
-_METHOD_COLORS = {**method_colors(), "uniform": "#999999", "random": "#BBBBBB"}
+
+def map_color(name: str) -> str:
+    """A method's or a reference map's colour: its registry entry's, read when drawn (so a method or reference
+    registered later has its own too)."""
+    return {**method_colors(), **reference_colors()}.get(name, COLORS["neutral"])
 
 
 def probability_figure(rows: "list[dict]", title: str = "Top predictions", revision: str = "probs") -> go.Figure:
@@ -37,7 +41,7 @@ def localization_figure(rows: "list[dict]", revision: str = "localization") -> g
         halves = [_half_width(r, key) for r in rows]
         fig.add_trace(go.Bar(
             x=labels, y=[100.0 * r[key] for r in rows], name=name, opacity=opacity,
-            marker_color=[_METHOD_COLORS.get(r["method"], COLORS["neutral"]) for r in rows],
+            marker_color=[map_color(r["method"]) for r in rows],
             # The 95% interval over the images, where the rows carry each image's value (localization_scores does).
             error_y=dict(type="data", array=[100.0 * h for h in halves], thickness=1.2)
             if all(h is not None for h in halves) else dict(visible=False),
@@ -69,7 +73,7 @@ def randomization_figure(steps: "list[str]", correlations: "dict[str, list[float
     for method, values in correlations.items():
         fig.add_trace(go.Scatter(
             x=steps, y=values, mode="lines+markers", name=labels.get(method, method),
-            line=dict(color=_METHOD_COLORS.get(method, COLORS["neutral"]), width=2),
+            line=dict(color=map_color(method), width=2),
             hovertemplate="randomized down to %{x}: rho = %{y:.2f}<extra>" + labels.get(method, method) + "</extra>",
         ))
     fig.add_hline(y=0.0, line_dash="dot", line_color=COLORS["neutral"])

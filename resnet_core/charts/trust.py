@@ -9,20 +9,19 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .explain import _METHOD_COLORS
+from ..explain.references import reference_names
+from .explain import map_color
 from .style import COLORS, base_layout
 
-# The Grad-CAM page's method colours, plus the edge-detector reference map.
-TRUST_COLORS = {**_METHOD_COLORS, "sobel": "#56B4E9"}
 _REFERENCE_DASH = "dot"  # reference maps are drawn dotted, so they read as yardsticks, not methods
 
 
 def _color(name: str) -> str:
-    return TRUST_COLORS.get(name, COLORS["neutral"])
+    return map_color(name)
 
 
 def deletion_insertion_figure(records: Sequence[dict[str, Any]], baseline: str = "",
-                              references: Sequence[str] = ("random", "uniform", "sobel"),
+                              references: Sequence[str] | None = None,
                               revision: str = "deletion-insertion") -> go.Figure:
     """Deletion (left) and insertion (right) curves, one line per map, its area in the legend.
 
@@ -34,7 +33,7 @@ def deletion_insertion_figure(records: Sequence[dict[str, Any]], baseline: str =
                                         "Insertion: most important pixels put back first (higher is better)"))
     for r in records:
         x = [100.0 * f for f in r["fractions"]]
-        dash = _REFERENCE_DASH if r["name"] in references else "solid"
+        dash = _REFERENCE_DASH if r["name"] in (reference_names() if references is None else references) else "solid"
         for col, key in ((1, "deletion"), (2, "insertion")):
             fig.add_trace(go.Scatter(
                 x=x, y=[100.0 * p for p in r[key]], mode="lines", legendgroup=r["name"], showlegend=col == 1,

@@ -4,15 +4,12 @@ from .faithfulness import (
     DEFAULT_BASELINE,
     DEFAULT_STEPS,
     PERTURBATION_BASELINES,
-    REFERENCE_LABELS,
-    REFERENCES,
     Curve,
     Faithfulness,
     baseline_label,
     confidence_change,
     faithfulness_scores,
     reference_maps,
-    sobel_map,
 )
 from .layers import LAYER_KINDS, LayerReport, LayerScore, block_names, layer_scores
 from .maps import COLORMAPS, colorize, normalize_map, overlay, png_bytes
@@ -36,6 +33,15 @@ from .methods import (
     target_layers,
     topk,
 )
+from .references import (
+    Reference,
+    reference_batch,
+    reference_colors,
+    reference_labels,
+    reference_names,
+    register_reference,
+    sobel_map,
+)
 from .subjects import (
     Subject,
     built_subject,
@@ -49,7 +55,6 @@ from .subjects import (
     usable_runs,
 )
 from .trust import (
-    BASELINES,
     RandomizationResult,
     energy_inside,
     localization_scores,
@@ -63,7 +68,6 @@ from .trust import (
 from .trust_table import SENSITIVE_RHO, TrustRow, TrustTable, trust_table, trust_tables, trust_verdict
 
 __all__ = [
-    "BASELINES",
     "COLORMAPS",
     "DEFAULT_BASELINE",
     "DEFAULT_STEPS",
@@ -73,8 +77,7 @@ __all__ = [
     "METHOD_LABELS",
     "REPEATABLE_METHODS",
     "PERTURBATION_BASELINES",
-    "REFERENCES",
-    "REFERENCE_LABELS",
+    "Reference",
     "SENSITIVE_RHO",
     "AttributionError",
     "Curve",
@@ -121,6 +124,11 @@ __all__ = [
     "shapes_pair",
     "shapes_runs",
     "sobel_map",
+    "reference_batch",
+    "reference_colors",
+    "reference_labels",
+    "reference_names",
+    "register_reference",
     "spearman",
     "stage_names",
     "target_layers",

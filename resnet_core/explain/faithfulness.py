@@ -30,9 +30,10 @@ from torch import Tensor, nn
 
 from .maps import normalize_map
 from .methods import AttributionError, as_batch, predict
+from .references import reference_batch, reference_labels, reference_names
 
 DEFAULT_STEPS = 20  # 5% of the pixels per step: 21 points per curve
-# What removed pixels become (named apart from trust.BASELINES, the localization check's reference maps).
+# What removed pixels become (named apart from the reference maps of references.py, which are saliency maps).
 PERTURBATION_BASELINES: dict[str, str] = {
     "blur": "a Gaussian-blurred copy of the image (sigma = 1/16 of its side)",
     "mean": "the dataset mean image (0 everywhere after normalisation)",
@@ -42,12 +43,6 @@ PERTURBATION_BASELINES: dict[str, str] = {
 # (chance is 10%), so the curves span the whole range; the blurred copy still left 50%, which squeezes every
 # curve towards the top and the areas of a good and a random map together.
 DEFAULT_BASELINE = "mean"
-REFERENCES: tuple[str, ...] = ("random", "uniform", "sobel")
-REFERENCE_LABELS = {
-    "random": "Random map (reference)",
-    "uniform": "Uniform map (reference)",
-    "sobel": "Sobel edges (reference)",
-}
 # Pixels per forward chunk: 512 images at 32 px, 41 at 224 px, so a resnet50 stays under ~1 GB of activations.
 _PIXELS_PER_CHUNK = 2 ** 21
 
@@ -101,39 +96,12 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
     return x[0]
 
 
-def sobel_map(image: Tensor, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> Tensor:
-    """Edge strength, H x W: (|Sobel_x| + |Sobel_y|) / 2 of the image's luminance, as pytorch-grad-cam's
-    `sobel_cam` computes it with OpenCV (3x3 kernels, reflected borders, ITU-R 601 grey weights).
-
-    It knows nothing of the model: a method that scores no better than this only finds edges. Give the
-    normalisation's `mean` and `std` to read the edges of the picture rather than of the normalised tensor.
-    """
-    image = _one_image(image)
-    if (mean is None) != (std is None):
-        raise AttributionError("give both mean and std (the image's normalisation), or neither")
-    if mean is not None:
-        scale = torch.tensor(std, dtype=torch.float32)[:, None, None]
-        image = image * scale + torch.tensor(mean, dtype=torch.float32)[:, None, None]
-    if image.shape[0] == 3:
-        grey = (torch.tensor([0.299, 0.587, 0.114])[:, None, None] * image).sum(dim=0)
-    else:
-        grey = image.mean(dim=0)
-    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-    padded = F.pad(grey[None, None], (1, 1, 1, 1), mode="reflect")
-    gx = F.conv2d(padded, kx.view(1, 1, 3, 3))[0, 0]
-    gy = F.conv2d(padded, kx.t().contiguous().view(1, 1, 3, 3))[0, 0]
-    return 0.5 * gx.abs() + 0.5 * gy.abs()
-
-
 def reference_maps(image: Tensor, seed: int = 0, mean: Sequence[float] | None = None,
                    std: Sequence[float] | None = None) -> dict[str, Tensor]:
-    """The three reference maps for one image, H x W each: "random" (i.i.d. uniform, seeded: chance order),
-    "uniform" (all ones: no order at all) and "sobel" (edges, see `sobel_map`)."""
-    image = _one_image(image)
-    h, w = image.shape[-2:]
-    gen = torch.Generator().manual_seed(int(seed))
-    return {"random": torch.rand(h, w, generator=gen), "uniform": torch.ones(h, w),
-            "sobel": sobel_map(image, mean, std)}
+    """Every registered reference map for one image, H x W each, by name (references.py): "random" (i.i.d.
+    uniform, seeded: chance order), "uniform" (all ones: no order at all) and "sobel" (edges)."""
+    x = _one_image(image)[None]
+    return {name: reference_batch(name, x, seed, mean, std)[0] for name in reference_names()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,7 +231,7 @@ def faithfulness_scores(model: nn.Module, image: Tensor, maps: Mapping[str, Tens
     p = probs[:, int(target)].double()
     fractions = torch.tensor([k / (h * w) for k in counts], dtype=torch.float64)
     original, emptied = p[0], p[1]
-    label_of = {**REFERENCE_LABELS, **(labels or {})}
+    label_of = {**reference_labels(), **(labels or {})}
     baseline_name = "custom" if isinstance(baseline, Tensor) else baseline
     results, row, m = {}, 2, len(inner)
     for name in names:

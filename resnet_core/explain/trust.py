@@ -22,6 +22,7 @@ from .methods import (
     resolve_layer,
     stage_names,
 )
+from .references import reference_batch, reference_labels, reference_names
 
 
 def pointing_game(maps: Tensor, masks: Tensor) -> Tensor:
@@ -59,9 +60,6 @@ def _paired(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
     return maps, masks
 
 
-BASELINES = {"uniform": "Uniform map (chance)", "random": "Random map (chance)"}
-
-
 def localization_scores(model: nn.Module, images: Tensor, masks: Tensor,
                         methods: Sequence[str] = ("gradcam",), targets: Sequence[int] | None = None,
                         layer: nn.Module | str | None = None, batch_size: int = 32, seed: int = 0,
@@ -69,10 +67,11 @@ def localization_scores(model: nn.Module, images: Tensor, masks: Tensor,
     """Pointing game and energy inside the object mask, averaged over images, per method.
 
     `images` are normalised N x 3 x H x W, `masks` boolean N x H x W; `targets` the class to
-    explain per image (pass the true labels; None explains the predictions). Two baselines
-    are added: a uniform map and an i.i.d. random map (seeded); both sit at chance, the mean
-    mask area fraction. Returns one row per method: method, label, pointing_game,
-    energy_inside, mask_fraction (means over the images), n, and per_image (the same three, image by image).
+    explain per image (pass the true labels; None explains the predictions). The reference maps that know
+    neither model nor image are scored after them (references.py: a seeded random map and a uniform one); both
+    sit at chance, the mean mask area fraction. Returns one row per map: method, label, reference (False for
+    the methods), pointing_game, energy_inside, mask_fraction (means over the images), n, and per_image (the
+    same three, image by image).
     """
     x = torch.as_tensor(images)
     masks = torch.as_tensor(masks).bool().cpu()
@@ -89,18 +88,21 @@ def localization_scores(model: nn.Module, images: Tensor, masks: Tensor,
             maps.append(explain_batch(model, x[start:start + batch_size], method, part_targets, layer,
                                       **options.get(method, {})).maps)
         rows.append(_score_row(method, METHOD_LABELS[method], torch.cat(maps), masks, fraction))
-    gen = torch.Generator().manual_seed(seed)
-    rows.append(_score_row("uniform", BASELINES["uniform"], torch.ones(masks.shape), masks, fraction))
-    rows.append(_score_row("random", BASELINES["random"], torch.rand(masks.shape, generator=gen), masks, fraction))
+    labels = reference_labels()
+    for name in reference_names(at_chance=True):
+        maps = reference_batch(name, x, seed)
+        rows.append(_score_row(name, labels[name], maps, masks, fraction, reference=True))
     return rows
 
 
-def _score_row(method: str, label: str, maps: Tensor, masks: Tensor, fraction: Tensor) -> dict[str, Any]:
+def _score_row(method: str, label: str, maps: Tensor, masks: Tensor, fraction: Tensor,
+               reference: bool = False) -> dict[str, Any]:
     # The per-image values travel with the means, so a sentence can give each mean its interval.
     pointing, energy = pointing_game(maps, masks), energy_inside(maps, masks)
     return {
         "method": method,
         "label": label,
+        "reference": reference,
         "pointing_game": float(pointing.mean()),
         "energy_inside": float(energy.mean()),
         "mask_fraction": float(fraction.mean()),

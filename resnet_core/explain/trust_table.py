@@ -20,8 +20,6 @@ from torch import Tensor, nn
 from .faithfulness import (
     DEFAULT_BASELINE,
     DEFAULT_STEPS,
-    REFERENCE_LABELS,
-    REFERENCES,
     Faithfulness,
     baseline_label,
     faithfulness_scores,
@@ -38,6 +36,7 @@ from .methods import (
     predict,
     resolve_layer,
 )
+from .references import reference_labels, reference_names
 from .trust import RandomizationResult, energy_inside, pointing_game, randomization_check, randomization_checks
 from .verdicts import SENSITIVE_RHO, trust_verdict
 
@@ -141,7 +140,7 @@ def trust_table(model: nn.Module, image: Tensor, target: int | None = None, mask
     seconds["localization"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    labels = {**METHOD_LABELS, **REFERENCE_LABELS}
+    labels = {**METHOD_LABELS, **reference_labels()}
     faithful = faithfulness_scores(model, x, all_maps, target=target, baseline=baseline, steps=steps, labels=labels)
     seconds["faithfulness"] = time.perf_counter() - t
 
@@ -151,7 +150,8 @@ def trust_table(model: nn.Module, image: Tensor, target: int | None = None, mask
                                             granularity=granularity, seed=seed, keep_maps=False)
     seconds["randomization"] = time.perf_counter() - t
 
-    best_reference = max((faithful[r].score for r in REFERENCES), default=float("-inf"))
+    refs = reference_names()
+    best_reference = max((faithful[r].score for r in refs), default=float("-inf"))
     rows = []
     for name in all_maps:
         f = faithful[name]
@@ -161,12 +161,12 @@ def trust_table(model: nn.Module, image: Tensor, target: int | None = None, mask
             if after:
                 rho, final = sum(after) / len(after), after[-1]
         rows.append(TrustRow(
-            method=name, label=labels.get(name, name), reference=name in REFERENCES,
+            method=name, label=labels.get(name, name), reference=name in refs,
             pointing_game=located[name][0], energy_inside=located[name][1],
             deletion_auc=f.deletion.auc, insertion_auc=f.insertion.auc, faithfulness=f.score,
             average_drop=f.average_drop, increase_in_confidence=f.increase_in_confidence,
             randomization_rho=rho, randomization_final=final,
-            faithful=name not in REFERENCES and f.score > best_reference,
+            faithful=name not in refs and f.score > best_reference,
             sensitive=None if rho is None else rho < SENSITIVE_RHO))
     summary = trust_verdict([rows], own_data=own_data)
     seconds["total"] = time.perf_counter() - start

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..stats import Interval, against, mean_interval, paired
+from .references import reference_words
 
 if TYPE_CHECKING:
     from .layers import LayerScore
@@ -25,7 +26,6 @@ SENSITIVE_RHO = 0.5
 ONE_IMAGE = "one image cannot decide it"
 NOT_OWN_DATA = ("this image is not from the model's dataset, so its scores rank nothing (the page marks its answer "
                 "not meaningful)")
-_REFERENCE_WORDS = {"random": "a random map", "uniform": "the uniform map", "sobel": "Sobel edges"}
 
 
 def _join(items: Sequence[str]) -> str:
@@ -129,13 +129,13 @@ def _trust_sentence(standings: Sequence[Standing], scores: Mapping[str, Sequence
     if n == 1:
         said = "; ".join(f"{s.label} {s.faithfulness.mean:.2f}"
                          + ("" if s.rho is None else f" (ρ {s.rho.mean:.2f})") for s in methods)
-        best = f", the best reference map ({_REFERENCE_WORDS.get(ref.method, ref.label)}) {ref.faithfulness.mean:.2f}" \
-            if ref else ""
+        words = reference_words().get(ref.method, ref.label) if ref else ""
+        best = f", the best reference map ({words}) {ref.faithfulness.mean:.2f}" if ref else ""
         return None, (f"On this one image the insertion − deletion areas are {said}{best}. No verdict: {ONE_IMAGE} "
                       "(whether a method beats the reference maps, or changes with the weights, needs several "
                       "images from the model's dataset, each with its own numbers, so their spread is known).")
     head = f"Over these {n} images (mean ± 95% interval)"
-    ref_text = f"the best reference map's ({_REFERENCE_WORDS.get(ref.method, ref.label)}) {ref.faithfulness.text()}" \
+    ref_text = f"the best reference map's ({reference_words().get(ref.method, ref.label)}) {ref.faithfulness.text()}" \
         if ref else "no reference map"
     both = sorted((s for s in methods if s.faithful and s.sensitive), key=lambda s: s.faithfulness.mean, reverse=True)
     if both:

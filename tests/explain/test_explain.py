@@ -351,7 +351,7 @@ def test_an_attribution_method_is_one_registry_entry_and_an_unknown_one_fails_lo
     import torch
 
     from resnet_core import build_model, get_preset
-    from resnet_core.charts.explain import _METHOD_COLORS
+    from resnet_core.charts.explain import map_color
     from resnet_core.explain import AttributionError, explain_batch
     from resnet_core.explain.costs import method_passes
     from resnet_core.explain.registry import _METHODS, Method, get_method, method_names, register_method
@@ -365,11 +365,43 @@ def test_an_attribution_method_is_one_registry_entry_and_an_unknown_one_fails_lo
         result = explain_batch(model, torch.rand(2, 3, 32, 32), "constant")
         assert result.maps.shape == (2, 32, 32) and float(result.maps.min()) == 1.0
         assert method_passes("constant", 32, 32) == 0.5 and "constant" in method_names()
-        assert get_method("constant").label == "Constant map"
+        assert get_method("constant").label == "Constant map" and map_color("constant") == "#000000"
     finally:
         _METHODS.pop("constant")
     for call in (lambda: explain_batch(model, torch.rand(1, 3, 32, 32), "sixth"),
                  lambda: method_passes("sixth", 32, 32), lambda: get_method("sixth")):
         with pytest.raises(AttributionError, match="unknown method 'sixth'"):
             call()
-    assert set(method_names()) <= set(_METHOD_COLORS)
+
+
+def test_a_reference_map_is_one_registry_entry_and_every_check_scores_it():
+    """A fourth reference map (here: a centred blob, which knows the image's frame but not its content) is one
+    register_reference call: the localization check scores it beside the methods when it is at chance, the trust
+    table adds it as a reference row (never "faithful"), and the charts give it its colour."""
+    from resnet_core import build_model, get_preset
+    from resnet_core.charts.trust import _color
+    from resnet_core.explain import AttributionError, localization_scores, trust_table
+    from resnet_core.explain.references import _REFERENCES, Reference, reference_batch, register_reference
+
+    def centre(images, gen, mean, std):
+        h, w = images.shape[-2:]
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        return (-(xs ** 2 + ys ** 2)).exp().expand(images.shape[0], h, w).clone()
+
+    register_reference(Reference("centre", "Centre blob", "a centred blob", centre, "#123456", at_chance=True))
+    try:
+        model = build_model(get_preset("resnet20").replace(stage_blocks=(1, 1, 1))).eval()
+        x, masks = torch.rand(3, 3, 32, 32), torch.zeros(3, 32, 32, dtype=torch.bool)
+        masks[:, 12:20, 12:20] = True
+        rows = localization_scores(model, x, masks, ["gradcam"])
+        assert [(r["method"], r["reference"]) for r in rows] == [
+            ("gradcam", False), ("random", True), ("uniform", True), ("centre", True)]
+        assert rows[-1]["pointing_game"] == 1.0  # its peak is the centre, where this mask is
+        table = trust_table(model, x[0], target=0, methods=["gradcam"], steps=4, randomize=False)
+        row = next(r for r in table.rows if r.method == "centre")
+        assert row.reference and row.label == "Centre blob" and not row.faithful
+        assert _color("centre") == "#123456"
+    finally:
+        _REFERENCES.pop("centre")
+    with pytest.raises(AttributionError, match="unknown reference map 'centre'"):
+        reference_batch("centre", torch.rand(1, 3, 8, 8))

@@ -24,10 +24,10 @@ from resnet_core.explain.faithfulness import (
     pixel_counts,
     reference_maps,
     removal_weights,
-    sobel_map,
 )
 from resnet_core.explain.layers import block_layers, layer_scores
 from resnet_core.explain.methods import AttributionError
+from resnet_core.explain.references import sobel_map
 from resnet_core.explain.trust_table import SENSITIVE_RHO, TrustRow, trust_table, trust_verdict
 from resnet_core.recipes import CHECK_SEED
 from resnet_core.train import load_run_model

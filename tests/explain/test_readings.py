@@ -42,7 +42,7 @@ def test_localization_compares_with_chance_image_by_image_and_ranks_only_beyond_
     rows = [_loc_row("gradcam", "Grad-CAM", [1.0] * 15 + [0.0] * 5, [0.5] * 20, fraction),
             _loc_row("guided_gradcam", "Guided Grad-CAM", [1.0] * 16 + [0.0] * 4, [0.6] * 20, fraction),
             _loc_row("saliency", "Saliency", [1.0] * 3 + [0.0] * 17, [0.2] * 20, fraction),
-            _loc_row("uniform", "Uniform map (chance)", fraction, fraction, fraction)]
+            _loc_row("uniform", "Uniform map", fraction, fraction, fraction)]
     by = {r["method"]: chance_reading(r) for r in rows}
     assert by["gradcam"].verdict == "far above chance" and by["gradcam"].times_chance == pytest.approx(0.75 / 0.16)
     assert by["saliency"].verdict == "not decided"  # 15% of hits against 16% chance: within the noise

@@ -121,7 +121,7 @@ def test_an_empty_runs_folder_opens_on_the_recorded_model_with_everything_shown(
     assert "Top predictions" in _charts(at) and "Does the map point at the object?" in _charts(at)
     topk_table, scores = at.dataframe[0].value, _table(at, "pointing game %")
     assert list(topk_table["rank"]) == [1, 2, 3, 4, 5]
-    assert list(scores["method"]) == ["Grad-CAM", "Guided Grad-CAM", "Uniform map (chance)", "Random map (chance)"]
+    assert list(scores["method"]) == ["Grad-CAM", "Guided Grad-CAM", "Random map", "Uniform map"]
     assert scores["pointing game %"].iloc[0] > 2 * scores["pointing game %"].iloc[2]  # the trained model localises
     # One number, one value: the README quotes the pointing game this table shows.
     points = scores.set_index("method")["pointing game %"]
@@ -131,7 +131,7 @@ def test_an_empty_runs_folder_opens_on_the_recorded_model_with_everything_shown(
     assert seconds < 120, f"the first view took {seconds:.0f} s"
 
 
-REFERENCE_ROWS = ["Random map (reference)", "Uniform map (reference)", "Sobel edges (reference)"]
+REFERENCE_ROWS = ["Random map", "Uniform map", "Sobel edges"]
 
 
 def _markdown(at: AppTest, start: str) -> str:
@@ -407,7 +407,7 @@ def test_shapes_run_supports_localization_and_randomization_checks(runs_dir):
     at = _page()
     assert any("Shapes sample" in o for o in at.multiselect(key="gc_samples_True").options)
     rows = _table(at, "pointing game %")  # scored at once: it takes about a second
-    assert list(rows["method"])[-2:] == ["Uniform map (chance)", "Random map (chance)"]
+    assert list(rows["method"])[-2:] == ["Random map", "Uniform map"]
     assert set(rows["images"]) == {64}
     said = next(t for t in _texts(at.caption) if t.startswith("On these 64 held-out images"))
     half = rows["± 95% (points)"].iloc[0]  # the table's interval is the caption's
