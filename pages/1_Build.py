@@ -1,9 +1,8 @@
-"""Build page: assemble a ResNet from a preset or field by field, and look at it."""
+"""Build page: assemble a ResNet from a preset or field by field, and look at it (views in ui/build/)."""
 
 import streamlit as st
 
 from resnet_core import ConfigError, ResNetConfig, list_presets
-from resnet_core.charts import architecture_figure, stage_table
 from resnet_core.model import (
     BLOCK_TYPES,
     MAX_CLASSES,
@@ -14,25 +13,16 @@ from resnet_core.model import (
     SHORTCUT_TYPES,
     STEM_TYPES,
     STRIDE_PLACEMENTS,
-    ExportError,
     check_cost,
-    config_to_python,
-    conv_output_size,
     default_image_size,
-    export_onnx,
-    format_bytes,
-    format_count,
-    get_preset,
-    parse_int_list,
     preset_name_of,
-    preset_note,
 )
 from resnet_core.share import escape_markdown
-from ui.charts import chart
+from ui.build.fields import config_from_widgets, load_into_widgets, model_note, on_preset_change
+from ui.build.model_view import show_model
 from ui.frame import page_setup
-from ui.share import Linked, apply_link, by_key, share_link
-from ui.state import current_config, current_model, set_config
-from ui.summaries import cached_summary
+from ui.share import Linked, apply_link, by_key
+from ui.state import current_config
 
 page_setup("Build")
 st.title("Build a ResNet")
@@ -53,52 +43,9 @@ with st.expander("How it works: blocks, shortcuts and where the numbers come fro
         "- Parameters are counted from the built model; MACs and shapes come from one real forward pass with hooks "
         "on every layer; the activation memory counts every layer's output kept for the backward pass.")
 
-FIELDS = ("block", "stage_blocks", "stage_widths", "stem", "stem_width", "shortcut", "stride_placement",
-          "avg_down", "residual", "preact", "norm", "zero_init_residual", "width_multiplier", "num_classes",
-          "in_channels")
-LIST_FIELDS = ("stage_blocks", "stage_widths")
-
-
 LINKED = (Linked("build_image_size", "size", default_image_size, bounds=(8, 1024)),
           Linked("build_batch", "batch", 128, bounds=(1, 4096)))
 L = by_key(LINKED)
-
-
-def load_into_widgets(cfg: ResNetConfig, reset_size: bool = True) -> None:
-    for name in FIELDS:
-        value = getattr(cfg, name)
-        if name in LIST_FIELDS:
-            value = ", ".join(map(str, value))
-        elif name == "width_multiplier":
-            value = float(value)
-        st.session_state[f"cfg_{name}"] = value
-    if reset_size:
-        st.session_state["build_image_size"] = default_image_size(cfg)
-
-
-def on_preset_change() -> None:
-    if st.session_state["build_preset"] is not None:
-        load_into_widgets(get_preset(st.session_state["build_preset"]))
-
-
-def config_from_widgets() -> ResNetConfig:
-    values = {name: st.session_state[f"cfg_{name}"] for name in FIELDS}
-    for name in LIST_FIELDS:
-        values[name] = parse_int_list(name, values[name])
-    return ResNetConfig(**values)
-
-
-def model_note(cfg: ResNetConfig | None, start: str | None) -> str:
-    """The sidebar's line under the preset: the preset's own note (its paper result) only when the model is
-    that preset; a custom model (a link's, a loaded file's, or edited fields) gets no paper numbers."""
-    if cfg is None:
-        return "The fields below do not make a model yet: see the message on the page."
-    name = preset_name_of(cfg)
-    if name is not None:
-        note = preset_note(name)
-        return note if name == start else f"Equals the preset {name}. {note}"
-    edited = f" (edited from {start})" if start else ""
-    return f"Custom model{edited}: it matches no preset, so no paper result applies."
 
 
 new_link = apply_link(LINKED)
@@ -152,77 +99,9 @@ except (ConfigError, TypeError) as exc:
 note.caption(model_note(cfg, st.session_state["build_preset"]))
 
 
-def show_twin(summary, twin, batch: int) -> None:
-    if twin is None:
-        st.info("This is a plain net: residual connections are off, so there is no shortcut to draw.")
-        return
-    cols = st.columns(4)
-    extra = summary.total_params - twin.total_params
-    cols[0].metric("Plain twin: parameters", format_count(twin.total_params),
-                   delta=f"{-extra:+,}" if extra else None, delta_color="off")
-    cols[1].metric("Plain twin: MACs", format_count(twin.total_macs))
-    cols[2].metric("Plain twin: activation memory", format_bytes(twin.activation_bytes(batch)))
-    cols[3].caption("Identity shortcuts add no parameters; only projection shortcuts do, so the plain twin "
-                    "differs only by the 1x1 projections (nothing for option A).")
-
-
-def show_model(cfg: ResNetConfig) -> None:
-    set_config(cfg)
-    model = current_model()  # kept in the session: the Train, Compare and Grad-CAM pages use it
-    size = int(st.session_state["build_image_size"])
-    batch = int(st.session_state["build_batch"])
-    summary = cached_summary(cfg.to_json(), size)
-    twin = cached_summary(cfg.plain_twin().to_json(), size) if cfg.residual else None
-    st.subheader(f"{preset_name_of(cfg) or 'Custom ResNet'} — {cfg.depth} weighted layers")
-    cols = st.columns(4, vertical_alignment="bottom")  # the values line up when a long label wraps
-    cols[0].metric("Parameters", format_count(summary.total_params))
-    cols[1].metric(f"MACs at {size}x{size}", format_count(summary.total_macs))
-    cols[2].metric(f"Activation memory, batch {batch}", format_bytes(summary.activation_bytes(batch)),
-                   help="Every layer's output kept for the backward pass, float32: a rough training-time estimate")
-    cols[3].metric("Output", f"{summary.output_shape[0]} logits")
-    show_twin(summary, twin, batch)
-    chart(architecture_figure(summary, "Stages and blocks (hover a block for its numbers)"),
-                    key="build_architecture")
-    st.dataframe(stage_table(summary), hide_index=True)
-    with st.expander("How the resolution halves: the conv output size"):
-        st.latex(r"\text{out} = \left\lfloor \frac{\text{in} - \text{kernel} + 2\cdot\text{padding}}"
-                 r"{\text{stride}} \right\rfloor + 1")
-        conv = model.first_conv
-        k, s, p = conv.kernel_size[0], conv.stride[0], conv.padding[0]
-        first = summary.rows[0]
-        st.markdown(f"The first conv here: ({size} − {k} + 2·{p}) / {s} + 1 = **{conv_output_size(size, k, s, p)}**; "
-                    f"the table shows `{first.path}` → {first.output_shape}. The first block of each later stage "
-                    "uses stride 2, so every stage halves the resolution and (usually) doubles the channels.")
-    with st.expander(f"Per-layer table ({len(summary.rows)} layers)"):
-        st.dataframe(summary.records(), hide_index=True, height=400)
-    with st.expander("Python: rebuild this model with the API"):
-        st.code(config_to_python(cfg), language="python")
-    show_downloads(cfg, model, size)
-    share_link(LINKED)
-
-
-def show_downloads(cfg: ResNetConfig, model, size: int) -> None:
-    left, right = st.columns(2)
-    left.download_button("Download config (JSON)", cfg.to_json(), file_name="resnet_config.json",
-                         mime="application/json")
-    with right:
-        onnx_key = ("onnx", cfg.to_json(), size)
-        if st.button("Export to ONNX (opens in Netron)"):
-            try:
-                with st.spinner("Exporting…"):
-                    st.session_state["onnx_export"] = (onnx_key, export_onnx(model, (cfg.in_channels, size, size)))
-            except ExportError as exc:
-                st.error(f"{escape_markdown(exc)}. Try a smaller input size or a simpler configuration.")
-        export = st.session_state.get("onnx_export")
-        if export and export[0] == onnx_key:
-            st.download_button("Download model.onnx", export[1], file_name="model.onnx",
-                               mime="application/octet-stream")
-            st.caption("Open it at [netron.app](https://netron.app) to browse the graph.")
-
-
 if cfg is not None:
     with results:
-        show_model(cfg)
+        show_model(cfg, LINKED)
 
 with st.sidebar:
     uploaded = st.file_uploader("Load a config (JSON)", type=["json"], key="build_config_upload")
