@@ -364,7 +364,7 @@ class TrainingQueue:
                 self.drop_absent(load_limits(self.runs_dir))
             if time.time() - last_trim > TRIM_EVERY_S:  # what closed sessions freed goes back to the system
                 last_trim = time.time()
-                release_freed_memory()
+                release_freed_memory(at_most_every_s=TRIM_EVERY_S)
             time.sleep(self._poll_s)
 
     def _save(self) -> None:

@@ -6,13 +6,25 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import threading
+import time
 
 _libc = None
+_lock = threading.Lock()
+_last = float("-inf")
 
 
-def release_freed_memory() -> bool:
-    """Collect cycles, then return free heap pages to the system (glibc only); True when it could."""
-    global _libc
+def release_freed_memory(at_most_every_s: float = 0.0) -> bool:
+    """Collect cycles, then return free heap pages to the system (glibc only); True when it did.
+
+    `at_most_every_s`: skip (False) when any caller in this process did it less than that long ago. Each training
+    queue calls it from its housekeeping; a process holding many queues (one per runs folder: a test suite) must
+    still pay for one full collection per period, not one per queue (46 queues did three a second)."""
+    global _libc, _last
+    with _lock:
+        if time.monotonic() - _last < at_most_every_s:
+            return False
+        _last = time.monotonic()
     gc.collect()
     if _libc is None:
         name = ctypes.util.find_library("c")
