@@ -44,7 +44,12 @@ with st.expander("How it works"):
 apply_link(LINKED)
 session = load_session()
 share_link(LINKED, {RUN_PARAM: session.followed.name} if session.followed is not None else None)
-form = train_form(session.running)
-start_row(form, session)
-live_view(form, session)
+if session.running:  # the curves go first, in view on a projector; the run's settings, locked, below them
+    start_row(None, session)
+    live_view(None, session)
+    train_form(running=True)
+else:
+    form = train_form(running=False)
+    start_row(form, session)
+    live_view(form, session)
 run_history(session)

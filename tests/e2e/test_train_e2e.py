@@ -35,6 +35,12 @@ def test_train_page_start_grows_the_loss_chart_and_stop_freezes_it(page, app_url
     page.get_by_role("button", name="Start").click()
 
     page.wait_for_function(f"({LOSS_POINTS})() >= 2", timeout=60_000)
+    # While it trains the curves come before the (locked) form: at the top of a 1400x900 window the loss chart
+    # is in view, as a lecturer needs it on a projector without scrolling.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.evaluate("() => document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+    box = page.locator(".st-key-train_loss_chart").bounding_box()
+    assert box is not None and box["y"] + 0.5 * box["height"] < 900, f"the live loss chart starts at y={box}"
     first = _points(page)
     page.wait_for_function(f"({LOSS_POINTS})() > {first}", timeout=30_000)
 

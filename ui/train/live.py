@@ -115,18 +115,19 @@ def _follow_choices(session: TrainSession) -> None:
         st.rerun()
 
 
-def live_view(form: TrainForm, session: TrainSession) -> None:
-    """The followed run live (with its smoothing and scale drawn once, outside the fragment, so a change reruns
-    the charts), runs to follow, and before any run the schedule Start would use."""
+def live_view(form: TrainForm | None, session: TrainSession) -> None:
+    """The followed run live, then its curves' smoothing and scale (drawn once, outside the fragment, so a change
+    reruns the charts; below them, so the curves sit high enough to be in view while a run trains), runs to
+    follow, and before any run the schedule Start would use."""
+    _live(session)
     if session.followed is not None:
         controls = st.columns([2, 1, 3])
         controls[0].slider("Smoothing (EMA)", 0.0, 0.99, 0.6, 0.01, key="train_ema")
         controls[1].toggle("Log scale", key="train_log_y")
-    _live(session)
     if session.running:
         return
     _follow_choices(session)
-    if session.followed is None:
+    if session.followed is None and form is not None:
         try:
             lrs = schedule_preview(form.config(), form.n_train)
             chart(lr_figure(list(range(1, len(lrs) + 1)), lrs, title="Learning-rate schedule (preview)",

@@ -81,8 +81,9 @@ def _plan(form: TrainForm, session: TrainSession, where) -> None:
         where.error(str(exc))
 
 
-def start_row(form: TrainForm, session: TrainSession) -> None:
-    """Start / Stop with the plan beside them; Start queues the run and redraws the page around it."""
+def start_row(form: TrainForm | None, session: TrainSession) -> None:
+    """Start / Stop with the plan beside them; Start queues the run and redraws the page around it. `form` None:
+    drawn above the form, while a run trains (Start is locked then)."""
     buttons = st.columns([1, 1, 4])
     start_clicked = start_stop(buttons[0], buttons[1], "Start", "train", session.running, session.stop,
                                can_stop=session.mine, type="primary")
@@ -91,9 +92,9 @@ def start_row(form: TrainForm, session: TrainSession) -> None:
     if session.followed is not None and not session.mine:
         st.caption(f"You are watching `{session.followed.name}`, started by {owner_label(session.followed_owner)}: "
                    "read-only (only its owner or the lecturer can stop it).")
-    if not session.running:
+    if not session.running and form is not None:
         _plan(form, session, buttons[2])
-    if not start_clicked:
+    if not start_clicked or form is None:
         return
     try:
         _start(form, session)
