@@ -45,7 +45,7 @@ with st.expander("How it works"):
 apply_link(LINKED)
 share_link(LINKED)
 
-subject = chosen_subject()
+subject, demo_answer = chosen_subject()
 gallery, looks = gallery_images(subject)
 c = close_up(subject, gallery, looks)
 per_call = c.call_seconds.get("gradcam") or gallery.overview_s  # one Grad-CAM call on this image (or the gallery)
@@ -56,7 +56,7 @@ layer_view(subject, c.x, c.target, c.item.mask, c.image_key, c.view, looks.alpha
 plain_and_residual(c, gallery, looks)
 
 st.subheader("Can the map be trusted?")
-localization_check(subject, c, gallery)
+localization_check(subject, c, gallery, demo_answer)
 randomization_view(subject, c, gallery, per_call)
 trust_view(subject, c.x, c.target, c.item.mask, c.image_key, c.methods, c.layer,
            reusable_maps(c.shown_maps, c.options_by_method), per_call, gallery.seconds_per_pass, held_out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -101,8 +102,10 @@ def recorded_times_text(key: str) -> str:
             f"{format_recorded(times['gradcam_model'])}.")
 
 
-def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = True, disabled: bool = False) -> None:
-    """A bordered panel: the demo's title, its duration here, what it does, what to look for, a Run button.
+def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = True, disabled: bool = False) -> Any:
+    """A bordered panel: the demo's title, its duration here, what it does, what to look for, a Run button; returns
+    an empty slot under the button, where the page writes the demo's answer once it has it (so the answer appears
+    next to the button that asked for it, with a pointer to its full view further down).
 
     `on_click` runs as a button callback, before the page redraws: it sets the page's widgets and
     asks the section below to start, so the demo's settings are visible (and shareable) as it runs.
@@ -117,6 +120,7 @@ def demo_panel(key: str, on_click: Callable[[], None], *, model_ready: bool = Tr
                       disabled=disabled, width="stretch")
         if st.session_state.get(LINKED_DEMO_KEY) == key:
             st.caption("You followed a link to this demo: press **Run demo** when you are ready.")
+        return st.empty()
 
 
 def demo_links() -> None:

@@ -597,7 +597,13 @@ def test_the_gradcam_demo_answers_at_once_with_the_bundled_model(runs_dir):
     assert not at.exception and not at.error
     assert "gc_train_job" not in at.session_state  # nothing to train
     assert at.multiselect(key="gc_methods").value == ["gradcam", "guided_gradcam"]
-    assert list(_table(at, "pointing game %")["method"])[:2] == ["Grad-CAM", "Guided Grad-CAM"]
+    scores = _table(at, "pointing game %")
+    assert list(scores["method"])[:2] == ["Grad-CAM", "Guided Grad-CAM"]
+    # The answer is next to the button that asked for it, read from the scores the table shows.
+    answer = at.get_by_key("demo_panel_gradcam").success
+    assert len(answer) == 1 and answer[0].value.startswith("**Answer:**")
+    assert f"Grad-CAM's peak lies on the object in {scores['pointing game %'].iloc[0]:.0f} ±" in answer[0].value
+    assert "Can the map be trusted?" in answer[0].value
 
 
 def test_the_gradcam_demo_trains_the_shapes_model_when_there_is_none(runs_dir, no_bundled_model):

@@ -27,7 +27,7 @@ from resnet_core.share import escape_markdown
 from ui.charts import chart
 from ui.gradcam.closeup import CloseUp
 from ui.gradcam.gallery import Gallery
-from ui.gradcam.subject import AUTOSCORE_KEY, L
+from ui.gradcam.subject import AUTOSCORE_KEY, DEMO_RAN_KEY, L
 from ui.gradcam_trust import AUTO_COMPUTE_S, localization_caption, localization_records
 from ui.model_sources import cached_shapes_check
 
@@ -67,7 +67,9 @@ def _score(subject: Subject, methods: list[str], options: dict, layer: str, took
         return None
 
 
-def localization_check(subject: Subject, c: CloseUp, g: Gallery) -> None:
+def localization_check(subject: Subject, c: CloseUp, g: Gallery, answer_slot: Any = None) -> None:
+    """The localization check; its sentence is also the Grad-CAM demo's answer, written in the demo's panel
+    (`answer_slot`) once the demo has been run in this session."""
     st.markdown("**Does it point at the object?** On held-out Shapes images the object's exact mask is known: the "
                 "pointing game counts how often the map's peak lies on the object, and the energy share how much of "
                 "the map lies there. A uniform or random map scores the object's area fraction (chance).")
@@ -100,7 +102,11 @@ def localization_check(subject: Subject, c: CloseUp, g: Gallery) -> None:
                    "press the button for the methods and layer chosen above.")
     chart(localization_figure(last.rows), key="gc_loc_chart")
     st.dataframe(localization_records(last.rows), hide_index=True)
-    st.caption(localization_caption(last.rows, last.seconds))
+    said = localization_caption(last.rows, last.seconds)
+    st.caption(said)
+    if answer_slot is not None and st.session_state.get(DEMO_RAN_KEY) and said:
+        answer_slot.success(f"**Answer:** {said} The chart and table are under *Can the map be trusted?* below.",
+                            icon=":material/arrow_downward:")
 
 
 def randomization_view(subject: Subject, c: CloseUp, g: Gallery, per_call: float) -> None:

@@ -3,6 +3,8 @@ button's pending state (it trains the Shapes model first when there is none)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from resnet_core.explain import COLORMAPS, METHODS, REPEATABLE_METHODS
@@ -35,19 +37,21 @@ LINKED = (
 )
 L = by_key(LINKED)
 DEMO_PENDING_KEY = "gc_demo_pending"
+DEMO_RAN_KEY = "gc_demo_ran"  # the demo was run in this session: its answer is shown in its panel
 AUTOSCORE_KEY = "gc_autoscore"  # the demo asks the localization check to score at once
 
 
 def _gradcam_demo() -> None:
     """Shapes model, Grad-CAM and Guided Grad-CAM, then the localization score (training the model first if needed)."""
     st.session_state.update(gc_source="shapes", gc_methods=["gradcam", "guided_gradcam"])
-    st.session_state[DEMO_PENDING_KEY] = True
+    st.session_state[DEMO_PENDING_KEY] = st.session_state[DEMO_RAN_KEY] = True
     forget_training_failure()
 
 
-def chosen_subject() -> Subject:
-    """The demo panel, the model choice, and the model chosen (the page stops here while there is none)."""
-    demo_panel("gradcam", _gradcam_demo, model_ready=shapes_model_ready())
+def chosen_subject() -> tuple[Subject, Any]:
+    """The demo panel, the model choice, and the model chosen (the page stops here while there is none), with the
+    demo panel's slot for its answer."""
+    answer_slot = demo_panel("gradcam", _gradcam_demo, model_ready=shapes_model_ready())
     st.subheader("Model")
     source = L["gc_source"].widget(st.radio, "Model to explain", format_func=lambda k: SOURCES[k][0],
                                    horizontal=True)
@@ -67,4 +71,4 @@ def chosen_subject() -> Subject:
     origin = {"recorded": " (recorded: bundled with the app)", "live": " (live: trained here)"}.get(subject.origin, "")
     st.caption(f"Explaining **{escape_markdown(subject.title)}**{origin}: {len(subject.classes)} classes, input "
                f"{subject.pre.image_size}x{subject.pre.image_size} px.")
-    return subject
+    return subject, answer_slot
