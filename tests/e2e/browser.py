@@ -65,3 +65,23 @@ def screenshot(page, name: str, start_at: str | None = None, height: int = 2400)
         time.sleep(0.5)
     page.screenshot(path=str(Path(SCREENSHOT_DIR) / f"{name}.png"))
     page.set_viewport_size(size)
+
+
+def pick_preset(page, name: str, parameters: str, timeout_s: float = 60) -> None:
+    """Choose the Build page's preset `name` in its sidebar select and wait for its parameter count.
+
+    Under load (CI, 2 cores) a pick made as the page's own run redraws the sidebar was seen to be dropped by the
+    browser: the select kept its old value and no run followed. Then, and only then, the pick is made once more;
+    a select that shows the new value while the page never updates fails as it should."""
+    select = page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset")
+    for attempt in range(2):
+        select.click()
+        page.get_by_role("option", name=name, exact=True).click()
+        try:
+            page.get_by_text(parameters, exact=True).first.wait_for(timeout=timeout_s * 1000 / 2)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; decided by what the select shows
+            if attempt or name in select.inner_text():
+                raise
+    page.get_by_text(parameters, exact=True).first.wait_for(timeout=timeout_s * 1000 / 2)
+    wait_until_idle(page)

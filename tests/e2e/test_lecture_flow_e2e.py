@@ -15,7 +15,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import SCREENSHOT_DIR, assert_no_exception, screenshot, wait_until_idle
+from tests.e2e.browser import SCREENSHOT_DIR, assert_no_exception, pick_preset, screenshot, wait_until_idle
 from tests.e2e.server import served_app
 
 pytestmark = pytest.mark.e2e
@@ -49,10 +49,7 @@ def go_to(page, title: str) -> None:
 
 
 def choose_preset(page, name: str, parameters: str) -> None:
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
-    page.get_by_role("option", name=name, exact=True).click()
-    page.get_by_text(parameters, exact=True).first.wait_for(timeout=60_000)
-    wait_until_idle(page)
+    pick_preset(page, name, parameters)
 
 
 def set_number(page, label: str, value: int) -> None:

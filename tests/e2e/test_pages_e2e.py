@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import ROOT, assert_no_exception, wait_until_idle
+from tests.e2e.browser import ROOT, assert_no_exception, pick_preset, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +39,7 @@ def test_build_page_switches_preset_and_the_parameter_count_changes(page, app_ur
     page.goto(f"{app_url}/Build")
     wait_until_idle(page)
     assert _parameters(page) == "269.72 k"
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
-    page.get_by_role("option", name="resnet18", exact=True).click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
-        ".some(e => e.innerText.trim() === '11.69 M')", timeout=60_000)
-    wait_until_idle(page)
+    pick_preset(page, "resnet18", "11.69 M")
     assert _parameters(page) == "11.69 M"
     assert page.locator(".js-plotly-plot").count() >= 1
     assert_no_exception(page)
@@ -94,10 +89,7 @@ def test_presenter_mode_enlarges_text_and_stays_on_across_pages(page, app_url):
 def test_the_built_model_follows_the_presenter_to_the_other_pages(page, app_url):
     page.goto(f"{app_url}/Build")
     wait_until_idle(page)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
-    page.get_by_role("option", name="resnet32", exact=True).click()
-    page.get_by_text("464.15 k", exact=True).first.wait_for(timeout=60_000)
-    wait_until_idle(page)
+    pick_preset(page, "resnet32", "464.15 k")
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_role("link", name=re.compile("Train")).first.click()
     expect(page.get_by_text("resnet32 from the Build page", exact=False).first).to_be_visible(timeout=60_000)

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.browser import assert_no_exception, wait_until_idle
+from tests.e2e.browser import assert_no_exception, pick_preset, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -219,10 +219,7 @@ def test_back_returns_to_the_page_as_it_was_left(page, app_url):
     page.goto(app_url)
     wait_until_idle(page)
     _go(page, "Build", "Build", ".st-key-build_architecture .js-plotly-plot")
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
-    page.get_by_role("option", name="resnet32", exact=True).click()
-    page.get_by_text("464.15 k", exact=True).first.wait_for(timeout=60_000)
-    wait_until_idle(page)
+    pick_preset(page, "resnet32", "464.15 k")
     _go(page, "Train", "Train", None)
     expect(page.get_by_text("resnet32 from the Build page", exact=False).first).to_be_visible(timeout=60_000)
     page.go_back()
@@ -239,10 +236,7 @@ def test_widget_changes_replace_the_history_entry_and_presenter_mode_survives_a_
     wait_until_idle(page)
     _go(page, "Build", "Build", ".st-key-build_architecture .js-plotly-plot")
     for preset, params in (("resnet32", "464.15 k"), ("resnet44", "658.59 k"), ("resnet56", "853.02 k")):
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Start from a preset").click()
-        page.get_by_role("option", name=preset, exact=True).click()
-        page.get_by_text(params, exact=True).first.wait_for(timeout=60_000)
-        wait_until_idle(page)
+        pick_preset(page, preset, params)
     page.go_back()
     page.wait_for_url(re.compile(r"^[^?]*/(\?.*)?$"), timeout=30_000)
     expect(page.locator("h1").filter(has_text="ResNet Explorer").first).to_be_visible(timeout=60_000)
