@@ -8,6 +8,7 @@ are read on means over windows of steps (`window_means`), never on single batche
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -105,3 +106,19 @@ def separated(a: Sequence[float], b: Sequence[float]) -> int:
     if max(a) < min(b):
         return -1
     return 0
+
+
+def same_recipe(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Runs (name -> its config.json) grouped by what they trained, the training seed aside: model, dataset (its
+    own seed included: other images are another experiment), recipe. Groups keep the runs' order; a run whose
+    config lacks a part is a group of its own."""
+    groups: dict[str, list[str]] = {}
+    for name, config in configs.items():
+        parts = [config.get(k) for k in ("model", "dataset", "train")]
+        if not all(isinstance(p, Mapping) for p in parts):
+            groups[f"run:{name}"] = [name]
+            continue
+        train = {k: v for k, v in parts[2].items() if k not in ("seed", "device")}
+        key = json.dumps([parts[0], parts[1], train], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(name)
+    return groups

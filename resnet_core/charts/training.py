@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
+from ..analysis.bands import band as seed_band
 from ..train.events import EpochEvent, Event, StepEvent
 from .style import base_layout
 
@@ -63,6 +65,9 @@ def thin(xs: list, *columns: list, max_points: int = MAX_POINTS_DRAWN) -> tuple[
         keep.append(len(xs) - 1)  # always draw the newest point
     return tuple([c[i] for i in keep] for c in (xs, *columns))
 
+
+# Okabe-Ito: one colour per run (or per band of seeds) on the overlay, readable by colour-blind viewers.
+OVERLAY_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 
 _KINDS: dict[str, type] = {"step": StepEvent, "epoch": EpochEvent}
 
@@ -165,21 +170,39 @@ def throughput_figure(events: "list[Event]", smoothing: float = 0.6, title: str 
 
 
 def runs_overlay_figure(runs: "dict[str, list[Event]]", metric: str = "train_loss", smoothing: float = 0.6,
-                        log_y: bool = False, revision: str = "runs-overlay") -> go.Figure:
-    """One line per run for `metric` (a key of OVERLAY_METRICS), to compare runs on one chart."""
+                        log_y: bool = False, revision: str = "runs-overlay",
+                        groups: "Sequence[Sequence[str]] | None" = None) -> go.Figure:
+    """One line per run for `metric` (a key of OVERLAY_METRICS), to compare runs on one chart. `groups`: runs of one
+    recipe with different seeds (analysis.bands.same_recipe); a group of several is drawn as its mean with the
+    min-max band over the x values they all reached, so a viewer sees how much of a difference is the seed's."""
     if metric not in OVERLAY_METRICS:
         raise ValueError(f"metric: {metric!r} is not one of {list(OVERLAY_METRICS)}")
     x_key, label = OVERLAY_METRICS[metric]
     kind = "step" if x_key == "step" else "epoch"
-    fig = go.Figure()
+    series = {}
     for name, events in runs.items():
         xs, ys = _series(events, kind, metric, x=x_key)
         if metric.endswith("_acc"):
             ys = [100 * y for y in ys]
         if kind == "step" and smoothing > 0:
             ys = ema(ys, smoothing)
-        xs, ys = thin(xs, ys)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines" if kind == "step" else "lines+markers", name=name))
+        series[name] = (xs, ys)
+    fig = go.Figure()
+    palette = list(OVERLAY_PALETTE)
+    for i, members in enumerate([list(g) for g in (groups or [[n] for n in runs])]):
+        members = [m for m in members if m in series]
+        color = palette[i % len(palette)]
+        together = seed_band([series[m] for m in members]) if len(members) > 1 else None
+        if together is not None:
+            xs, mean, low, high = thin(together.step, together.mean, together.low, together.high)
+            name = f"{members[0]} and {len(members) - 1} more: mean and min–max of {len(members)} seeds"
+            for trace in band_traces(xs, mean, low, high, name, color):
+                fig.add_trace(trace)
+            continue
+        for m in members:
+            xs, ys = thin(*series[m])
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines" if kind == "step" else "lines+markers", name=m,
+                                     line=dict(color=color)))
     fig.update_xaxes(title=x_key)
     fig.update_yaxes(title=label, type="log" if log_y else "linear")
     fig.update_layout(height=400, legend=dict(orientation="h", y=-0.2))

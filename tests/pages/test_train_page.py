@@ -148,6 +148,41 @@ def test_damaged_runs_are_marked_in_the_history(runs_dir):
     assert any("broken" in w.value and "not valid JSON" in w.value for w in at.warning)
 
 
+def _finished_run(runs_dir: Path, name: str, seed: int, lr: float, offset: float) -> None:
+    """A finished run folder with a real (tiny, untrained) model and a loss curve, as a trainer writes them."""
+    from resnet_core.train import Run, StepEvent, TrainConfig
+
+    train = TrainConfig(epochs=1, batch_size=50, lr=lr, seed=seed).to_dict()
+    run = Run.create(runs_dir, TINY, train, {"kind": "shapes", "n_train": 200, "seed": 0}, ["a", "b"],
+                     {"mean": [0.5] * 3, "std": [0.25] * 3, "image_size": 16}, name=name)
+    for step in range(1, 21):
+        run.log(StepEvent(step=step, epoch=1, train_loss=2.0 - 0.05 * step + offset, lr=lr, samples_per_s=100.0,
+                          grad_norm=1.0, time=0.1 * step))
+    run.save_model(build_model(TINY.replace(num_classes=2)), ["a", "b"], {"mean": [0.5] * 3, "std": [0.25] * 3,
+                                                                          "image_size": 16})
+    run.finish(Status.FINISHED, "done", {"val_acc": 0.5})
+
+
+def test_runs_of_one_recipe_with_other_seeds_are_compared_as_a_band(runs_dir):
+    """Two seeds of one recipe are drawn as their mean with the min-max band; a run of another recipe as a line."""
+    _finished_run(runs_dir, "a-seed0", 0, 0.1, 0.0)
+    _finished_run(runs_dir, "a-seed1", 1, 0.1, 0.2)
+    _finished_run(runs_dir, "b-other-lr", 0, 0.01, 0.5)
+    at = tiny_page(epochs=1)
+    at.multiselect(key="train_overlay_runs").set_value(["a-seed0", "a-seed1", "b-other-lr"]).run()
+    assert not at.exception
+    traces = charts(at)["Runs compared: training loss"]["data"]
+    filled = [t for t in traces if t.get("fill") == "tonexty"]
+    assert len(filled) == 1, "one band: the two seeds of the same recipe"
+    names = [t.get("name") for t in traces if t.get("name")]
+    assert any(n.startswith("a-seed0 and 1 more") for n in names) and "b-other-lr" in names
+    band_low, band_high = filled[0]["y"], traces[traces.index(filled[0]) - 1]["y"]
+    assert all(lo <= hi for lo, hi in zip(band_low, band_high))
+    assert any("a-seed0, a-seed1 (the same recipe, 2 seeds)" in c.value for c in at.caption)
+    at.toggle(key="train_overlay_band").set_value(False).run()
+    assert not any(t.get("fill") for t in charts(at)["Runs compared: training loss"]["data"])
+
+
 def _online() -> bool:
     try:
         socket.getaddrinfo("download.pytorch.org", 443)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from resnet_core.analysis.bands import same_recipe
 from resnet_core.charts import OVERLAY_METRICS, runs_overlay_figure
 from resnet_core.serving import class_demo_run, demote, promote, remove_run, stop_run
 from resnet_core.status import Status
@@ -20,18 +21,25 @@ def _overlay(by_name: dict[str, RunInfo]) -> None:
                             key="train_overlay_runs")
     if not chosen:
         return
-    o = st.columns([2, 1, 1])
+    o = st.columns([2, 1, 1, 1])
     metric = o[0].selectbox("Metric", list(OVERLAY_METRICS), key="train_overlay_metric",
                             format_func=lambda m: OVERLAY_METRICS[m][1])
     smoothing = o[1].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="train_overlay_ema")
     log_y = o[2].toggle("Log scale", key="train_overlay_log")
+    as_band = o[3].toggle("Seeds as a band", value=True, key="train_overlay_band",
+                          help="Runs of one recipe that differ only in their seed: drawn as their mean with the "
+                               "min–max band, so a difference between recipes can be told from the seed's")
     series = {}
     for name in chosen:
         try:
             series[name] = load_metrics(by_name[name].path)
         except RunError as exc:
             st.warning(str(exc))
-    chart(runs_overlay_figure(series, metric, smoothing, log_y), key="train_overlay_chart")
+    groups = list(same_recipe({n: by_name[n].config for n in series}).values()) if as_band else None
+    chart(runs_overlay_figure(series, metric, smoothing, log_y, groups=groups), key="train_overlay_chart")
+    banded = [g for g in groups or () if len(g) > 1]
+    if banded:
+        st.caption("Banded: " + "; ".join(f"{', '.join(g)} (the same recipe, {len(g)} seeds)" for g in banded) + ".")
 
 
 def _one_run(by_name: dict[str, RunInfo], session: TrainSession, demo_run: RunInfo | None) -> None:
