@@ -1,4 +1,6 @@
 import os
+import signal
+import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see resnet_core/__init__.py
 
@@ -53,9 +55,6 @@ def no_worker_outlives_its_test():
     test leaves behind are stopped after it, and the test fails saying so."""
     before = set(_child_workers())
     yield
-    import signal
-    import time
-
     left = [pid for pid in _child_workers() if pid not in before]
     deadline = time.monotonic() + 30  # a stopped run saves its weights and exits: give it its grace
     while left and time.monotonic() < deadline:

@@ -16,10 +16,6 @@ from .style import COLORS, base_layout
 _REFERENCE_DASH = "dot"  # reference maps are drawn dotted, so they read as yardsticks, not methods
 
 
-def _color(name: str) -> str:
-    return map_color(name)
-
-
 def deletion_insertion_figure(records: Sequence[dict[str, Any]], baseline: str = "",
                               references: Sequence[str] | None = None,
                               revision: str = "deletion-insertion") -> go.Figure:
@@ -38,7 +34,7 @@ def deletion_insertion_figure(records: Sequence[dict[str, Any]], baseline: str =
             fig.add_trace(go.Scatter(
                 x=x, y=[100.0 * p for p in r[key]], mode="lines", legendgroup=r["name"], showlegend=col == 1,
                 name=f"{r['label']} (areas {r['deletion_auc']:.2f} / {r['insertion_auc']:.2f})",
-                line=dict(color=_color(r["name"]), width=2, dash=dash),
+                line=dict(color=map_color(r["name"]), width=2, dash=dash),
                 hovertemplate=f"{r['label']}: %{{x:.0f}}% of the pixels {'removed' if col == 1 else 'inserted'}, "
                               "p = %{y:.1f}%<extra></extra>"), row=1, col=col)
     fig.update_xaxes(title="% of the pixels, in the map's order", range=[0, 100])
@@ -105,7 +101,7 @@ def trust_figure(rows: Sequence[dict[str, Any]], sensitive_below: float = 0.5, n
             # A line trace, so that it has a legend entry like the methods; it spans the whole y range.
             fig.add_trace(go.Scatter(
                 x=[r["faithfulness"]] * 2, y=[-1.05, 1.15], mode="lines", name=r["label"],
-                line=dict(color=_color(r["method"]), width=2, dash=_REFERENCE_DASH),
+                line=dict(color=map_color(r["method"]), width=2, dash=_REFERENCE_DASH),
                 hovertemplate=f"{r['label']}: insertion − deletion %{{x:.2f}}; it reads no weights, so no ρ"
                               "<extra></extra>"))
             continue
@@ -116,7 +112,7 @@ def trust_figure(rows: Sequence[dict[str, Any]], sensitive_below: float = 0.5, n
         fig.add_trace(go.Scatter(
             x=[r["faithfulness"]], y=[rho], mode="markers", name=r["label"],
             error_x=_error(r, "faithfulness"), error_y=_error(r, "randomization_rho"),
-            marker=dict(size=13, color=_color(r["method"]), line=dict(width=2, color=_color(r["method"]))),
+            marker=dict(size=13, color=map_color(r["method"]), line=dict(width=2, color=map_color(r["method"]))),
             hovertemplate=f"{r['label']}: insertion − deletion %{{x:.2f}}, ρ %{{y:.2f}}<extra></extra>"))
     fig.add_hline(y=sensitive_below, line_dash="dash", line_color=COLORS["neutral"],
                   annotation_text=f"below: the map changes with the weights (ρ < {sensitive_below})",

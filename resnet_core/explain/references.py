@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .registry import AttributionError
+from .registry import AttributionError, Registry
 
 # make(images N x C x H x W (normalised), a seeded generator, the normalisation's mean and std or None)
 #   -> N x H x W maps
@@ -32,21 +32,15 @@ class Reference:
     at_chance: bool  # knows neither model nor image: scores the object's area fraction in the localization check
 
 
-_REFERENCES: dict[str, Reference] = {}
+_REFERENCES: Registry[Reference] = Registry("reference map")
 
 
 def register_reference(reference: Reference) -> Reference:
-    if reference.name in _REFERENCES:
-        raise ValueError(f"reference map {reference.name!r} is already registered")
-    _REFERENCES[reference.name] = reference
-    return reference
+    return _REFERENCES.register(reference)
 
 
 def get_reference(name: object) -> Reference:
-    reference = _REFERENCES.get(name) if isinstance(name, str) else None
-    if reference is None:
-        raise AttributionError(f"unknown reference map {name!r}; choose one of {list(_REFERENCES)}")
-    return reference
+    return _REFERENCES.lookup(name)
 
 
 def reference_names(at_chance: bool | None = None) -> tuple[str, ...]:

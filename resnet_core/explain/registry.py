@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from torch import Tensor, nn
 
@@ -36,22 +36,41 @@ class Method:
     repeatable: bool = True  # cheap enough to repeat at every step of the randomization check
 
 
-_METHODS: dict[str, Method] = {}
+Entry = TypeVar("Entry")
+
+
+class Registry(dict, Generic[Entry]):
+    """Entries by their `.name`, in registration order: the one mechanism of the method and reference-map
+    registries. `what` names an entry in messages ("method", "reference map")."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def register(self, entry: Entry) -> Entry:
+        if entry.name in self:
+            raise ValueError(f"{self.what} {entry.name!r} is already registered")
+        self[entry.name] = entry
+        return entry
+
+    def lookup(self, name: object) -> Entry:
+        """The entry `name`; AttributionError naming the choices for anything else."""
+        entry = self.get(name) if isinstance(name, str) else None
+        if entry is None:
+            raise AttributionError(f"unknown {self.what} {name!r}; choose one of {list(self)}")
+        return entry
+
+
+_METHODS: Registry[Method] = Registry("method")
 
 
 def register_method(method: Method) -> Method:
-    if method.name in _METHODS:
-        raise ValueError(f"attribution method {method.name!r} is already registered")
-    _METHODS[method.name] = method
-    return method
+    return _METHODS.register(method)
 
 
 def get_method(name: object) -> Method:
     """The registered method `name`; AttributionError naming the choices for anything else."""
-    method = _METHODS.get(name) if isinstance(name, str) else None
-    if method is None:
-        raise AttributionError(f"unknown method {name!r}; choose one of {list(_METHODS)}")
-    return method
+    return _METHODS.lookup(name)
 
 
 def method_names() -> tuple[str, ...]:

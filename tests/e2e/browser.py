@@ -83,5 +83,4 @@ def pick_preset(page, name: str, parameters: str, timeout_s: float = 60) -> None
         except Exception:  # noqa: BLE001 - playwright's TimeoutError; decided by what the select shows
             if attempt or name in select.inner_text():
                 raise
-    page.get_by_text(parameters, exact=True).first.wait_for(timeout=timeout_s * 1000 / 2)
     wait_until_idle(page)

@@ -379,7 +379,7 @@ def test_a_reference_map_is_one_registry_entry_and_every_check_scores_it():
     register_reference call: the localization check scores it beside the methods when it is at chance, the trust
     table adds it as a reference row (never "faithful"), and the charts give it its colour."""
     from resnet_core import build_model, get_preset
-    from resnet_core.charts.trust import _color
+    from resnet_core.charts.explain import map_color
     from resnet_core.explain import AttributionError, localization_scores, trust_table
     from resnet_core.explain.references import _REFERENCES, Reference, reference_batch, register_reference
 
@@ -400,7 +400,7 @@ def test_a_reference_map_is_one_registry_entry_and_every_check_scores_it():
         table = trust_table(model, x[0], target=0, methods=["gradcam"], steps=4, randomize=False)
         row = next(r for r in table.rows if r.method == "centre")
         assert row.reference and row.label == "Centre blob" and not row.faithful
-        assert _color("centre") == "#123456"
+        assert map_color("centre") == "#123456"
     finally:
         _REFERENCES.pop("centre")
     with pytest.raises(AttributionError, match="unknown reference map 'centre'"):

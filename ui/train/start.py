@@ -32,10 +32,9 @@ def _device(config: TrainConfig) -> str:
     return best_device() if config.device == "auto" else config.device
 
 
-def _estimate(form: TrainForm, session: TrainSession, config: TrainConfig) -> str:
+def _estimate(session: TrainSession, config: TrainConfig, seconds: float | None) -> str:
     """ " — about 2 min on this CPU, after about 3 min in line": the planned time, corrected by how long runs here
     really took, and the wait in the server's queue a run started now would have."""
-    seconds = form.planned_seconds(config)
     if seconds is None:
         return ""
     wait = session.queue.wait_for_new(_device(config))
@@ -43,9 +42,9 @@ def _estimate(form: TrainForm, session: TrainSession, config: TrainConfig) -> st
     return f" — {on_this_device(calibrated(seconds, _device(config)))}{line}"
 
 
-def _refusal(form: TrainForm, session: TrainSession, config: TrainConfig) -> str | None:
+def _refusal(session: TrainSession, config: TrainConfig, seconds: float | None) -> str | None:
     """Why Start would be refused for this visitor now (their share, the cap), before they press it."""
-    refused = session.queue.refusal(session.me, class_limits(), form.planned_seconds(config) or 0.0, _device(config))
+    refused = session.queue.refusal(session.me, class_limits(), seconds or 0.0, _device(config))
     return None if refused is None else str(refused)
 
 
@@ -72,9 +71,11 @@ def _plan(form: TrainForm, session: TrainSession, where) -> None:
             st.warning(escape_markdown(exc))
         # What Start would train, kept for tests (the command line's defaults must equal the page's).
         st.session_state["train_planned"] = (form.architecture(), preview, planned_data)
+        seconds = form.planned_seconds(preview)  # one plan for the estimate and the refusal
         where.caption(f"{preview.optimizer.upper()}, lr {preview.lr:g}, {preview.schedule} schedule, "
-                      f"{preview.epochs} epochs of batches of {preview.batch_size}" + _estimate(form, session, preview))
-        why_not = _refusal(form, session, preview)
+                      f"{preview.epochs} epochs of batches of {preview.batch_size}"
+                      + _estimate(session, preview, seconds))
+        why_not = _refusal(session, preview, seconds)
         if why_not:
             where.warning(f"Start would be refused: {escape_markdown(why_not)}", icon=":material/block:")
     except TrainConfigError as exc:
