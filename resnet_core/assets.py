@@ -27,6 +27,7 @@ from .analysis.common import config_label
 from .analysis.recorded import RecordedRun, finals_of, summary_of
 from .analysis.twins import SideBySide, curve_of
 from .model.config import ResNetConfig
+from .model.summary import UNIT_SPACE
 from .recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN, demo_request
 from .status import Status
 from .train.block_grads import BLOCK_GRADS_FILE
@@ -69,7 +70,7 @@ class Provenance:
 
     def summary(self) -> str:
         """ "recorded on 2026-12-01 on cpu (2 cores), 47 s, `python -m resnet_core.assets`" """
-        return f"recorded on {self.day} on {self.device}, {self.seconds:.0f} s, rebuilt by `{self.command}`"
+        return f"recorded on {self.day} on {self.device}, {format_recorded(self.seconds)}, rebuilt by `{self.command}`"
 
 
 def _read_provenance(folder: Path) -> Provenance | None:
@@ -347,7 +348,7 @@ def _check_ended(folder: Path) -> None:
 
 def format_recorded(seconds: float) -> str:
     """A recorded time as Home and the README quote it: "2.3 s", "188 s"."""
-    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    return f"{seconds:.1f}{UNIT_SPACE}s" if seconds < 10 else f"{seconds:.0f}{UNIT_SPACE}s"
 
 
 def demo_times(assets_dir: Path = ASSETS_DIR) -> dict[str, Any]:

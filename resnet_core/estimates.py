@@ -19,7 +19,7 @@ from .data.spec import DatasetSpec
 from .device import best_device
 from .model.config import ResNetConfig, get_preset
 from .model.model import build_model, build_seeded
-from .model.summary import summarize
+from .model.summary import UNIT_SPACE, summarize
 from .recipes import (
     DEFAULT_PRESET,
     DEGRADATION_DATA,
@@ -217,7 +217,7 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return "under a second"
     if seconds < 90:
-        return f"about {max(1, round(seconds))} s"
+        return f"about {max(1, round(seconds))}{UNIT_SPACE}s"
     if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} min"
-    return f"about {seconds / 3600:.1f} h"
+        return f"about {round(seconds / 60)}{UNIT_SPACE}min"
+    return f"about {seconds / 3600:.1f}{UNIT_SPACE}h"

@@ -73,9 +73,10 @@ def test_cost_follows_depth_and_macs():
     assert 0 < one_step < small / 10
 
 
-@pytest.mark.parametrize("seconds, text", [(0.2, "under a second"), (4.4, "about 4 s"), (150, "about 2 min"),
-                                           (2 * 3600, "about 2.0 h")])
+@pytest.mark.parametrize("seconds, text", [(0.2, "under a second"), (4.4, "about 4\u00a0s"),
+                                           (150, "about 2\u00a0min"), (2 * 3600, "about 2.0\u00a0h")])
 def test_durations_read_like_a_person_says_them(seconds, text):
+    # the number and its unit are held together by a no-break space: a narrow column never splits "2 / min"
     assert format_duration(seconds) == text
 
 

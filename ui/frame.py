@@ -20,6 +20,9 @@ from ui.visitor import actor, lecturer_sign_in, remember_visitor
 # - metric values and labels, button, page-link and widget labels wrap between words (a word itself is
 #   never broken: a number split over two lines reads as two numbers);
 # - a multiselect shows all its choices over several lines instead of scrolling them out of sight;
+# - a row of columns wraps rather than squeeze a metric or button below its widest word (a number and its unit
+#   are one word: ui formatters join them with a no-break space) or a select below 8rem: on a projector a row
+#   of four metrics becomes two rows instead of four cut-off numbers;
 # - below 1200 px the main column keeps 1.5rem margins instead of 5rem, which gives the content the room
 #   a second or third column needs next to the open sidebar.
 LAYOUT_CSS = """
@@ -28,14 +31,22 @@ LAYOUT_CSS = """
 [data-testid="stPageLink-NavLink"] span, [data-testid="stPageLink-NavLink"] p,
 button span, button p {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
-  overflow-wrap: normal; min-width: 0;
+  overflow-wrap: normal; word-break: normal !important; min-width: 0;
 }
 [data-testid="stMetricValue"] p { line-height: 1.15; }
-[data-testid="stMultiSelectTagsContainer"] { flex-wrap: wrap; overflow: visible; }
+[data-testid="stMultiSelectTagsContainer"] { flex-wrap: wrap; overflow: visible; height: auto !important; }
+[data-testid="stMultiSelect"] div:has(> [data-testid="stMultiSelectTagsContainer"]) {
+  height: auto !important; max-height: none !important;
+}
 [data-testid="stMultiSelectTagsContainer"] > span[role="group"] { display: contents; }
 [data-testid="stMultiSelectTagsContainer"] [data-tag], [data-testid="stMultiSelectTagsContainer"] [data-tag] > span {
   max-width: none; overflow: visible; text-overflow: clip; flex-shrink: 0;
 }
+[data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+[data-testid="stColumn"]:has([data-testid="stMetric"]), [data-testid="stColumn"]:has([data-testid="stButton"]) {
+  min-width: min-content;
+}
+[data-testid="stColumn"]:has([data-testid="stSelectbox"]) { min-width: min(100%, 8rem); }
 @media (max-width: 1199.98px) {
   [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
 }

@@ -51,10 +51,12 @@ from resnet_core.explain.verdicts import (
     localization_sentence,
     trust_verdict,
 )
+from resnet_core.model.summary import UNIT_SPACE
 from resnet_core.share import escape_markdown
 from resnet_core.stats import Interval, mean_interval
 from ui.charts import chart
 from ui.memo import memo_get
+from ui.tables import wrapping_table
 
 T = TypeVar("T")
 
@@ -140,28 +142,23 @@ def _measured(key: tuple, compute: Callable[[], T], estimate: float, label: str,
 
 
 NO_MASK_WORDS = f"Localization needs the object's mask, known only for Shapes images: '{NO_MASK}' for this one."
-# The tables' short headers, explained where the reader points at them.
+# The tables' short headers, explained under each table (ui.tables).
 COLUMN_HELP = {
-    "peak inside": st.column_config.Column(help="Whether the map's highest pixel lies on the object (the "
-                                                   "pointing game, on one image)"),
-    "energy inside %": st.column_config.Column(help="The share of the map's total that lies on the object; a "
-                                                       "uniform map scores the object's area"),
-    "deletion ↓": st.column_config.Column(help="Area under the deletion curve: the class's probability as the "
-                                               "map's most important pixels are removed first (lower is better)"),
-    "insertion ↑": st.column_config.Column(help="Area under the insertion curve: the class's probability as they "
-                                                "are put back first (higher is better)"),
-    "ins − del ↑": st.column_config.Column(help="Insertion area minus deletion area: one faithfulness number, "
-                                                "about 0 for a map in random order"),
-    "Avg Drop %": st.column_config.Column(help="Average Drop: how much the class's probability falls on the image "
-                                               "multiplied by the map scaled to [0, 1] (lower is better)"),
-    "Incr. Conf. %": st.column_config.Column(help="Increase in Confidence: 100 when that product scores higher than "
-                                                  "the image itself, else 0"),
-    "rand. ρ": st.column_config.Column(help="Mean Spearman rank correlation with the trained model's map while the "
-                                            "weights are re-initialised from the head down (low: the map depends "
-                                            "on the weights)"),
-    "faithful": st.column_config.Column(help="Whether its ins − del beats every reference map's beyond the noise "
-                                             "(the 95% interval of each difference, image by image, excludes 0)"),
-    "sensitive": st.column_config.Column(help=f"Whether its rand. ρ is below {SENSITIVE_RHO} beyond the noise"),
+    "peak inside": "whether the map's highest pixel lies on the object (the pointing game, on one image)",
+    "energy inside %": "the share of the map's total that lies on the object; a uniform map scores the object's area",
+    "deletion ↓": "area under the deletion curve: the class's probability as the map's most important pixels are "
+                  "removed first (lower is better)",
+    "insertion ↑": "area under the insertion curve: the class's probability as they are put back first (higher is "
+                   "better)",
+    "ins − del ↑": "insertion area minus deletion area: one faithfulness number, about 0 for a map in random order",
+    "Avg Drop %": "Average Drop: how much the class's probability falls on the image multiplied by the map scaled "
+                  "to [0, 1] (lower is better)",
+    "Incr. Conf. %": "Increase in Confidence: 100 when that product scores higher than the image itself, else 0",
+    "rand. ρ": "mean Spearman rank correlation with the trained model's map while the weights are re-initialised "
+               "from the head down (low: the map depends on the weights)",
+    "faithful": "whether its ins − del beats every reference map's beyond the noise (the 95% interval of each "
+                "difference, image by image, excludes 0)",
+    "sensitive": f"whether its rand. ρ is below {SENSITIVE_RHO} beyond the noise",
 }
 UNDECIDED = "not decided"
 
@@ -239,10 +236,10 @@ def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
     for row, panel in zip(report.rows, panels):
         same = f" — the same map as {row.same_as}" if row.same_as else ""
         panel.image(overlay(view, row.map, alpha, colormap), caption=f"{row.label}{same}", width="stretch")
-    st.dataframe([{"layer": r.label, "resolution": f"{r.resolution[0]}×{r.resolution[1]}",
-                   **_located(r.pointing_game, r.energy_inside),
-                   **_faithful(r.faithfulness.deletion.auc, r.faithfulness.insertion.auc, r.faithfulness.score)}
-                  for r in report.rows], hide_index=True, column_config=COLUMN_HELP)
+    wrapping_table([{"layer": r.label, "resolution": f"{r.resolution[0]}×{r.resolution[1]}",
+                     **_located(r.pointing_game, r.energy_inside),
+                     **_faithful(r.faithfulness.deletion.auc, r.faithfulness.insertion.auc, r.faithfulness.score)}
+                    for r in report.rows], COLUMN_HELP)
     if located is None:
         st.caption(NO_MASK_WORDS)
     st.markdown(report.sentence)
@@ -263,12 +260,13 @@ def layer_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
                      f"{said.standing(last.layer).faithfulness.text()}).")
         st.caption(
             f"Why the last stage is the usual choice: it is the coarsest map ({last.label} for this "
-            f"{subject.pre.image_size}-px input; the last stage of He et al.'s CIFAR ResNets is 8×8 at 32 px, "
-            "torchvision's 7×7 at 224 px), but its activations are the ones the classifier reads, through global "
-            "average pooling and one linear layer, so the class score's gradient with respect to them says most "
+            f"{subject.pre.image_size}-px input; the last stage of He et al.'s CIFAR ResNets is 8×8 at "
+            f"32{UNIT_SPACE}px, torchvision's 7×7 at 224{UNIT_SPACE}px), but its activations are the ones the "
+            "classifier reads, through global average pooling and one linear layer, so the class score's gradient "
+            "with respect to them says most "
             "directly what the class depends on; earlier stages draw finer maps of features that are not yet about "
             f"the class. {agree} Deletion and insertion here replace pixels with {baseline_label(DEFAULT_BASELINE)}; "
-            f"computed in {report.seconds:.1f} s here.")
+            f"computed in {report.seconds:.1f}{UNIT_SPACE}s here.")
     return report
 
 
@@ -291,9 +289,9 @@ def _layers_over_images(subject: Subject, block: str | None, held_out: VerdictIm
     located = all(m is not None for m in held_out.masks)
     st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then held-out ones; mean ± "
                 "95% interval): a layer is named best only when it beats every other layer beyond the noise.")
-    st.dataframe([{"layer": s.label, "ins − del ↑ (mean ± 95%)": _interval(s.faithfulness),
-                   **({"energy inside % (mean ± 95%)": _interval(s.energy_inside, 0, 100)} if located else {})}
-                  for s in said.standings], hide_index=True)
+    wrapping_table([{"layer": s.label, "ins − del ↑ (mean ± 95%)": _interval(s.faithfulness),
+                     **({"energy inside % (mean ± 95%)": _interval(s.energy_inside, 0, 100)} if located else {})}
+                    for s in said.standings], COLUMN_HELP)
     st.markdown(said.sentence)
     return said
 
@@ -334,10 +332,10 @@ def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
                 "Confidence) and sensitivity to the weights (the mean Spearman ρ between the map and the trained "
                 "model's while the weights are re-initialised from the head down; reference maps never read the "
                 "weights, so they have none).")
-    st.dataframe([{"map": r.label, **_located(r.pointing_game, r.energy_inside),
-                   **_faithful(r.deletion_auc, r.insertion_auc, r.faithfulness),
-                   "Avg Drop %": round(r.average_drop, 1), "Incr. Conf. %": round(r.increase_in_confidence),
-                   "rand. ρ": _rho(r)} for r in table.rows], hide_index=True, column_config=COLUMN_HELP)
+    wrapping_table([{"map": r.label, **_located(r.pointing_game, r.energy_inside),
+                     **_faithful(r.deletion_auc, r.insertion_auc, r.faithfulness),
+                     "Avg Drop %": round(r.average_drop, 1), "Incr. Conf. %": round(r.increase_in_confidence),
+                     "rand. ρ": _rho(r)} for r in table.rows], COLUMN_HELP)
     st.markdown(table.sentence)
     said = _trust_over_images(subject, methods, layer, held_out, seconds_per_pass) if own else None
     if said is not None:
@@ -355,7 +353,7 @@ def trust_view(subject: Subject, x: Tensor, target: int, mask: Tensor | None, im
         f"{at_layer}. Curves: {DEFAULT_STEPS} steps of "
         f"{100 / DEFAULT_STEPS:.0f}% of the pixels, removed pixels replaced with {table.baseline}. Randomization: a "
         f"stage at a time ({steps}); ρ is averaged over the steps. The methods are those chosen above; add one "
-        f"there to add its row.{mask_words} Computed in {table.seconds['total']:.1f} s here.")
+        f"there to add its row.{mask_words} Computed in {table.seconds['total']:.1f}{UNIT_SPACE}s here.")
     return table
 
 
@@ -383,13 +381,13 @@ def _trust_over_images(subject: Subject, methods: Sequence[str], layer: str, hel
     st.markdown(f"**Over {n} images from the model's dataset** (the close-up's first, then held-out ones, each "
                 "explained for its true class where known; mean ± 95% interval): a method is called faithful or "
                 "sensitive only when the difference is larger than its interval.")
-    st.dataframe([{"map": s.label,
-                   **({"peak inside % (mean ± 95%)": _interval(s.pointing_game, 0, 100)} if located else {}),
-                   "ins − del ↑ (mean ± 95%)": _interval(s.faithfulness),
-                   "rand. ρ (mean ± 95%)": _interval(s.rho),
-                   "faithful": "—" if s.reference else _call(s.faithful),
-                   "sensitive": "—" if s.reference else _call(s.sensitive)}
-                  for s in said.standings], hide_index=True, column_config=COLUMN_HELP)
+    wrapping_table([{"map": s.label,
+                     **({"peak inside % (mean ± 95%)": _interval(s.pointing_game, 0, 100)} if located else {}),
+                     "ins − del ↑ (mean ± 95%)": _interval(s.faithfulness),
+                     "rand. ρ (mean ± 95%)": _interval(s.rho),
+                     "faithful": "—" if s.reference else _call(s.faithful),
+                     "sensitive": "—" if s.reference else _call(s.sensitive)}
+                    for s in said.standings], COLUMN_HELP)
     st.markdown(said.sentence)
     return said
 

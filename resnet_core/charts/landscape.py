@@ -81,14 +81,16 @@ def landscape_contour_figure(results: Sequence[Landscape], revision: str = "land
             hovertemplate="α %{x:.2f}, β %{y:.2f}: loss %{customdata:.3g}<extra>" + r.label + "</extra>"), 1, i)
         fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker=dict(symbol="x", size=9, color="white",
                                                                             line=dict(width=1, color="black")),
-                                 name="trained weights", showlegend=i == 1, hoverinfo="skip"), 1, i)
+                                 name="trained weights", showlegend=False, hoverinfo="skip"), 1, i)
         fig.update_xaxes(title_text="α", row=1, col=i)
         fig.update_yaxes(title_text="β" if i == 1 else None, scaleanchor=f"x{'' if i == 1 else i}", row=1, col=i)
     ticks, text = _log_ticks(low, high)
     fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=hi,
                                      colorbar=dict(title="loss", tickvals=ticks, ticktext=text)),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
-    base_layout(fig, f"Loss surfaces on one colour scale (capped at {high:.3g})", revision)
+    # The marker is named in the title, not a legend: a legend under square panels landed on their "α".
+    base_layout(fig, f"Loss surfaces on one colour scale (capped at {high:.3g}); × marks the trained weights",
+                revision)
     fig.update_layout(margin=dict(t=80))  # room for the title above the panels' own titles
     return fig
 

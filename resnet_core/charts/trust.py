@@ -24,9 +24,10 @@ def deletion_insertion_figure(records: Sequence[dict[str, Any]], baseline: str =
     `records`: dicts as `Faithfulness.record()` gives them (name, label, fractions, deletion, insertion,
     deletion_auc, insertion_auc). `baseline`: words for what removed pixels become, shown under the title.
     """
+    # Short subplot titles, the order of the pixels in each x-axis title: side by side in a half-width column at
+    # projector size, long titles ran into each other and out of the chart.
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
-                        subplot_titles=("Deletion: most important pixels removed first (lower is better)",
-                                        "Insertion: most important pixels put back first (higher is better)"))
+                        subplot_titles=("Deletion (lower is better)", "Insertion (higher is better)"))
     for r in records:
         x = [100.0 * f for f in r["fractions"]]
         dash = _REFERENCE_DASH if r["name"] in (reference_names() if references is None else references) else "solid"
@@ -37,12 +38,15 @@ def deletion_insertion_figure(records: Sequence[dict[str, Any]], baseline: str =
                 line=dict(color=map_color(r["name"]), width=2, dash=dash),
                 hovertemplate=f"{r['label']}: %{{x:.0f}}% of the pixels {'removed' if col == 1 else 'inserted'}, "
                               "p = %{y:.1f}%<extra></extra>"), row=1, col=col)
-    fig.update_xaxes(title="% of the pixels, in the map's order", range=[0, 100])
-    fig.update_yaxes(title="probability of the explained class (%)", range=[0, 100], row=1, col=1)
-    fig.update_layout(height=430, legend=dict(orientation="h", y=-0.25))
-    title = "Deletion and insertion" + (f" — removed pixels become {baseline}" if baseline else "")
+    fig.update_xaxes(title="% removed, most important first", range=[0, 100], row=1, col=1)
+    fig.update_xaxes(title="% put back, most important first", range=[0, 100], row=1, col=2)
+    fig.update_yaxes(title="class probability (%)", range=[0, 100], row=1, col=1)
+    # Anchored by its top, so a legend that wraps to more rows grows away from the axis titles, not onto them.
+    fig.update_layout(height=480, legend=dict(orientation="h", yanchor="top", y=-0.4))
+    # What removed pixels become on a line of its own: in a half-width column one line was cut at the edge.
+    title = "Deletion and insertion" + (f"<br><sup>removed pixels become {baseline}</sup>" if baseline else "")
     base_layout(fig, title, revision)
-    fig.update_layout(margin=dict(t=95))  # room for the subplot titles under the title
+    fig.update_layout(margin=dict(t=115))  # room for the two-line title and the subplot titles under it
     return fig
 
 
@@ -118,8 +122,8 @@ def trust_figure(rows: Sequence[dict[str, Any]], sensitive_below: float = 0.5, n
                   annotation_text=f"below: the map changes with the weights (ρ < {sensitive_below})",
                   annotation_position="bottom right")
     fig.update_xaxes(title="faithfulness: insertion − deletion area (higher is better)")
-    fig.update_yaxes(title="Spearman ρ with the trained map, weights randomized", range=[-1.05, 1.15])
-    fig.update_layout(height=460, legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(title="ρ with the trained map", range=[-1.05, 1.15])
+    fig.update_layout(height=460, legend=dict(orientation="h", yanchor="top", y=-0.25))
     title = ("Faithful and sensitive to the weights?" if n <= 1 else
              f"Faithful and sensitive to the weights? Means over {n} images, 95% intervals")
     return base_layout(fig, title, revision)

@@ -147,19 +147,24 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
+# Between a number and its unit: a no-break space, so a narrow column or a projector never shows the number on
+# one line and its unit on the next (every formatter of a quantity for people uses it).
+UNIT_SPACE = "\u00a0"
+
+
 def format_count(n: float) -> str:
     """11689512 -> '11.69 M' (the unit a reader expects for parameters and MACs)."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
+            return f"{n / scale:.2f}{UNIT_SPACE}{unit}"
     return f"{n:.0f}"
 
 
 def format_bytes(n: float) -> str:
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
+            return f"{n / scale:.1f}{UNIT_SPACE}{unit}"
+    return f"{n:.0f}{UNIT_SPACE}B"
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:

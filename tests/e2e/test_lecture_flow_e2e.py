@@ -75,7 +75,7 @@ def test_the_lecture_flow(page, fresh_app_url):
     wait_until_idle(page)
     for title in ("The degradation problem", "Why normalization matters", "Where does the network look?"):
         expect(page.get_by_role("link", name=re.compile(f"Open the demo: {re.escape(title)}"))).to_be_visible()
-    assert page.get_by_text(re.compile(r"(about \d+ (s|min)|under a second) on this CPU")).count() >= 2
+    assert page.get_by_text(re.compile(r"(about \d+\s(s|min)|under a second) on this CPU")).count() >= 2
     assert page.get_by_text(re.compile(r"at once")).count() >= 2  # recorded degradation, bundled Grad-CAM model
     assert page.get_by_text(re.compile(r"^Recorded on ")).count() == 4  # the loss landscape's too
     assert_page_healthy(page)

@@ -11,7 +11,8 @@ BUILD = str(ROOT / "pages" / "1_Build.py")
 
 
 def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    """The metric's value as a person reads it (the page joins number and unit with a no-break space)."""
+    return next(m.value for m in at.metric if m.label == label).replace("\u00a0", " ")
 
 
 def test_landing_page_names_the_device_and_links_every_page():

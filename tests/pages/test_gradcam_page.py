@@ -87,7 +87,7 @@ def _charts(at: AppTest) -> dict[str, dict]:
 
 def _table(at: AppTest, column: str):
     """The first table on the page with `column` (tables are found by what they hold, not by their order)."""
-    return next(df.value for df in at.dataframe if column in df.value.columns)
+    return next(df.value for df in [*at.dataframe, *at.table] if column in df.value.columns)
 
 
 def _gallery(at: AppTest) -> list[str]:
@@ -144,7 +144,7 @@ def _number_after(text: str, words: str) -> float:
 
 
 def _measured_seconds(text: str) -> float:
-    return float(re.search(r"[Cc]omputed in ([0-9.]+) s here", text).group(1))
+    return float(re.search(r"[Cc]omputed in ([0-9.]+)\ss here", text).group(1))
 
 
 def _deletion_chart(at: AppTest) -> dict:
@@ -181,12 +181,13 @@ def test_the_first_open_shows_grad_cam_at_every_stage_and_the_trust_table(runs_d
         if "the same map" not in label:
             assert _number_after(said, label) == pytest.approx(value, abs=0.006)
     # Over the gallery's 8 first Shapes images, the mean ± interval per layer, and a best layer only beyond the noise.
-    over = next(df.value for df in at.dataframe if "layer" in df.value.columns
+    over = next(df.value for df in at.table if "layer" in df.value.columns
                 and "ins − del ↑ (mean ± 95%)" in df.value.columns)
     assert all(re.fullmatch(r"-?[0-9]\.[0-9]{2} ± [0-9]\.[0-9]{2}", v) for v in over["ins − del ↑ (mean ± 95%)"])
     verdict = _markdown(at, "Over these 8 images (mean ± 95% interval), layer")
     assert verdict.startswith("Over these 8 images (mean ± 95% interval), layer3 (8×8) is the most faithful layer")
     why = next(t for t in _texts(at.caption) if t.startswith("Why the last stage is the usual choice"))
+    why = why.replace("\u00a0", " ")  # number and unit are held together on the page
     assert "layer3 (8×8) for this 32-px input" in why and "8×8 at 32 px" in why and "7×7 at 224 px" in why
     assert "Over these 8 images the numbers agree" in why
     assert _measured_seconds(why) <= 3.0  # the target for the per-layer view on a CPU
@@ -255,13 +256,13 @@ def test_trust_views_that_would_take_long_wait_for_their_buttons(runs_dir, monke
     monkeypatch.setattr(ui.gradcam_trust, "AUTO_COMPUTE_S", -1.0)  # as if each took longer than waiting unasked
     at = _page()
     layers_button, trust_button = at.button(key="gc_layers_button"), at.button(key="gc_trust_button")
-    assert re.fullmatch(r"Compare Grad-CAM at every stage \((under a second|about \d+ s)\)", layers_button.label)
+    assert re.fullmatch(r"Compare Grad-CAM at every stage \((under a second|about \d+\ss)\)", layers_button.label)
     assert trust_button.label.startswith("Score Grad-CAM, Guided Grad-CAM against the reference maps (")
-    assert not any(c in df.value.columns for df in at.dataframe for c in ("resolution", "Avg Drop %"))
+    assert not any(c in df.value.columns for df in at.table for c in ("resolution", "Avg Drop %"))
     trust_button.click().run()
     assert not at.exception and not at.error
     assert list(_table(at, "Avg Drop %")["map"])[-3:] == REFERENCE_ROWS
-    assert not any("resolution" in df.value.columns for df in at.dataframe)
+    assert not any("resolution" in df.value.columns for df in at.table)
     at.button(key="gc_layers_button").click().run()
     at.run()  # computed once: both stay without another click
     assert not at.exception

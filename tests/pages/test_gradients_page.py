@@ -354,7 +354,7 @@ def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
     assert [t.get("fill") for t in loss["data"][:3]] == [None, "tonexty", None]  # each net's band, then its mean
     assert [m.value for m in panel.metric] == [f"{100 * FINAL_ACC[label]:.1f}%" for label in LABELS]  # seed mean
     words = [c.value for c in panel.caption]
-    told = next(c for c in words if "**Recorded**" in c)
+    told = next(c for c in words if "**Recorded**" in c).replace("\u00a0", " ")  # "188 s" holds together
     assert "3 seeds per net" in told and "recorded on 2026-12-01 on cpu (2 cores, x86\\_64), 188 s" in told
     # the final training loss is the mean over the last epoch's steps, over the seeds; the verdict is stated
     # because the seed ranges do not overlap

@@ -30,6 +30,7 @@ from ui.gradcam.gallery import Gallery
 from ui.gradcam.subject import AUTOSCORE_KEY, DEMO_RAN_KEY, L
 from ui.gradcam_trust import AUTO_COMPUTE_S, localization_caption, localization_records
 from ui.model_sources import cached_shapes_check
+from ui.tables import wrapping_table
 
 LOCALIZATION_KEY = "gc_loc_result"
 RANDOMIZATION_KEY = "gc_rand_result"
@@ -101,7 +102,7 @@ def localization_check(subject: Subject, c: CloseUp, g: Gallery, answer_slot: An
         st.caption(f"Shown: the last scores, for {', '.join(r['label'] for r in last.rows if not r['reference'])}; "
                    "press the button for the methods and layer chosen above.")
     chart(localization_figure(last.rows), key="gc_loc_chart")
-    st.dataframe(localization_records(last.rows), hide_index=True)
+    wrapping_table(localization_records(last.rows))
     said = localization_caption(last.rows, last.seconds)
     st.caption(said)
     if answer_slot is not None and st.session_state.get(DEMO_RAN_KEY) and said:
