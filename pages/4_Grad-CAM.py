@@ -15,7 +15,7 @@ from ui.gradcam.closeup import close_up
 from ui.gradcam.compare import plain_and_residual
 from ui.gradcam.gallery import gallery_images
 from ui.gradcam.subject import LINKED, chosen_subject
-from ui.gradcam_trust import layer_view, reusable_maps, trust_view, verdict_images
+from ui.gradcam.trust import layer_view, reusable_maps, trust_view, verdict_images
 from ui.share import apply_link, share_link
 
 page_setup("Grad-CAM")

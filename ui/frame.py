@@ -1,10 +1,14 @@
-"""What every page shares: page config, the sidebar's page links, presenter mode, the layout rules.
+"""What every page shares, drawn once per run by the entry point: the navigation (`st.navigation`), page config,
+the sidebar's page links, presenter mode, the visitor, the layout rules.
 
-Streamlit runs a file in pages/ directly (without app.py) when its URL is opened, so each
-page calls `page_setup` first instead of relying on the entry point to draw the frame.
+`app.py` calls `run_app`, which registers the pages (PAGES: adding a page is one entry there), draws the frame and
+runs the page the URL names. A page file run on its own (AppTest, `streamlit run pages/…`) has no entry point
+around it, so each page's first line, `page_setup`, draws the frame then, and does nothing under `run_app`.
 """
 
 from __future__ import annotations
+
+import threading
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -96,6 +100,7 @@ HISTORY_SCRIPT = """
 </script>
 """
 
+HOME_PAGE = "pages/0_Home.py"
 BUILD_PAGE = "pages/1_Build.py"
 TRAIN_PAGE = "pages/2_Train.py"
 PLAIN_VS_RESIDUAL_PAGE = "pages/3_Plain_vs_Residual.py"
@@ -112,12 +117,41 @@ PAGES = [
 ]
 
 
+# Set while run_app runs a page: the frame is drawn, the page's own page_setup has nothing to do. Per thread:
+# Streamlit runs each session's script in a thread of its own.
+_framed = threading.local()
+
+
+def run_app() -> None:
+    """The app: Home (at /) and PAGES under one navigation, the frame drawn once, then the page.
+
+    The navigation's own menu is hidden: the sidebar's links (drawn here) carry the query each page writes
+    (ui.share.page_query), so following one adds one browser-history entry, not two.
+    """
+    pages = [st.Page(HOME_PAGE, title="Home", icon=HOME_ICON, default=True)] + [
+        # URL paths as the pages had them under pages/ ("Plain_vs_Residual"): links already shared keep working
+        st.Page(path, title=title, icon=icon, url_path=title.replace(" ", "_")) for path, title, icon, _ in PAGES]
+    page = st.navigation(pages, position="hidden")
+    _draw_frame(page.title)
+    _framed.active = True
+    try:
+        page.run()
+    finally:
+        _framed.active = False
+
+
 def page_setup(title: str) -> None:
-    """Call first on every page: wide layout, page links in the sidebar, presenter switch.
+    """First line of every page: the frame, when the page runs on its own; under `run_app`, nothing."""
+    if not getattr(_framed, "active", False):
+        _draw_frame(title)
+
+
+def _draw_frame(title: str) -> None:
+    """Wide layout, page links in the sidebar, presenter switch, the visitor's cookie, the layout rules.
 
     Icons are Streamlit's Material icons: emoji render as empty boxes on machines without an emoji font.
     """
-    path, icon = next(((p, i) for p, t, i, _ in PAGES if t == title), ("app.py", HOME_ICON))
+    path, icon = next(((p, i) for p, t, i, _ in PAGES if t == title), (HOME_PAGE, HOME_ICON))
     st.set_page_config(page_title=f"{title} · ResNet Explorer" if title != "Home" else "ResNet Explorer",
                        page_icon=icon, layout="wide")
     with st.sidebar:
@@ -140,7 +174,7 @@ def _page_links(slot) -> None:
     so following it adds one browser-history entry, not two."""
     with slot.container():
         try:
-            st.page_link("app.py", label="Home", icon=HOME_ICON)
+            st.page_link(HOME_PAGE, label="Home", icon=HOME_ICON)
             for path, page_title, page_icon, _ in PAGES:
                 st.page_link(path, label=page_title, icon=page_icon, query_params=page_query(path))
         except StreamlitAPIException:

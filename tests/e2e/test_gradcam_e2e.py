@@ -70,7 +70,8 @@ def test_the_page_opens_on_a_working_example_with_maps_and_scores(page, app_url)
     assert page.locator('[data-testid="stImage"]').count() >= 4
     assert page.locator(".st-key-gc_probs_chart .js-plotly-plot").count() == 1
     assert page.locator(".st-key-gc_loc_chart .js-plotly-plot").count() == 1  # scored without a click
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 4  # top-k, layers, localization, trust table
+    # top-k (a grid); layers, localization and the trust table (static tables: every column in view)
+    assert page.locator('[data-testid="stDataFrame"], [data-testid="stTable"]').count() >= 4
     # Which layer: Grad-CAM at every stage, each captioned with its map's resolution, and which scores best.
     for label in ("layer1 (32×32)", "layer2 (16×16)", "layer3 (8×8)"):
         assert page.locator('[data-testid="stImage"]').get_by_text(label, exact=True).count() == 1

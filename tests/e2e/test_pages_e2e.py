@@ -32,7 +32,8 @@ def test_every_page_opens_without_an_exception(page, app_url, path):
 
 def _parameters(page) -> str:
     metric = page.locator('[data-testid="stMetric"]').filter(has_text=re.compile(r"^Parameters")).first
-    return metric.locator('[data-testid="stMetricValue"]').inner_text()
+    # as read: the page joins number and unit with a no-break space (they never split over two lines)
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().replace("\u00a0", " ")
 
 
 def test_build_page_switches_preset_and_the_parameter_count_changes(page, app_url):

@@ -99,9 +99,9 @@ def _gallery(at: AppTest) -> list[str]:
 @pytest.fixture
 def no_bundled_model(monkeypatch):
     """As if assets/models were missing: the page must fall back to offering the training."""
-    import ui.model_sources
+    import ui.gradcam.sources
 
-    monkeypatch.setattr(ui.model_sources, "bundled_model", lambda residual: None)
+    monkeypatch.setattr(ui.gradcam.sources, "bundled_model", lambda residual: None)
 
 
 def test_an_empty_runs_folder_opens_on_the_recorded_model_with_everything_shown(runs_dir):
@@ -251,9 +251,9 @@ def test_without_a_mask_the_trust_views_say_localization_needs_one(runs_dir):
 
 
 def test_trust_views_that_would_take_long_wait_for_their_buttons(runs_dir, monkeypatch):
-    import ui.gradcam_trust
+    import ui.gradcam.trust
 
-    monkeypatch.setattr(ui.gradcam_trust, "AUTO_COMPUTE_S", -1.0)  # as if each took longer than waiting unasked
+    monkeypatch.setattr(ui.gradcam.trust, "AUTO_COMPUTE_S", -1.0)  # as if each took longer than waiting unasked
     at = _page()
     layers_button, trust_button = at.button(key="gc_layers_button"), at.button(key="gc_trust_button")
     assert re.fullmatch(r"Compare Grad-CAM at every stage \((under a second|about \d+\ss)\)", layers_button.label)

@@ -27,9 +27,9 @@ from resnet_core.share import escape_markdown
 from ui.charts import chart
 from ui.gradcam.closeup import CloseUp
 from ui.gradcam.gallery import Gallery
+from ui.gradcam.sources import cached_shapes_check
 from ui.gradcam.subject import AUTOSCORE_KEY, DEMO_RAN_KEY, L
-from ui.gradcam_trust import AUTO_COMPUTE_S, localization_caption, localization_records
-from ui.model_sources import cached_shapes_check
+from ui.gradcam.trust import AUTO_COMPUTE_S, localization_caption, localization_records
 from ui.tables import wrapping_table
 
 LOCALIZATION_KEY = "gc_loc_result"

@@ -12,8 +12,8 @@ from resnet_core.share import escape_markdown
 from resnet_core.train import RunInfo
 from ui.gradcam.closeup import CloseUp
 from ui.gradcam.gallery import Gallery, Looks
+from ui.gradcam.sources import load_run_subject, recorded_text, shapes_pair_runs, shapes_training_text, train_button
 from ui.memo import memo_get
-from ui.model_sources import load_run_subject, recorded_text, shapes_pair_runs, shapes_training_text, train_button
 
 
 def _panel(run: RunInfo, kind: str, c: CloseUp, own_data: bool, looks: Looks) -> None:

@@ -23,9 +23,9 @@ from resnet_core.explain.costs import timed
 from resnet_core.explain.subjects import Subject
 from resnet_core.recipes import LOCALIZATION_IMAGES
 from resnet_core.share import escape_markdown
+from ui.gradcam.sources import cached_shapes_check
 from ui.gradcam.subject import L
 from ui.memo import memo_get
-from ui.model_sources import cached_shapes_check
 
 MAX_GALLERY = 12
 

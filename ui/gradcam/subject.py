@@ -11,7 +11,7 @@ from resnet_core.explain import COLORMAPS, METHODS, REPEATABLE_METHODS
 from resnet_core.explain.subjects import Subject
 from resnet_core.share import escape_markdown
 from ui.demos import demo_panel
-from ui.model_sources import (
+from ui.gradcam.sources import (
     ARCH_OPTION,
     SOURCES,
     forget_training_failure,
