@@ -20,7 +20,7 @@ from resnet_core.analysis.partial import (
 from resnet_core.analysis.readings import band_reading, heatmap_reading, spread, training_reading
 from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.analysis.twins import label_depth
-from resnet_core.assets import provenance, recorded_degradation, recorded_snapshot
+from resnet_core.assets import LONG_EPOCHS, provenance, recorded_degradation, recorded_snapshot
 from resnet_core.charts import (
     LIVE_POINTS_DRAWN,
     MAX_POINTS_DRAWN,
@@ -46,9 +46,9 @@ from ui.share import LINKED_DEMO_KEY
 DEMO = "degradation"
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _recorded(stamp: tuple) -> RecordedRun | None:
-    folders = recorded_degradation()
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _recorded(stamp: tuple, long: bool) -> RecordedRun | None:
+    folders = recorded_degradation(long=long)
     if not folders:
         return None
     snaps = {label: [recorded_snapshot(path) for path in paths] for label, paths in folders.items()}
@@ -56,17 +56,18 @@ def _recorded(stamp: tuple) -> RecordedRun | None:
     return RecordedRun.of(folders, snaps, provenance(root))
 
 
-def recorded_run() -> RecordedRun | None:
-    """The bundled recording of the degradation demo, None when this checkout lacks it. Read once per version
-    of its files and shared by every session: it is read-only."""
-    folders = recorded_degradation()
+def recorded_run(long: bool = False) -> RecordedRun | None:
+    """The bundled recording of the degradation demo (`long`: of the same recipe trained LONG_EPOCHS epochs),
+    None when this checkout lacks it. Read once per version of its files and shared by every session: it is
+    read-only."""
+    folders = recorded_degradation(long=long)
     if not folders:
         return None
     try:
         stamp = tuple((str(p), (p / "metrics.jsonl").stat().st_mtime) for paths in folders.values() for p in paths)
     except OSError:  # being rebuilt this very moment
         return None
-    return _recorded(stamp)
+    return _recorded(stamp, long)
 
 
 def degradation_panel(recorded: RecordedRun | None, on_live: Callable[[], None], *, disabled: bool,
@@ -128,6 +129,31 @@ def recorded_view(recorded: RecordedRun) -> None:
     st.caption(f":material/history: **Recorded**, not live, {seeds} (each line their mean, its band their min to "
                f"max){where}. "
                f"{FINAL_LOSS_MEANS} " + caption("training", band_reading(finals)))
+    longer_view()
+
+
+def longer_view() -> None:
+    """The same recipe trained LONG_EPOCHS epochs instead of the lecture's 4 (recorded): where the deep plain net
+    does learn. The lecture's run, live or recorded, is the start of this one; its numbers and its verdict
+    (band_reading: no ordering from one seed) come from its own files."""
+    long = recorded_run(long=True)
+    if long is None:
+        return
+    finals = long.finals()
+    epochs = long.epochs or LONG_EPOCHS
+    seeds = f"{long.seeds} seed{'s' if long.seeds != 1 else ''}"
+    with st.expander(f"The same recipe, {epochs} epochs instead of {DEGRADATION_TRAIN.epochs}: recorded, {seeds}",
+                     icon=":material/history:"):
+        st.markdown(f"The lecture's run is the first {DEGRADATION_TRAIN.epochs} epochs of this recipe. Trained "
+                    f"{epochs / DEGRADATION_TRAIN.epochs:g}× as long (learning-rate schedule stretched to match), "
+                    "each net ends at:")
+        st.markdown("  \n".join(f"**{label}**: final training loss {spread(losses)}, validation accuracy "
+                                f"{spread(accs, percent=True)}" for label, (losses, accs) in finals.items()))
+        chart(plain_vs_residual_training_figure({}, "train_loss", revision="pvr-long", recorded=long.runs,
+                                                warmup_step=long.warmup_step), key="pvr_long_loss")
+        where = f" ({escape_markdown(long.summary)})" if long.summary else ""
+        st.caption(f":material/history: **Recorded**, not live{where}. {FINAL_LOSS_MEANS} "
+                   + caption("training", band_reading(finals)))
 
 
 def live_view(pair_key: str, recorded: RecordedRun | None, running: bool, *, heatmaps_folded: bool) -> None:

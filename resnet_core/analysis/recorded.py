@@ -98,6 +98,12 @@ class RecordedRun:
             return None
 
     @property
+    def epochs(self) -> int | None:
+        """The recorded recipe's epochs (None when the recipe is unknown)."""
+        plan = self._plan()
+        return plan[0].epochs if plan is not None else None
+
+    @property
     def steps_per_epoch(self) -> int:
         """The recipe's steps per epoch (without a recipe: a tenth of the run, so "final" still means its end)."""
         plan = self._plan()

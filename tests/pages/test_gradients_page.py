@@ -103,7 +103,7 @@ def write_recorded(root: Path) -> dict[str, list[Path]]:
 @pytest.fixture
 def recorded(tmp_path, monkeypatch) -> dict[str, list[Path]]:
     folders = write_recorded(tmp_path / "recorded" / "degradation")
-    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda: folders)
+    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda long=False: {} if long else folders)
     return folders
 
 
@@ -376,14 +376,14 @@ def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
 def test_the_recorded_verdict_is_withheld_when_the_seed_bands_overlap(tmp_path, monkeypatch):
     monkeypatch.setitem(FINAL_LOSS, "plain-56", FINAL_LOSS["plain-20"] + 0.01)  # inside plain-20's seed range
     folders = write_recorded(tmp_path / "recorded" / "degradation")
-    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda: folders)
+    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda long=False: {} if long else folders)
     at = _page().run()
     told = next(c.value for c in at.get_by_key("demo_panel_degradation").caption if "**Recorded**" in c.value)
     assert "overlap over the seeds: these seeds cannot order them" in told and "(degradation)" not in told
 
 
 def test_without_the_recorded_assets_the_panel_says_so_and_offers_the_live_run(monkeypatch):
-    monkeypatch.setattr("ui.degradation.recorded_degradation", dict)
+    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda long=False: {})
     at = _page().run()
     assert not at.exception and not at.error
     panel = at.get_by_key("demo_panel_degradation")
