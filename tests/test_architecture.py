@@ -4,6 +4,7 @@ way (model <- data <- train <- analysis / explain), short modules that each say 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,24 @@ def test_the_architecture_docs_module_map_is_the_codes():
 
     for named in re.findall(r"`((?:resnet_core|ui|pages)/[\w/.-]+\.py)`", doc):
         assert (ROOT / named).is_file(), f"docs/architecture.md names {named}, which does not exist"
+
+
+def test_adding_a_page_a_method_or_a_reference_map_is_one_place_the_docs_name():
+    """docs/architecture.md says where each extensible thing goes, and the code has exactly that place: every page
+    file is one PAGES entry (app.py's navigation registers PAGES, so a page file outside it would not be reachable),
+    every attribution method one register_method call, every reference map one register_reference call."""
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for words in ("`ui/frame.py`'s `PAGES`", "register_method", "register_reference(Reference(...))"):
+        assert words in doc, words
+    from ui.frame import HOME_PAGE, PAGES
+
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py")}
+    assert files == {HOME_PAGE, *(path for path, *_ in PAGES)}
+    assert "run_app()" in (ROOT / "app.py").read_text(encoding="utf-8")
+    from resnet_core.explain import METHOD_LABELS
+    from resnet_core.explain.references import reference_names
+
+    methods = (ENGINE / "explain" / "methods.py").read_text(encoding="utf-8")
+    assert len(re.findall(r"^register_method\(Method\(", methods, re.M)) == len(METHOD_LABELS)
+    references = (ENGINE / "explain" / "references.py").read_text(encoding="utf-8")
+    assert len(re.findall(r"^register_reference\(Reference\(", references, re.M)) == len(reference_names())
