@@ -6,18 +6,18 @@ side-by-side training runs as one job of the server's training queue (a worker p
 through its run folder); quick measurements (depth sweep, lesion study, shattering sweep) run in the server's
 few analysis threads. Fragments redraw while the work goes on, next to the button that started it; every
 action says its time here before the click, and every caption reads its chart's numbers
-(resnet_core.analysis.readings). Its views are in ui/plain_vs_residual/; the degradation
-demo's, the lesion study's and the loss landscape's in ui/degradation.py, ui/lesion.py and ui/landscape.py.
+(resnet_core.analysis.readings). Its views are in ui/plain_vs_residual/ (the degradation demo's, the lesion
+study's and the loss landscape's among them).
 """
 
 import streamlit as st
 
-from ui.degradation import degradation_panel, live_view, recorded_run
 from ui.demos import demo_panel
 from ui.frame import page_setup
 from ui.jobs import job_running
-from ui.landscape import landscape_pointer, landscape_section
-from ui.lesion import lesion_controls, lesion_results
+from ui.plain_vs_residual.degradation import degradation_panel, live_view, recorded_run
+from ui.plain_vs_residual.landscape import landscape_pointer, landscape_section
+from ui.plain_vs_residual.lesion import lesion_controls, lesion_results
 from ui.plain_vs_residual.options import LESION_KEY, LINKED, PAIR_KEY, SWEEP_KEY, degradation_demo, normalization_demo
 from ui.plain_vs_residual.profile import gradient_profile
 from ui.plain_vs_residual.shattering import shattered_gradients
@@ -73,4 +73,4 @@ lesion_controls(LESION_KEY, pair, training, lesion_running)
 lesion_results(LESION_KEY, lesion_running)
 
 shattered_gradients()  # 5
-landscape_section()  # 6 (ui/landscape.py)
+landscape_section()  # 6 (ui/plain_vs_residual/landscape.py)

@@ -104,7 +104,7 @@ def caption(key: str, reading: str = "") -> str:
     return " ".join(part for part in (LOOK[key], reading, FOUND[key]) if part)
 
 
-# Page words of the degradation demo's panel (ui/degradation.py).
+# Page words of the degradation demo's panel (ui/plain_vs_residual/degradation.py).
 RECORDED_MISSING = (
     "The recorded run of this demo is not in this checkout (assets/recorded/degradation; "
     "`python -m resnet_core.assets --only degradation` makes it). Press **Run it live** to train the four nets here."

@@ -218,7 +218,7 @@ def test_the_recorded_pair_is_small_has_provenance_and_reads():
 def test_the_view_opens_on_the_recorded_pair_and_computes_the_live_pair_next_to_its_button(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    import ui.landscape as view
+    import ui.plain_vs_residual.landscape as view
     from resnet_core.assets import bundled_model
     from resnet_core.landscape_assets import recorded_landscape
 
@@ -227,7 +227,7 @@ def test_the_view_opens_on_the_recorded_pair_and_computes_the_live_pair_next_to_
     monkeypatch.setattr(view, "LIVE_SPEC", LandscapeSpec(steps_1d=5, steps_2d=5, n_images=16, directions=2))
 
     def script():
-        from ui.landscape import landscape_section
+        from ui.plain_vs_residual.landscape import landscape_section
 
         landscape_section()
 

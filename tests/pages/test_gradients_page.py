@@ -27,6 +27,7 @@ from resnet_core.status import Status
 from resnet_core.train.events import EpochEvent, StatusEvent, StepEvent, ValEvent, event_to_dict
 from resnet_core.train.schedule import RunPlan
 from ui.captions import CAPTIONS, DEEP_PLAIN_SLOW, FINAL_LOSS_MEANS, FOUND, RECORDED_MISSING, caption
+from ui.plain_vs_residual import degradation as degradation_view
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
@@ -103,7 +104,7 @@ def write_recorded(root: Path) -> dict[str, list[Path]]:
 @pytest.fixture
 def recorded(tmp_path, monkeypatch) -> dict[str, list[Path]]:
     folders = write_recorded(tmp_path / "recorded" / "degradation")
-    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda long=False: {} if long else folders)
+    monkeypatch.setattr(degradation_view, "recorded_degradation", lambda long=False: {} if long else folders)
     return folders
 
 
@@ -376,14 +377,14 @@ def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
 def test_the_recorded_verdict_is_withheld_when_the_seed_bands_overlap(tmp_path, monkeypatch):
     monkeypatch.setitem(FINAL_LOSS, "plain-56", FINAL_LOSS["plain-20"] + 0.01)  # inside plain-20's seed range
     folders = write_recorded(tmp_path / "recorded" / "degradation")
-    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda long=False: {} if long else folders)
+    monkeypatch.setattr(degradation_view, "recorded_degradation", lambda long=False: {} if long else folders)
     at = _page().run()
     told = next(c.value for c in at.get_by_key("demo_panel_degradation").caption if "**Recorded**" in c.value)
     assert "overlap over the seeds: these seeds cannot order them" in told and "(degradation)" not in told
 
 
 def test_without_the_recorded_assets_the_panel_says_so_and_offers_the_live_run(monkeypatch):
-    monkeypatch.setattr("ui.degradation.recorded_degradation", lambda long=False: {})
+    monkeypatch.setattr(degradation_view, "recorded_degradation", lambda long=False: {})
     at = _page().run()
     assert not at.exception and not at.error
     panel = at.get_by_key("demo_panel_degradation")

@@ -1,3 +1,3 @@
 """The Plain vs Residual page's views: its options and demos, the gradient profile, the depth sweep, the
-side-by-side training and the shattered gradients (pages/3_Plain_vs_Residual.py composes them; the degradation
-panel, the lesion study and the loss landscape are in ui/degradation.py, ui/lesion.py and ui/landscape.py)."""
+side-by-side training, the degradation demo's panel, the lesion study, the shattered gradients and the loss
+landscape (pages/3_Plain_vs_Residual.py composes them)."""

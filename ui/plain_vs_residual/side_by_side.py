@@ -12,9 +12,9 @@ from resnet_core.device import best_device
 from resnet_core.estimates import side_by_side_seconds
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_TRAIN
 from resnet_core.share import escape_markdown
-from ui.degradation import live_view
 from ui.demos import on_this_device
 from ui.jobs import calibrated, start_stop, training_queue
+from ui.plain_vs_residual.degradation import live_view
 from ui.plain_vs_residual.options import AUTOSTART_TRAIN, BAD_INPUT, LESION_KEY, PAIR_KEY, PAIR_WHERE, L
 from ui.visitor import share
 

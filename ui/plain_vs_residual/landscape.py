@@ -5,13 +5,12 @@ and captions read off the surfaces (resnet_core.analysis.landscape_reading), nev
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import streamlit as st
 
 from resnet_core.analysis.landscape import LIVE_SPEC, Landscape, held_out, landscape_job
 from resnet_core.analysis.landscape_reading import figures, landscape_reading
-from resnet_core.assets import bundled_model
+from resnet_core.assets import ASSETS_DIR, bundled_model
 from resnet_core.charts.landscape import landscape_contour_figure, landscape_lines_figure, landscape_surface_figure
 from resnet_core.estimates import landscape_seconds
 from resnet_core.landscape_assets import LANDSCAPE_FILE, RECORDED_LANDSCAPE, matches_recipe, recorded_landscape
@@ -47,7 +46,7 @@ def _recorded(stamp: float) -> tuple[list[Landscape], str, bool] | None:
 def _recorded_pair() -> tuple[list[Landscape], str, bool] | None:
     """The recorded 56-layer landscapes, their provenance line and whether they were trained with the degradation
     demo's recipe as it is now; read once per version of the file and shared by every session (read-only)."""
-    path = Path(__file__).resolve().parents[1] / "assets" / RECORDED_LANDSCAPE / LANDSCAPE_FILE
+    path = ASSETS_DIR / RECORDED_LANDSCAPE / LANDSCAPE_FILE
     try:
         stamp = path.stat().st_mtime
     except OSError:
