@@ -12,6 +12,7 @@ import torch
 from resnet_core import assets
 from resnet_core.analysis import SideBySide
 from resnet_core.analysis.bands import final_loss, stays_above
+from resnet_core.analysis.readings import spread
 from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.data import SHAPES_CLASSES, Preprocess, make_shapes, prepare_uint8
 from resnet_core.recipes import CHECK_SEED, DEGRADATION_DATA, DEGRADATION_TRAIN, SHAPES_DATA, SHAPES_TRAIN
@@ -116,6 +117,21 @@ def test_the_long_recording_has_every_net_learning_and_quotes_its_own_numbers():
                 if k not in ("seed", "epochs")}
     assert unseeded == {k: v for k, v in DEGRADATION_TRAIN.to_dict().items() if k not in ("seed", "epochs")}
     assert not any((p / "model.pt").exists() for paths in folders.values() for p in paths)  # metrics only
+
+
+def test_the_readme_quotes_the_degradation_recordings_as_the_page_reads_them():
+    """One number, one value: the README's degradation figures are the recordings' finals, written by the formatter
+    the page's cards and captions use (readings.spread), for the lecture's recording and the long one."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for long in (False, True):
+        folders = assets.recorded_degradation(long=long)
+        made = assets.provenance(ROOT / "assets" / (assets.RECORDED_DEGRADATION_LONG if long else
+                                                    assets.RECORDED_DEGRADATION))
+        run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()}, made)
+        for label, (losses, accs) in run.finals().items():
+            quoted = (f"{label} {spread(losses)} / {spread(accs, percent=True)}" if long else
+                      f"{label} {spread(losses)}")
+            assert quoted in readme, quoted
 
 
 def test_the_recorded_56_layer_pair_keeps_its_first_seeds_weights_in_half_precision():

@@ -161,8 +161,10 @@ def _depth(label: str) -> int:
 
 def spread(values: Sequence[float], digits: int = 2, percent: bool = False) -> str:
     """One number over several seeds as the cards and the captions both write it: "1.23 (1.20–1.26 over 3
-    seeds)", "53.2% (50.0–57.4% over 3 seeds)"; one seed: just the number."""
-    fmt = (lambda v: f"{100 * v:.1f}") if percent else (lambda v: f"{v:.{digits}f}")
+    seeds)", "53.2% (50.0–57.4% over 3 seeds)"; one seed: just the number. A loss below 0.1 keeps `digits`
+    significant digits ("0.0068", not "0.01"): a net that fits its training set is not written as loss 0."""
+    fmt = (lambda v: f"{100 * v:.1f}") if percent else (
+        lambda v: f"{v:.{digits}f}" if abs(v) >= 0.1 or v == 0 else f"{v:.{digits}g}")
     unit = "%" if percent else ""
     if not values:
         return "?"

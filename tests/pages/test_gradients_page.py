@@ -20,6 +20,7 @@ from resnet_core.analysis.readings import (
     sweep_reading,
     times,
 )
+from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.data import load_dataset
 from resnet_core.model import get_preset
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
@@ -520,3 +521,28 @@ def test_run_it_live_trains_in_the_demo_panel(tmp_path, monkeypatch, recorded):
     while pair.running:
         assert time.monotonic() < deadline
         time.sleep(0.3)
+
+
+def test_the_long_recording_is_shown_as_the_run_the_lecture_starts_and_quotes_its_own_numbers():
+    """Under the recorded run: the same recipe trained 40 epochs, where plain-56 learns; every number it quotes is
+    its recording's final (the formatter the cards use), and one seed gets no verdict."""
+
+    def script():
+        from ui.plain_vs_residual.degradation import longer_view
+
+        longer_view()
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception
+    folders = assets.recorded_degradation(long=True)
+    run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()},
+                         assets.provenance(assets.ASSETS_DIR / assets.RECORDED_DEGRADATION_LONG))
+    assert at.expander[0].label == "The same recipe, 40 epochs instead of 4: recorded, 1 seed"
+    said = " ".join(m.value for m in at.markdown)
+    assert "The lecture's run is the first 4 epochs of this recipe" in said
+    for label, (losses, accs) in run.finals().items():
+        quoted = f"final training loss {spread(losses)}, validation accuracy {spread(accs, percent=True)}"
+        assert f"**{label}**: {quoted}" in said
+    told = next(c.value for c in at.caption if "**Recorded**" in c.value)
+    assert "one seed has no spread to judge the gap by" in told  # no ordering from one seed
+    assert {c.key for c in at.get("plotly_chart")} == {"pvr_long_loss"}
