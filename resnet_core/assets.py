@@ -127,11 +127,16 @@ def _degradation_configs() -> dict[str, ResNetConfig]:
     return SideBySide(DEGRADATION_DATA, DEGRADATION_TRAIN, depths=DEGRADATION_DEPTHS).configs
 
 
+def degradation_root(assets_dir: Path = ASSETS_DIR, long: bool = False) -> Path:
+    """The folder of the degradation demo's recording (`long`: of the LONG_EPOCHS one), where its provenance is."""
+    return assets_dir / (RECORDED_DEGRADATION_LONG if long else RECORDED_DEGRADATION)
+
+
 def recorded_degradation(assets_dir: Path = ASSETS_DIR, long: bool = False) -> dict[str, list[Path]]:
     """Net label -> its recorded seeds' run folders (<net>/seed<k>/: metrics.jsonl, block gradients), in seed order;
     {} if any net lacks a seed with metrics (every net must have the same seeds). `long`: the LONG_EPOCHS
     recording instead of the lecture's."""
-    root = assets_dir / (RECORDED_DEGRADATION_LONG if long else RECORDED_DEGRADATION)
+    root = degradation_root(assets_dir, long)
     folders = {}
     for label in degradation_labels():
         net = root / _slug(label)
@@ -248,7 +253,7 @@ def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DE
     finished runs of this recipe found there instead (benchmarks/bench_degradation_robustness.py --keep
     --record-block-grads 5 leaves them, its 1-thread runs: <net>-s<seed>-t1). `long`: the LONG_EPOCHS recording
     (bench_degradation_robustness.py --set epochs=40 --keep DIR, then --long --trained --runs-dir DIR)."""
-    root = assets_dir / (RECORDED_DEGRADATION_LONG if long else RECORDED_DEGRADATION)
+    root = degradation_root(assets_dir, long)
     epochs, command = (LONG_EPOCHS, LONG_COMMAND) if long else (None, COMMAND)
     threads = 1 if trained else max(1, (os.cpu_count() or 1) // len(DEGRADATION_DEPTHS * 2))
     if trained and runs_dir is None:
@@ -285,7 +290,7 @@ def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DE
         for name in (CONFIG_FILE, METRICS_FILE, BLOCK_GRADS_FILE):  # the one-seed layout's files
             if net_dir.is_dir() and (net_dir / name).is_file():
                 (net_dir / name).unlink()
-    results = _degradation_results(root)
+    results = _degradation_results(assets_dir, long)
     recipe = {"depths": list(DEGRADATION_DEPTHS), "seeds": list(seeds), "threads_per_worker": threads,
               **_recipe(degradation_requests(seeds[0], epochs=epochs)[0])}
     # The time a lecture waits: one seed's four nets trained at once (the mean over the seeds).
@@ -332,11 +337,10 @@ def _half_weights(src: Path, dest: Path) -> None:
     torch.save(payload, dest)
 
 
-def _degradation_results(root: Path) -> dict[str, dict[str, float]]:
+def _degradation_results(assets_dir: Path, long: bool) -> dict[str, dict[str, float]]:
     """Per net: mean, min and max over the seeds of the final training loss and validation accuracy, computed as
     the page computes them (analysis.recorded), so provenance.json and the page's cards agree."""
-    long = root.name == Path(RECORDED_DEGRADATION_LONG).name
-    folders = recorded_degradation(root.parents[1], long=long)
+    folders = recorded_degradation(assets_dir, long=long)
     run = RecordedRun.of(folders, {k: [recorded_snapshot(p) for p in v] for k, v in folders.items()},
                          _Recipe(_recipe(degradation_requests(0, epochs=LONG_EPOCHS if long else None)[0])))
     return {label: {k: round(v, 4) for k, v in summary_of(*f).items()} for label, f in run.finals().items()}

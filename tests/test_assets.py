@@ -102,8 +102,7 @@ def test_the_long_recording_has_every_net_learning_and_quotes_its_own_numbers():
     computes them."""
     folders = assets.recorded_degradation(long=True)
     assert set(folders) == {"plain-20", "ResNet-20", "plain-56", "ResNet-56"}
-    root = ROOT / "assets" / assets.RECORDED_DEGRADATION_LONG
-    made = assets.provenance(root)
+    made = assets.provenance(assets.degradation_root(long=True))
     run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()}, made)
     assert run.epochs == assets.LONG_EPOCHS and run.total_steps == run.steps_per_epoch * assets.LONG_EPOCHS
     for label, curves in run.runs.items():
@@ -125,8 +124,7 @@ def test_the_readme_quotes_the_degradation_recordings_as_the_page_reads_them():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for long in (False, True):
         folders = assets.recorded_degradation(long=long)
-        made = assets.provenance(ROOT / "assets" / (assets.RECORDED_DEGRADATION_LONG if long else
-                                                    assets.RECORDED_DEGRADATION))
+        made = assets.provenance(assets.degradation_root(long=long))
         run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()}, made)
         for label, (losses, accs) in run.finals().items():
             quoted = (f"{label} {spread(losses)} / {spread(accs, percent=True)}" if long else

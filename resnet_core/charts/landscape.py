@@ -86,8 +86,7 @@ def landscape_contour_figure(results: Sequence[Landscape], revision: str = "land
         fig.update_yaxes(title_text="β" if i == 1 else None, scaleanchor=f"x{'' if i == 1 else i}", row=1, col=i)
     ticks, text = _log_ticks(low, high)
     fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=hi,
-                                     colorbar=dict(title="loss", tickvals=ticks, ticktext=text)),
-                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
+                                     colorbar=dict(title="loss", tickvals=ticks, ticktext=text)))
     # The marker is named in the title, not a legend: a legend under square panels landed on their "α".
     base_layout(fig, f"Loss surfaces on one colour scale (capped at {high:.3g}); × marks the trained weights",
                 revision)

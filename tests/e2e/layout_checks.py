@@ -1,39 +1,75 @@
 """What a projector shows wrong, measured in the browser: words broken over two lines, numbers split from their
-units, text that overlaps other text or spills out of its element, and tables that hide columns behind a
-scrollbar. Each check is one script run in the page; it returns a line per problem ("" when there is none), so a
-test can print exactly what is wrong where."""
+units, text cut off by its box, text that overlaps other text or spills out of its element, and tables that hide
+columns behind a scrollbar. Each check is one script run in the page; it returns a line per problem (none when
+there is none), so a test can print exactly what is wrong where."""
 
 from __future__ import annotations
+
+# What every check shares: `found` (its lines), `shown` (an element with a box, outside an inert part of the
+# page: closed expanders and other tabs have none) and `roots` (the page and an open sidebar: a collapsed sidebar
+# is off-screen and squeezed, and what it holds is not shown).
+_SHARED = r"""
+  const found = [];
+  const shown = e => e.getClientRects().length > 0 && !e.closest('[inert]');
+  const roots = '[data-testid="stMain"], [data-testid="stSidebar"]:not([data-collapsed="true"])';
+"""
+
+
+def _script(body: str) -> str:
+    """A check as the page runs it: the shared definitions, its body, its lines."""
+    return "() => {" + _SHARED + body + "  return found;\n}"
+
+
+# Text that does not fit: an element whose content is wider than its box (scrollWidth > clientWidth), in or
+# under a metric's label, value or delta, a button or page link, a selectbox's input (its selected value) or
+# a multiselect's chosen items.
+CUT_OFF = _script(r"""
+  const text = e => (e.value || e.innerText || '').trim().replace(/\s+/g, ' ').slice(0, 60);
+  const check = (kind, selector) => {
+    for (const root of document.querySelectorAll(roots)) {
+      for (const el of root.querySelectorAll(selector)) {
+        if (!shown(el)) continue;
+        for (const e of [el, ...el.querySelectorAll('*')]) {
+          if (e instanceof SVGElement) continue;
+          if (e.scrollWidth > e.clientWidth + 1) {
+            found.push(`${kind} "${text(el)}": ${e.scrollWidth} px wide in ${e.clientWidth} px`);
+            break;
+          }
+        }
+      }
+    }
+  };
+  check('metric', '[data-testid="stMetricLabel"], [data-testid="stMetricValue"], [data-testid="stMetricDelta"]');
+  check('button', 'button, [data-testid="stPageLink-NavLink"]');
+  check('select', '[data-testid="stSelectbox"] input');
+  check('multiselect', '[data-testid="stMultiSelectTagsContainer"]');
+""")
 
 # Words broken inside: each word of the text of a button, page link, metric, widget label, tab, expander
 # title, table header or cell, heading or caption is measured with a DOM Range; a word whose boxes lie on more
 # than one line was broken (Chromium breaks a word only when it cannot fit, e.g. "Ru/n/de/mo" in a narrow
 # column). A number and its unit ("53.6 %", "12 px", "4.5 s") are one word here: split over lines they read
 # as two numbers. Words of one letter cannot break and are skipped.
-BROKEN_WORDS = r"""() => {
-  const found = [];
-  const shown = e => e.getClientRects().length > 0 && !e.closest('[inert]');
+BROKEN_WORDS = _script(r"""
   const selectors = ['button', '[data-testid="stPageLink-NavLink"]', '[data-testid="stMetric"]',
     '[data-testid="stWidgetLabel"]', '[data-baseweb="tab"]', '[data-testid="stExpander"] summary',
     '[data-testid="stTable"] th', '[data-testid="stTable"] td', '[data-testid="stHeading"]',
     '[data-testid="stCaptionContainer"]', '[data-testid="stMarkdownContainer"]', '[data-baseweb="tag"]'];
   // boxes on one line share their vertical middle band (a fallback font's glyph, "λ", may sit higher or lower)
   const lines = rects => {
-    const found = [];
+    const bands = [];
     for (const r of rects) {
       if (r.width < 1) continue;
       const middle = (r.top + r.bottom) / 2;
-      if (!found.some(l => middle > l.top && middle < l.bottom)) found.push(r);
+      if (!bands.some(l => middle > l.top && middle < l.bottom)) bands.push(r);
     }
-    return found.length;
+    return bands.length;
   };
   // a word ends at a space, a dash, a slash or a bar (a line may break after those)
   const units = '%|px|ms|s|min|h|k|M|G|B|KiB|MiB|GiB|MACs|img\\/s';
   const number = `\\d[\\d.,]*(?:[\\s\u00a0\u202f]?(?:${units}))?(?![\\w])`;
   const token = new RegExp(`${number}|[^\\s\\-\u2013\u2014\\/|]{2,}`, 'g');
   const seen = new Set();
-  // a collapsed sidebar is off-screen and squeezed: what it holds is not shown
-  const roots = '[data-testid="stMain"], [data-testid="stSidebar"]:not([data-collapsed="true"])';
   for (const root of document.querySelectorAll(roots)) {
     for (const el of root.querySelectorAll(selectors.join(','))) {
       if (!shown(el)) continue;
@@ -51,16 +87,13 @@ BROKEN_WORDS = r"""() => {
       }
     }
   }
-  return found;
-}"""
+""")
 
 # Overlaps: in every plotly chart on the page, two pieces of text on top of each other (titles, subplot titles,
 # annotations, axis titles, ticks, legend entries, bar labels) or text outside the chart's box (plotly clips it
 # there), and an annotation drawn over a bar; outside charts, an element's content that reaches into the element
 # below (a multiselect's chips over the next widget).
-OVERLAPS = r"""() => {
-  const found = [];
-  const shown = e => e.getClientRects().length > 0 && !e.closest('[inert]');
+OVERLAPS = _script(r"""
   const area = r => r.width * r.height;
   const meet = (a, b) => {
     const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
@@ -114,14 +147,11 @@ OVERLAPS = r"""() => {
       }
     }
   }
-  return found;
-}"""
+""")
 
 # Tables that hide columns: a dataframe (Streamlit's grid scrolls sideways inside `.dvn-scroller`) or a static
 # table wider than the room it has.
-HIDDEN_COLUMNS = r"""() => {
-  const found = [];
-  const shown = e => e.getClientRects().length > 0 && !e.closest('[inert]');
+HIDDEN_COLUMNS = _script(r"""
   for (const grid of document.querySelectorAll('[data-testid="stDataFrame"]')) {
     if (!shown(grid)) continue;
     const scroller = grid.querySelector('.dvn-scroller');
@@ -140,10 +170,9 @@ HIDDEN_COLUMNS = r"""() => {
       }
     }
   }
-  return found;
-}"""
+""")
 
-CHECKS = {"broken": BROKEN_WORDS, "overlap": OVERLAPS, "hidden columns": HIDDEN_COLUMNS}
+CHECKS = {"cut off": CUT_OFF, "broken": BROKEN_WORDS, "overlap": OVERLAPS, "hidden columns": HIDDEN_COLUMNS}
 
 
 def layout_problems(page) -> list[str]:

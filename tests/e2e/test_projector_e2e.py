@@ -45,36 +45,6 @@ def _explain_the_build_model(page) -> None:
     wait_until_idle(page)
 
 
-# Text that does not fit: an element whose content is wider than its box (scrollWidth > clientWidth), in or
-# under a metric's label, value or delta, a button or page link, a selectbox's input (its selected value) or
-# a multiselect's chosen items. Hidden elements (closed expanders, other tabs) have no box and are skipped.
-CUT_OFF = """() => {
-  const found = [];
-  const shown = e => e.getClientRects().length > 0 && !e.closest('[inert]');
-  const text = e => (e.value || e.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 60);
-  const check = (kind, selector) => {
-    // a collapsed sidebar is off-screen and squeezed: what it holds is not shown
-    const roots = '[data-testid="stMain"], [data-testid="stSidebar"]:not([data-collapsed="true"])';
-    for (const root of document.querySelectorAll(roots)) {
-      for (const el of root.querySelectorAll(selector)) {
-        if (!shown(el)) continue;
-        for (const e of [el, ...el.querySelectorAll('*')]) {
-          if (e instanceof SVGElement) continue;
-          if (e.scrollWidth > e.clientWidth + 1) {
-            found.push(`${kind} "${text(el)}": ${e.scrollWidth} px wide in ${e.clientWidth} px`);
-            break;
-          }
-        }
-      }
-    }
-  };
-  check('metric', '[data-testid="stMetricLabel"], [data-testid="stMetricValue"], [data-testid="stMetricDelta"]');
-  check('button', 'button, [data-testid="stPageLink-NavLink"]');
-  check('select', '[data-testid="stSelectbox"] input');
-  check('multiselect', '[data-testid="stMultiSelectTagsContainer"]');
-  return found;
-}"""
-
 # Chart text that is cut or collides, in the charts each page opens with (by key): a title, tick, legend entry
 # or annotation outside the chart's box (plotly clips it there), or the legend on top of an x-axis title.
 CHECKED_CHARTS = ("build_architecture", "train_lr_preview", "pvr_profile_convs", "pvr_profile_blocks",
@@ -184,8 +154,7 @@ def test_nothing_is_cut_off_and_presenter_mode_enlarges_charts_and_metrics(brows
                         _gradient_profile(page)
                     assert_no_exception(page)
                     where = f"{width}x{height}{' presenter' if presenter else ''} /{path}"
-                    found = (page.evaluate(CUT_OFF) + page.evaluate(CHART_CLASHES, list(CHECKED_CHARTS)) +
-                             layout_problems(page))
+                    found = layout_problems(page) + page.evaluate(CHART_CLASHES, list(CHECKED_CHARTS))
                     cut += [f"{where}: {item}" for item in found]
                     sizes[(width, presenter, path)] = page.evaluate(TEXT_SIZES)
             finally:

@@ -536,7 +536,7 @@ def test_the_long_recording_is_shown_as_the_run_the_lecture_starts_and_quotes_it
     assert not at.exception
     folders = assets.recorded_degradation(long=True)
     run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()},
-                         assets.provenance(assets.ASSETS_DIR / assets.RECORDED_DEGRADATION_LONG))
+                         assets.provenance(assets.degradation_root(long=True)))
     assert at.expander[0].label == "The same recipe, 40 epochs instead of 4: recorded, 1 seed"
     said = " ".join(m.value for m in at.markdown)
     assert "The lecture's run is the first 4 epochs of this recipe" in said
