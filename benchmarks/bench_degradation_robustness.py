@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resnet_core.analysis.bands import final_loss, stays_above
+from resnet_core.analysis.bands import final_loss, lesson
 from resnet_core.analysis.common import cifar_config
 from resnet_core.analysis.partial import warmup_end
 from resnet_core.analysis.twins import curve_of
@@ -45,7 +45,7 @@ from resnet_core.train.launch import TrainRequest, worker_command
 from resnet_core.train.schedule import RunPlan
 
 NETS = {"plain20": (20, False), "resnet20": (20, True), "plain56": (56, False), "resnet56": (56, True)}
-LEARNED = 3.0  # times chance
+LABELS = {"plain20": "plain-20", "resnet20": "ResNet-20", "plain56": "plain-56", "resnet56": "ResNet-56"}
 
 
 def _value(text: str) -> object:
@@ -154,7 +154,7 @@ def main() -> int:
     args = p.parse_args()
     train, data = _recipe(args.set, args.data)
     plan = RunPlan.of(train, data.n_train)
-    warm, window = warmup_end(train, plan), max(1, plan.steps_per_epoch // 4)
+    warm, window = warmup_end(train, plan), max(1, plan.steps_per_epoch // 4)  # window: lesson()'s
     print(f"recipe: {json.dumps(train.to_dict())}")
     print(f"data: {data.n_train} Shapes images of {data.image_size} px; {plan.total_steps} steps "
           f"({plan.steps_per_epoch}/epoch), warm-up ends "
@@ -178,19 +178,15 @@ def main() -> int:
                                  + (" " if ended else f"@{c['step'][-1] if c['step'] else 0}")
                                  for n, (c, a, ended, _) in got.items())
                 unfinished = [n for n, (_, _, ended, _) in got.items() if not ended]
-                learn = all((a or 0) >= LEARNED / 10 for _, a, _, _ in got.values())
-                deg = (stays_above(got["plain56"][0], got["plain20"][0], warm, window)
-                       if {"plain56", "plain20"} <= got.keys() else None)
-                cure = (losses["resnet56"] <= losses["resnet20"]
-                        if {"resnet56", "resnet20"} <= got.keys() and None not in (losses["resnet56"],
-                                                                                  losses["resnet20"]) else None)
+                read_as = lesson({LABELS[n]: c for n, (c, *_) in got.items()}, plan.steps_per_epoch, warm)
+                learn, deg, cure = read_as.learned, read_as.degraded, read_as.cured
                 word = lambda b: "-" if b is None else ("yes" if b else "NO")
                 print(f"{s:>4} {t:>3} {cells} {word(deg):>7} {word(cure):>8} {word(learn):>5}"
                       + (f"  (not finished: {', '.join(unfinished)}; @step = where it is)" if unfinished else ""),
                       flush=True)
                 rows += 1
                 done += not unfinished
-                good += bool(not unfinished and learn and deg is not False and cure is not False)
+                good += bool(not unfinished and read_as.holds)
                 own.update({f"{n} s{s} t{t}": round(g[3]) for n, g in got.items() if g[2]})
         print(f"\nsummary: {good}/{done} finished rows hold every ordering and learn ({rows - done} rows not "
               f"finished); wall {wall:.0f} s for {len(seconds)} runs trained here; each run's own time (s, from "

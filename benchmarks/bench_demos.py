@@ -37,6 +37,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from resnet_core.analysis import SWEEP_DEPTHS, SideBySide, depth_sweep
+from resnet_core.analysis.bands import final_loss, lesson
+from resnet_core.analysis.partial import warmup_end
+from resnet_core.analysis.recorded import RecordedRun
+from resnet_core.analysis.twins import curve_of
+from resnet_core.assets import degradation_root, provenance, recorded_degradation, recorded_snapshot
 from resnet_core.data import Preprocess, load_dataset, make_shapes, prepare_uint8
 from resnet_core.device import describe_device
 from resnet_core.estimates import estimate_seconds, run_seconds, seconds_per_image, trainer_seconds_per_image
@@ -54,6 +59,7 @@ from resnet_core.recipes import (
     SHAPES_TRAIN,
 )
 from resnet_core.train import EpochEvent, TrainRequest, load_metrics, load_run_model
+from resnet_core.train.schedule import RunPlan
 
 
 def compare(name: str, estimate: float, measured: float) -> None:
@@ -125,6 +131,36 @@ LIVE_TRACE = """(sel) => [...document.querySelectorAll(sel + ' .js-plotly-plot')
     t => (t.opacity === undefined || t.opacity === 1) && (t.x || []).length > 0))"""
 
 
+def live_lesson(runs_dir: Path) -> None:
+    """How the live degradation run in `runs_dir` ended: each net's final training loss and accuracy beside the
+    recording's range over its seeds (the band the page draws it over), and the lesson read from the live run as
+    bench_degradation_robustness.py reads a row of its table."""
+    plan = RunPlan.of(DEGRADATION_TRAIN, DEGRADATION_DATA.n_train)
+    folders = recorded_degradation()
+    recorded = RecordedRun.of(folders, {k: [recorded_snapshot(p) for p in v] for k, v in folders.items()},
+                              provenance(degradation_root())) if folders else None
+    curves = {}
+    for label in SideBySide(DEGRADATION_DATA, DEGRADATION_TRAIN).names:
+        found = sorted(runs_dir.glob(f"*-twins-{label.lower()}*"))
+        if not found:
+            print(f"  live degradation run: no run folder for {label}", flush=True)
+            return
+        curves[label] = c = curve_of(recorded_snapshot(found[-1]))
+        loss, acc = final_loss(c, plan.steps_per_epoch), (c["val_acc"] or [0.0])[-1]
+        band = ""
+        if recorded is not None:
+            losses, accs = recorded.finals()[label]
+            inside = min(losses) <= loss <= max(losses)
+            band = (f"; recorded seeds {min(losses):.3f}-{max(losses):.3f} / {100 * min(accs):.1f}-"
+                    f"{100 * max(accs):.1f}%: loss {'inside' if inside else 'OUTSIDE'} the band")
+        print(f"  live {label}: final training loss {loss:.3f}, validation accuracy {100 * acc:.1f}%{band}",
+              flush=True)
+    read = lesson(curves, plan.steps_per_epoch, warmup_end(DEGRADATION_TRAIN, plan))
+    word = lambda b: "-" if b is None else ("yes" if b else "NO")
+    print(f"  live lesson: plain-56 above plain-20 from the warm-up on {word(read.degraded)}; ResNet-56 at or below "
+          f"ResNet-20 {word(read.cured)}; every net learns {word(read.learned)}", flush=True)
+
+
 def page_demos(live: bool) -> None:
     """Each demo's answer as a lecturer meets it: the page open in Chromium, timed to the answer on screen."""
     from playwright.sync_api import sync_playwright
@@ -168,6 +204,7 @@ def page_demos(live: bool) -> None:
                    test=LIVE_TRACE)
             page.get_by_text("ResNet-56: finished").first.wait_for(timeout=900_000)
             print(f"  live degradation run: all four finished after {time.perf_counter() - start:.0f} s", flush=True)
+            live_lesson(Path(runs_dir))
         start = time.perf_counter()
         page.goto(f"{url}/Grad-CAM?demo=gradcam")
         answer(page, ".st-key-gc_loc_chart", "Where does the network look? (page opened, empty runs folder)", start)

@@ -11,7 +11,7 @@ import torch
 
 from resnet_core import assets
 from resnet_core.analysis import SideBySide
-from resnet_core.analysis.bands import final_loss, stays_above
+from resnet_core.analysis.bands import LEARNED, lesson
 from resnet_core.analysis.readings import spread
 from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.data import SHAPES_CLASSES, Preprocess, make_shapes, prepare_uint8
@@ -74,13 +74,10 @@ def test_the_recorded_degradation_run_holds_every_seed_with_its_provenance():
         assert made.results[label] == pytest.approx(result, abs=1e-4)
     # the lesson's orderings, in every seed: plain-56 stays above plain-20 from the end of the warm-up, ResNet-56
     # ends at or below ResNet-20; the other three nets learn (3x chance or more)
-    window = max(1, run.steps_per_epoch // 4)
     for k in range(len(seeds)):
-        curve = {label: run.runs[label][k] for label in run.runs}
-        assert stays_above(curve["plain-56"], curve["plain-20"], run.warmup_step, window), seeds[k]
-        losses = {label: final_loss(c, run.steps_per_epoch) for label, c in curve.items()}
-        assert losses["ResNet-56"] <= losses["ResNet-20"], seeds[k]
-        assert all(c["val_acc"][-1] >= 0.3 for label, c in curve.items() if label != "plain-56"), seeds[k]
+        read_as = lesson({label: run.runs[label][k] for label in run.runs}, run.steps_per_epoch, run.warmup_step)
+        assert read_as.degraded and read_as.cured, seeds[k]
+        assert all(run.runs[label][k]["val_acc"][-1] >= LEARNED / 10 for label in run.runs if label != "plain-56")
 
 
 @pytest.mark.xfail(strict=True, reason="measured: under the lecture-sized budget (4 epochs of 3,000 Shapes images) "
@@ -93,7 +90,7 @@ def test_every_recorded_net_learns_plain_56_included():
     snaps = {label: [assets.recorded_snapshot(p) for p in paths] for label, paths in folders.items()}
     run = RecordedRun.of(folders, snaps, assets.provenance(ROOT / "assets" / assets.RECORDED_DEGRADATION))
     for k in range(len(run.runs["plain-56"])):
-        assert all(run.runs[label][k]["val_acc"][-1] >= 0.3 for label in run.runs)
+        assert lesson({label: run.runs[label][k] for label in run.runs}, run.steps_per_epoch, run.warmup_step).learned
 
 
 def test_the_long_recording_has_every_net_learning_and_quotes_its_own_numbers():
@@ -105,8 +102,8 @@ def test_the_long_recording_has_every_net_learning_and_quotes_its_own_numbers():
     made = assets.provenance(assets.degradation_root(long=True))
     run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()}, made)
     assert run.epochs == assets.LONG_EPOCHS and run.total_steps == run.steps_per_epoch * assets.LONG_EPOCHS
-    for label, curves in run.runs.items():
-        assert all(c["val_acc"][-1] >= 0.3 for c in curves), label  # 3x chance: every net learns
+    for k in range(run.seeds):  # in every seed: every net learns (3x chance), and both orderings hold
+        assert lesson({label: run.runs[label][k] for label in run.runs}, run.steps_per_epoch, run.warmup_step).holds
     # one number, one value: provenance.json and the page read the same finals
     for label, result in run.results.items():
         assert made.results[label]["val_acc"] == pytest.approx(result["val_acc"], abs=1e-4)

@@ -48,6 +48,42 @@ def stays_above(upper: Mapping[str, Any], lower: Mapping[str, Any], start: int, 
     return bool(pairs) and all(u > v for (_, u), (_, v) in pairs)
 
 
+LEARNED = 3.0  # a net has learned when its last validation accuracy is at least this many times chance
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """The degradation demo's claims about one seed's four runs (None where a net of the pair is missing):
+    `degraded`: the deep plain net's training loss stays above the shallow one's from the end of the warm-up
+    (stays_above, windows of a quarter epoch); `cured`: the deep residual net's final loss is at or below the
+    shallow one's; `learned`: every net ends at LEARNED x chance or more in validation accuracy."""
+
+    degraded: bool | None
+    cured: bool | None
+    learned: bool
+
+    @property
+    def holds(self) -> bool:
+        return bool(self.learned and self.degraded is not False and self.cured is not False)
+
+
+def lesson(curves: Mapping[str, Mapping[str, Any]], steps_per_epoch: int, warmup_step: int,
+           depths: Sequence[int] = (20, 56), num_classes: int = 10) -> Lesson:
+    """Read the Lesson from `curves` keyed by the nets' labels ("plain-20", "ResNet-56", ...): the one reading
+    the page's recording test, bench_degradation_robustness.py and bench_demos.py's live run share."""
+    shallow, deep = min(depths), max(depths)
+    get = lambda kind, depth: curves.get(f"{kind}-{depth}")
+    p_deep, p_shallow, r_deep, r_shallow = get("plain", deep), get("plain", shallow), get("ResNet", deep), get(
+        "ResNet", shallow)
+    window = max(1, steps_per_epoch // 4)
+    degraded = None if p_deep is None or p_shallow is None else stays_above(p_deep, p_shallow, warmup_step, window)
+    finals = [None if c is None else final_loss(c, steps_per_epoch) for c in (r_deep, r_shallow)]
+    cured = None if None in finals else finals[0] <= finals[1]
+    learned = bool(curves) and all(c["val_acc"] and c["val_acc"][-1] >= LEARNED / num_classes
+                                   for c in curves.values())
+    return Lesson(degraded, cured, learned)
+
+
 @dataclass(frozen=True)
 class CurveBand:
     """One net over several seeds: at each step, the mean and the min-max of its runs' (smoothed) values (per

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from resnet_core.analysis.bands import band, final_loss, separated, smoothed, stays_above, window_means
+from resnet_core.analysis.bands import band, final_loss, lesson, separated, smoothed, stays_above, window_means
 from resnet_core.analysis.readings import band_reading, spread, training_reading
 
 
@@ -40,6 +40,23 @@ def test_an_ordering_holds_only_if_it_holds_in_every_window_after_the_warm_up():
     crossing = curve([3.0] * 10 + [1.5] * 20 + [2.5] * 10)
     assert not stays_above(above, crossing, start=10, window=5)
     assert window_means(curve([1.0, 3.0, 5.0, 7.0, 9.0]), start=0, window=2) == [(2, 2.0), (4, 6.0), (5, 9.0)]
+
+
+def test_the_lesson_of_one_seed_needs_every_net_learning_and_both_orderings():
+    def net(losses, acc):
+        return {**curve(losses), "val_step": [len(losses)], "val_acc": [acc]}
+
+    four = {"plain-20": net([2.3] * 8 + [1.0] * 32, 0.8), "plain-56": net([2.3] * 8 + [1.5] * 32, 0.5),
+            "ResNet-20": net([2.3] * 8 + [0.8] * 32, 0.85), "ResNet-56": net([2.3] * 8 + [0.7] * 32, 0.9)}
+    read = lesson(four, steps_per_epoch=8, warmup_step=8)
+    assert (read.degraded, read.cured, read.learned, read.holds) == (True, True, True, True)
+    near_chance = {**four, "plain-56": net([2.3] * 40, 0.12)}  # above plain-20, but it learned nothing
+    read = lesson(near_chance, 8, 8)
+    assert read.degraded and read.cured and not read.learned and not read.holds
+    worse_cure = {**four, "ResNet-56": net([2.3] * 8 + [0.9] * 32, 0.9)}
+    assert lesson(worse_cure, 8, 8).cured is False and not lesson(worse_cure, 8, 8).holds
+    only_plain = {k: v for k, v in four.items() if k.startswith("plain")}
+    assert lesson(only_plain, 8, 8).cured is None and lesson(only_plain, 8, 8).holds  # nothing to judge it by
 
 
 def test_smoothing_is_a_trailing_mean_and_separation_needs_disjoint_ranges():
