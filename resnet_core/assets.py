@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -45,8 +46,14 @@ RECORDED_DEGRADATION = "recorded/degradation"  # assets/recorded/degradation/<ne
 # (measured: at 4 epochs plain-56 stays near chance in every seed, at 40 it reaches 59%). Metrics only.
 RECORDED_DEGRADATION_LONG = "recorded/degradation_long"
 LONG_EPOCHS = 40
-LONG_COMMAND = (f"python3 benchmarks/bench_degradation_robustness.py --seeds 0 --threads 1 --set epochs={LONG_EPOCHS} "
-                "--keep DIR && python -m resnet_core.assets --long --trained --seeds 0 --runs-dir DIR")
+LONG_SEEDS = (0, 1, 2)
+_SEEDS = " ".join(map(str, LONG_SEEDS))
+LONG_COMMAND = (f"python3 benchmarks/bench_degradation_robustness.py --seeds {_SEEDS} --threads 1 --set "
+                f"epochs={LONG_EPOCHS} --keep DIR && python -m resnet_core.assets --long --trained --seeds {_SEEDS} "
+                "--runs-dir DIR")
+# Significant digits a recording keeps of each float in its metrics (a batch's loss is noisier than that): the
+# long recording's 3,720 steps per run would otherwise weigh ~0.7 MB a run.
+KEPT_DIGITS = 6
 PROVENANCE_FILE = "provenance.json"
 DEMO_TIMES_FILE = "recorded/demo_times.json"  # what each lecture demo took when the assets were built
 MODEL_NAMES = {True: "shapes-resnet20", False: "shapes-plain20"}  # residual? -> folder
@@ -193,7 +200,9 @@ def _results(run_dir: Path) -> dict[str, float]:
     return {"val_acc": round(info.val_acc, 4), "train_loss": round(epochs[-1].train_loss, 4)}
 
 
-def _copy_run(src: Path, dest: Path, with_model: bool) -> None:
+def _copy_run(src: Path, dest: Path, with_model: bool, compact: bool = False) -> None:
+    """A run folder's files into `dest` (its weights only `with_model`); `compact`: its metrics with KEPT_DIGITS
+    significant digits per float and no spaces, the numbers every reader of the copy then shares."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -201,6 +210,12 @@ def _copy_run(src: Path, dest: Path, with_model: bool) -> None:
     for name in names:
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
+    if compact and (dest / METRICS_FILE).is_file():
+        lines = (dest / METRICS_FILE).read_text(encoding="utf-8").splitlines()
+        rounded = lambda v: float(f"{v:.{KEPT_DIGITS}g}") if isinstance(v, float) and math.isfinite(v) else v
+        out = [json.dumps({k: rounded(v) for k, v in json.loads(line).items()}, separators=(",", ":"))
+               for line in lines if line.strip()]
+        (dest / METRICS_FILE).write_text("\n".join(out) + "\n", encoding="utf-8")
     if not with_model:  # a folder without weights must not claim them
         config = json.loads((dest / CONFIG_FILE).read_text(encoding="utf-8"))
         config.pop("checkpoint", None)
@@ -272,7 +287,7 @@ def build_degradation(assets_dir: Path = ASSETS_DIR, seeds: tuple[int, ...] = DE
             for request in requests:
                 net = request.name.split("-s")[0]
                 dest = root / net / f"{SEED_PREFIX}{seed}"
-                _copy_run(work / request.name, dest, with_model=False)
+                _copy_run(work / request.name, dest, with_model=False, compact=long)
                 if seed == seeds[0] and net in DEGRADATION_WEIGHTS and not long:
                     _half_weights(work / request.name / MODEL_FILE, dest / MODEL_FILE)
                 _check_ended(dest)
