@@ -32,7 +32,7 @@ from resnet_core.estimates import landscape_seconds
 from resnet_core.landscape_assets import recorded_landscape
 from resnet_core.landscape_cli import bundled_runs
 from resnet_core.recipes import CHECK_SEED
-from resnet_core.train.runs import load_run_model
+from resnet_core.train.run_reading import load_run_model
 
 TARGET_S = 60.0
 

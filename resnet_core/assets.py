@@ -34,10 +34,11 @@ from .status import Status
 from .train.block_grads import BLOCK_GRADS_FILE
 from .train.events import EpochEvent, Event, StatusEvent
 from .train.launch import TrainRequest, worker_command
-from .train.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE, RunInfo, load_metrics, read_run
+from .train.run_reading import RunInfo, load_metrics, read_run
+from .train.runs import CONFIG_FILE, METRICS_FILE, MODEL_FILE
 from .train.safe_read import MAX_SMALL_JSON_BYTES, read_bytes
 from .train.schedule import RunPlan
-from .train.trainer import TrainerSnapshot
+from .train.snapshot import TrainerSnapshot
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 MODELS = "models"  # assets/models/<name>/: trained Shapes models, as run folders
@@ -402,7 +403,7 @@ def record_demo_times(assets_dir: Path = ASSETS_DIR) -> dict[str, Any]:
     from .data import Preprocess, make_shapes, prepare_uint8
     from .explain import localization_scores
     from .recipes import CHECK_SEED, LOCALIZATION_IMAGES, SWEEP_BATCH
-    from .train.runs import load_run_model
+    from .train.run_reading import load_run_model
 
     start = time.perf_counter()
     depth_sweep(SWEEP_DEPTHS, ("batch", "none"), (0,), SWEEP_BATCH, 32)

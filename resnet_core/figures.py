@@ -16,7 +16,7 @@ from .assets import bundled_model
 from .data import Preprocess, make_shapes, prepare_uint8
 from .explain.trust import localization_scores
 from .recipes import CHECK_SEED, LOCALIZATION_IMAGES
-from .train.runs import load_run_model
+from .train.run_reading import load_run_model
 
 # The Grad-CAM demo's methods (the page's default), as the page scores them on LOCALIZATION_IMAGES images.
 DEMO_METHODS = ("gradcam", "guided_gradcam")

@@ -44,7 +44,8 @@ from .assets import (
 )
 from .recipes import CHECK_SEED, DEGRADATION_DATA, DEGRADATION_TRAIN
 from .train.launch import TrainRequest
-from .train.runs import CONFIG_FILE, MODEL_FILE, load_run_model
+from .train.run_reading import load_run_model
+from .train.runs import CONFIG_FILE, MODEL_FILE
 
 RECORDED_LANDSCAPE = "recorded/landscape"
 LANDSCAPE_FILE = "landscape.json"

@@ -26,7 +26,7 @@ from .analysis.landscape import (
 from .analysis.landscape_reading import landscape_reading, summary_line
 from .assets import bundled_model
 from .recipes import CHECK_SEED
-from .train.runs import load_run_model
+from .train.run_reading import load_run_model
 
 
 def bundled_runs() -> list[Path]:

@@ -33,7 +33,8 @@ from .explain.methods import AttributionError
 from .explain.subjects import Subject, run_subject
 from .explain.trust_table import SENSITIVE_RHO, TrustTable, trust_table
 from .recipes import CHECK_SEED, LOCALIZATION_IMAGES
-from .train.runs import MODEL_FILE, RunError, RunInfo, load_run_model, read_run
+from .train.run_reading import RunInfo, load_run_model, read_run
+from .train.runs import MODEL_FILE, RunError
 
 ALIASES = {"bundled": True, "bundled-plain": False}
 # Every argument's range, both ends included, checked before anything is loaded (--image 99999999 once drew

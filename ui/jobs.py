@@ -15,7 +15,7 @@ from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import default_runs_dir
 from resnet_core.train.follow import RunFollower
-from resnet_core.train.trainer import TrainerSnapshot
+from resnet_core.train.snapshot import TrainerSnapshot
 
 
 def job_running(key: str) -> bool:

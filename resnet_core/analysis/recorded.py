@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from ..data.spec import DatasetSpec
 from ..train.config import TrainConfig
 from ..train.schedule import RunPlan
-from ..train.trainer import TrainerSnapshot
+from ..train.snapshot import TrainerSnapshot
 from .bands import final_loss
 from .partial import warmup_end
 from .twins import curve_of, heatmaps_of, label_depth

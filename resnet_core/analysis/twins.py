@@ -22,9 +22,10 @@ from ..train.block_grads import read_block_grads
 from ..train.config import TrainConfig
 from ..train.follow import RunFollower
 from ..train.launch import TrainRequest
-from ..train.runs import load_run_model, run_name
+from ..train.run_reading import load_run_model
+from ..train.runs import run_name
 from ..train.schedule import RunPlan
-from ..train.trainer import TrainerSnapshot
+from ..train.snapshot import TrainerSnapshot
 from .common import GradientError, check_depths, cifar_config, config_label
 from .lesion import LESION_IMAGES, lesion_job_on, lesion_refusal
 

@@ -13,7 +13,7 @@ from ..data.transforms import Preprocess, default_resize
 from ..model.checkpoint import Checkpoint
 from ..model.config import default_image_size
 from ..train.pretrained import PretrainedModel, checkpoint_classes, checkpoint_preprocess
-from ..train.runs import RunInfo, list_runs
+from ..train.run_reading import RunInfo, list_runs
 
 
 @dataclass

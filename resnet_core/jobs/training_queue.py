@@ -50,7 +50,8 @@ from ..serving.memory import release_freed_memory
 from ..status import Status
 from ..train.follow import RunFollower
 from ..train.launch import TrainRequest, worker_command
-from ..train.runs import CONFIG_FILE, STOP_FILE, read_run, request_stop
+from ..train.run_reading import read_run
+from ..train.runs import CONFIG_FILE, STOP_FILE, request_stop
 from .queue_store import AdoptedWorker, load_jobs, save_jobs
 
 TRAININGS_ENV = "RESNET_EXPLORER_TRAININGS"

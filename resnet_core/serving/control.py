@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from ..status import Status
-from ..train.runs import read_run, request_stop
+from ..train.run_reading import read_run
+from ..train.runs import request_stop
 from .identity import Actor
 from .refusals import NotOwnerError, Refusal, RefusedError
 

@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..train.runs import list_runs
+from ..train.run_reading import list_runs
 from .refusals import Refusal, RefusedError
 
 MAX_ENTRIES = 200_000  # a walk of a runs folder stops counting here (its size is then a lower bound)

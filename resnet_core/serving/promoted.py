@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import json_limits
 from ..model.checkpoint import atomic_write_bytes
 from ..status import Status
-from ..train.runs import find_run, read_run
+from ..train.run_reading import find_run, read_run
 from .identity import Actor
 from .limits import class_dir
 from .refusals import Refusal, RefusedError

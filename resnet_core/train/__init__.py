@@ -22,6 +22,7 @@ from .config import (
 from .events import EpochEvent, Event, StatusEvent, StepEvent, ValEvent, event_from_dict, event_to_dict
 from .follow import RunFollower
 from .launch import TrainRequest, worker_command
+from .optim import global_grad_norm, make_optimizer
 from .pretrained import (
     TORCHVISION_ARCHS,
     PretrainedModel,
@@ -37,6 +38,7 @@ from .pretrained import (
     prepare_finetune,
     weights_file_path,
 )
+from .run_reading import RunInfo, find_run, list_runs, load_metrics, load_run_model, metrics_csv, read_run
 from .runs import (
     CONFIG_FILE,
     FORMAT_VERSION,
@@ -46,26 +48,17 @@ from .runs import (
     RUNS_DIR_ENV,
     Run,
     RunError,
-    RunInfo,
     arch_name,
     default_runs_dir,
-    find_run,
-    list_runs,
-    load_metrics,
-    load_run_model,
-    metrics_csv,
-    read_run,
     request_stop,
     run_name,
 )
 from .schedule import RunPlan, lr_at, lr_schedule, schedule_preview, warmup_length
+from .snapshot import TrainerSnapshot
 from .trainer import (
     Trainer,
-    TrainerSnapshot,
     check_idle,
     create_trainer,
-    global_grad_norm,
-    make_optimizer,
     preprocess_of,
     with_pretrained_stats,
 )

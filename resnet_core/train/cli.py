@@ -22,7 +22,8 @@ from .config import DEVICES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigErro
 from .distributed import main_first, shutdown, start
 from .faults import is_out_of_memory, out_of_memory_message
 from .pretrained import WeightsUnavailableError, finetune_model
-from .trainer import Trainer, TrainerSnapshot, create_trainer, with_pretrained_stats
+from .snapshot import TrainerSnapshot
+from .trainer import Trainer, create_trainer, with_pretrained_stats
 
 
 def _parser() -> argparse.ArgumentParser:

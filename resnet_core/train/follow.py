@@ -16,9 +16,10 @@ from pathlib import Path
 from .. import json_limits
 from ..status import Status
 from .events import Event, StatusEvent, StepEvent, event_from_dict
-from .runs import CONFIG_FILE, METRICS_FILE, read_run
+from .run_reading import read_run
+from .runs import CONFIG_FILE, METRICS_FILE
 from .safe_read import MAX_METRICS_BYTES, read_from
-from .trainer import TrainerSnapshot
+from .snapshot import TrainerSnapshot
 
 POLL_BYTES = 4 * 1024**2  # read at most this much of metrics.jsonl per poll: a huge file is caught up over polls
 MAX_LINE_BYTES = 1024**2  # an event line is a few hundred bytes; a longer one is not an event and is dropped

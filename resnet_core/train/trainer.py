@@ -7,7 +7,6 @@ import gc
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +23,12 @@ from .config import TrainConfig, TrainerBusyError, TrainerError, resolve_device
 from .distributed import DistContext, broadcast_buffers, rank_device, shard, sum_all, take, wrap
 from .events import EpochEvent, Event, StatusEvent, StepEvent, ValEvent
 from .faults import friendly_failure, untrainable_reason
+from .optim import global_grad_norm, make_optimizer
 from .precision import Precision, choose_precision
 from .runs import Run
 from .schedule import RunPlan, lr_at
+from .snapshot import TrainerSnapshot
 from .verdict import WINDOW, did_not_learn
-
-
-def global_grad_norm(params: list[nn.Parameter]) -> Tensor:
-    """L2 norm of all gradients together, as one tensor (no per-parameter host sync)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-def make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=config.weight_decay)
-    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
-
-
 
 
 def with_pretrained_stats(data: DataBundle) -> DataBundle:
@@ -63,42 +46,6 @@ def check_idle(trainer: Trainer | None) -> None:
 def preprocess_of(data: DataBundle) -> dict[str, Any]:
     """What an inference page needs to feed images to the trained model."""
     return {"mean": list(data.mean), "std": list(data.std), "image_size": int(data.train.images.shape[-1])}
-
-
-@dataclass(frozen=True)
-class TrainerSnapshot:
-    """A consistent copy of a trainer's state: every event so far plus status and progress."""
-
-    events: list[Event]
-    status: Status
-    message: str
-    step: int
-    total_steps: int
-    progress: float
-    eta_s: float | None
-
-    @property
-    def steps(self) -> list[StepEvent]:
-        return [e for e in self.events if isinstance(e, StepEvent)]
-
-    @property
-    def epochs(self) -> list[EpochEvent]:
-        return [e for e in self.events if isinstance(e, EpochEvent)]
-
-    @property
-    def validations(self) -> list[EpochEvent | ValEvent]:
-        """Every validation pass in step order: those inside epochs (val_per_epoch > 1) and those at epoch ends."""
-        return [e for e in self.events if isinstance(e, ValEvent)
-                or (isinstance(e, EpochEvent) and e.val_acc is not None)]
-
-    @property
-    def validated_epochs(self) -> list[EpochEvent]:
-        """The epochs that ended with a validation pass (val_acc, val_loss)."""
-        return [e for e in self.epochs if e.val_acc is not None]
-
-    @property
-    def running(self) -> bool:
-        return self.status is Status.RUNNING
 
 
 class _Diverged(Exception):

@@ -40,7 +40,7 @@ from resnet_core.status import Status
 from resnet_core.train import StepEvent
 from resnet_core.train.events import EpochEvent, ValEvent
 from resnet_core.train.schedule import RunPlan
-from resnet_core.train.trainer import TrainerSnapshot
+from resnet_core.train.snapshot import TrainerSnapshot
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 

@@ -18,7 +18,7 @@ from resnet_core.recipes import SHAPES_DATA, SHAPES_TRAIN
 from resnet_core.share import escape_markdown
 from resnet_core.status import Status
 from resnet_core.train import StatusEvent, TrainConfigError, list_runs, schedule_preview
-from resnet_core.train.trainer import TrainerSnapshot
+from resnet_core.train.snapshot import TrainerSnapshot
 from ui.charts import chart
 from ui.jobs import follower, show_queued, show_run_progress
 from ui.train.form import TrainForm
