@@ -84,6 +84,16 @@ def lesson(curves: Mapping[str, Mapping[str, Any]], steps_per_epoch: int, warmup
     return Lesson(degraded, cured, learned)
 
 
+def epochs_to_reach(curves: Sequence[Mapping[str, Any]], steps_per_epoch: int, acc: float) -> list[float | None]:
+    """Per curve (one seed each): the epoch (fractional) of its first validation at `acc` or above, None if it
+    never got there."""
+    out: list[float | None] = []
+    for c in curves:
+        hit = next((step for step, a in zip(c["val_step"], c["val_acc"]) if a >= acc), None)
+        out.append(None if hit is None else hit / max(1, steps_per_epoch))
+    return out
+
+
 @dataclass(frozen=True)
 class CurveBand:
     """One net over several seeds: at each step, the mean and the min-max of its runs' (smoothed) values (per

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..train.verdict import CHANCE_FACTOR
-from .bands import final_loss, separated
+from .bands import epochs_to_reach, final_loss, separated
 from .lesion import HARDLY, LesionResult, lesion_comparison, veit_agreement
 from .partial import common_step, latest_step
 from .profiles import PairProfile, ProfileBands
@@ -227,6 +227,34 @@ def band_reading(finals: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
         return ""
     accs = ", ".join(f"{n} {spread(a, percent=True)}" for n, (_, a) in finals.items() if a)
     return f"At the end, {'; '.join(parts)}{'; validation accuracy ' + accs if accs else ''}."
+
+
+def slow_start_reading(runs: Mapping[str, Sequence[Mapping[str, Any]]], steps_per_epoch: int,
+                       short_epochs: int | None = None, num_classes: int = 10) -> str:
+    """How long the deepest plain net of a recording sat near chance, per seed: the epoch of its first validation
+    at twice chance or above (analysis.bands.epochs_to_reach); `short_epochs`: the lecture's budget, said to be
+    shorter than every seed's wait only when it is. Empty without a plain net."""
+    plain = _pair(runs, False)
+    deep = plain[1] if plain else next((n for n in runs if not n.startswith("ResNet")), None)
+    if deep is None or not runs[deep]:
+        return ""
+    level = 2.0 / num_classes
+    reached = epochs_to_reach(runs[deep], steps_per_epoch, level)
+    done = [e for e in reached if e is not None]
+    seeds = len(reached)
+    which = "its seeds" if seeds > 1 else "its one seed"
+    if not done:
+        return f"{deep}'s validation accuracy never passed {100 * level:g}% (twice chance) in {which}"
+    where = _join([f"{e:.0f}" for e in sorted(done)])
+    text = f"{deep}'s validation accuracy first passed {100 * level:g}% (twice chance) after {where} epochs ({which})"
+    if len(done) < seeds:
+        text += f"; in {seeds - len(done)} of its {seeds} seeds it never did"
+    if len(done) > 1 and max(done) >= 1.5 * min(done):
+        text += ": how long a deep plain net sits near chance varies with the seed"
+    if short_epochs is not None and len(done) == seeds and min(done) > short_epochs:
+        text += (f", and every seed waited longer than the lecture's {short_epochs} epochs" if seeds > 1 else
+                 f", longer than the lecture's {short_epochs} epochs")
+    return text
 
 
 def training_reading(curves: Mapping[str, Mapping[str, Any]], total_steps: int | None = None,

@@ -7,8 +7,17 @@ import math
 
 import pytest
 
-from resnet_core.analysis.bands import band, final_loss, lesson, separated, smoothed, stays_above, window_means
-from resnet_core.analysis.readings import band_reading, spread, training_reading
+from resnet_core.analysis.bands import (
+    band,
+    epochs_to_reach,
+    final_loss,
+    lesson,
+    separated,
+    smoothed,
+    stays_above,
+    window_means,
+)
+from resnet_core.analysis.readings import band_reading, slow_start_reading, spread, training_reading
 
 
 def curve(losses, start=1):
@@ -57,6 +66,23 @@ def test_the_lesson_of_one_seed_needs_every_net_learning_and_both_orderings():
     assert lesson(worse_cure, 8, 8).cured is False and not lesson(worse_cure, 8, 8).holds
     only_plain = {k: v for k, v in four.items() if k.startswith("plain")}
     assert lesson(only_plain, 8, 8).cured is None and lesson(only_plain, 8, 8).holds  # nothing to judge it by
+
+
+def test_how_long_the_deep_plain_net_sat_near_chance_is_read_per_seed():
+    def seed(val_steps, accs):
+        return {**curve([2.3] * 10), "val_step": val_steps, "val_acc": accs}
+
+    slow = [seed([10, 20, 30, 40], [0.1, 0.1, 0.25, 0.6]), seed([10, 20, 30, 40], [0.1, 0.3, 0.5, 0.7])]
+    assert epochs_to_reach(slow, 10, 0.2) == [3.0, 2.0] and epochs_to_reach(slow, 10, 0.9) == [None, None]
+    runs = {"plain-20": [seed([10], [0.5])] * 2, "plain-56": slow}
+    said = slow_start_reading(runs, 10, short_epochs=1)
+    assert said.startswith("plain-56's validation accuracy first passed 20% (twice chance) after 2 and 3 epochs")
+    assert "varies with the seed" in said and "every seed waited longer than the lecture's 1 epochs" in said
+    assert "lecture" not in slow_start_reading(runs, 10, short_epochs=2)  # one seed passed it within 2 epochs
+    never = {"plain-56": [seed([10, 20], [0.1, 0.12])] * 3}
+    assert slow_start_reading(never, 10) == ("plain-56's validation accuracy never passed 20% (twice chance) in its "
+                                             "seeds")
+    assert slow_start_reading({"ResNet-20": slow}, 10) == ""
 
 
 def test_smoothing_is_a_trailing_mean_and_separation_needs_disjoint_ranges():

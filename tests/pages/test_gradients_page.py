@@ -17,6 +17,7 @@ from resnet_core.analysis.readings import (
     lesion_reading,
     profile_reading,
     shattering_reading,
+    slow_start_reading,
     spread,
     sweep_reading,
     times,
@@ -543,6 +544,7 @@ def test_the_long_recording_is_shown_as_the_run_the_lecture_starts_and_quotes_it
     assert at.expander[0].label == f"The same recipe, 40 epochs instead of 4: recorded, {seeds}"
     said = " ".join(m.value for m in at.markdown)
     assert "The lecture's run is the first 4 epochs of this recipe" in said
+    assert slow_start_reading(run.runs, run.steps_per_epoch, 4) in said  # how long plain-56 sat near chance
     for label, (losses, accs) in run.finals().items():
         quoted = f"final training loss {spread(losses)}, validation accuracy {spread(accs, percent=True)}"
         assert f"**{label}**: {quoted}" in said

@@ -17,7 +17,13 @@ from resnet_core.analysis.partial import (
     validation_note,
     warmup_end,
 )
-from resnet_core.analysis.readings import band_reading, heatmap_reading, spread, training_reading
+from resnet_core.analysis.readings import (
+    band_reading,
+    heatmap_reading,
+    slow_start_reading,
+    spread,
+    training_reading,
+)
 from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.analysis.twins import label_depth
 from resnet_core.assets import LONG_EPOCHS, provenance, recorded_degradation, recorded_snapshot
@@ -149,6 +155,9 @@ def longer_view() -> None:
                     "each net ends at:")
         st.markdown("  \n".join(f"**{label}**: final training loss {spread(losses)}, validation accuracy "
                                 f"{spread(accs, percent=True)}" for label, (losses, accs) in finals.items()))
+        slow = slow_start_reading(long.runs, long.steps_per_epoch, DEGRADATION_TRAIN.epochs)
+        if slow:
+            st.markdown(f"{slow}.")
         chart(plain_vs_residual_training_figure({}, "train_loss", revision="pvr-long", recorded=long.runs,
                                                 warmup_step=long.warmup_step), key="pvr_long_loss")
         where = f" ({escape_markdown(long.summary)})" if long.summary else ""
