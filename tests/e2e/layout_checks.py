@@ -175,6 +175,15 @@ HIDDEN_COLUMNS = _script(r"""
 CHECKS = {"cut off": CUT_OFF, "broken": BROKEN_WORDS, "overlap": OVERLAPS, "hidden columns": HIDDEN_COLUMNS}
 
 
+# Every shown plotly chart has laid itself out at its box's width: Streamlit reports the page idle before plotly has
+# redrawn a chart whose column changed size (a sidebar closing, a resize), and a check run in between measures
+# the old layout squeezed into the new box (seen once on a loaded machine: Build's architecture chart at 800 px).
+CHARTS_SETTLED = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .filter(g => g.getClientRects().length > 0 && !g.closest('[inert]'))
+  .every(g => g._fullLayout && Math.abs(g._fullLayout.width - g.getBoundingClientRect().width) <= 2)"""
+
+
 def layout_problems(page) -> list[str]:
-    """Every problem the checks find on the page as it is drawn now."""
+    """Every problem the checks find on the page once its charts have laid themselves out at their widths."""
+    page.wait_for_function(CHARTS_SETTLED, timeout=30_000)
     return [f"{kind}: {line}" for kind, script in CHECKS.items() for line in page.evaluate(script)]

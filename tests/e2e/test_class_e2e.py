@@ -17,8 +17,9 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "lecture-token-for-the-test"
 # Small and quick, image size 8 (the run that broke other visitors' Grad-CAM pages), many epochs so it is still
-# going when the others look at it.
-SMALL_RUN = "/Train?n=512&n_val=128&px=8&epochs=50"
+# going when the others look at it and A comes back to stop it (the test stops both runs; at 50 epochs, about 80 s
+# on a busy machine, A's first run had ended before A came back).
+SMALL_RUN = "/Train?n=512&n_val=128&px=8&epochs=500"
 STEP = ("() => { const g = document.querySelector('.st-key-train_loss_chart .js-plotly-plot');"
         " return g && g.data && g.data.length ? g.data[0].y.length : 0; }")
 
