@@ -77,8 +77,11 @@ def architecture_figure(summary: ModelSummary, title: str = "Architecture") -> g
     _box(fig, x, 1.2, "pool+fc", COLORS["stem"], f"global average pool + fc → {summary.output_shape[0]} classes")
     fig.update_xaxes(visible=False, range=[-0.5, x + 1.7])
     fig.update_yaxes(visible=False, range=[-0.9, 2.2], fixedrange=True)
-    fig.update_layout(height=300, showlegend=True, legend=dict(orientation="h", y=-0.05))
-    return base_layout(fig, title, "architecture")
+    # Anchored at its top, the legend grows downwards when it wraps in a narrow column (plotly's default anchor for
+    # a legend below the plot is its bottom, so a second row rose over the "32→16 px" labels until plotly had
+    # widened the margin); the bottom margin has room for two rows from the start.
+    fig.update_layout(height=320, showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.02))
+    return base_layout(fig, title, "architecture").update_layout(margin_b=60)
 
 
 def _box(fig: go.Figure, x0: float, width: float, label: str, color: str, hover: str) -> None:

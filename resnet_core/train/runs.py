@@ -132,6 +132,9 @@ class Run:
             "preprocess": preprocess,
             "final": {},
         }
+        # metrics.jsonl exists before config.json does: a reader that finds the config (a page following the
+        # folder, a terminal run) must never meet a run without its metrics file.
+        (path / METRICS_FILE).touch()
         _write_json(path / CONFIG_FILE, info)
         return cls(path, info)
 
