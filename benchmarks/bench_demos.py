@@ -39,9 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from resnet_core.analysis import SWEEP_DEPTHS, SideBySide, depth_sweep
 from resnet_core.analysis.bands import final_loss, lesson
 from resnet_core.analysis.partial import warmup_end
-from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.analysis.twins import curve_of
-from resnet_core.assets import degradation_root, provenance, recorded_degradation, recorded_snapshot
+from resnet_core.assets import recorded_run, recorded_snapshot
 from resnet_core.data import Preprocess, load_dataset, make_shapes, prepare_uint8
 from resnet_core.device import describe_device
 from resnet_core.estimates import estimate_seconds, run_seconds, seconds_per_image, trainer_seconds_per_image
@@ -137,9 +136,7 @@ def live_lesson(runs_dir: Path) -> None:
     recording's range over its seeds (the band the page draws it over), and the lesson read from the live run as
     bench_degradation_robustness.py reads a row of its table."""
     plan = RunPlan.of(DEGRADATION_TRAIN, DEGRADATION_DATA.n_train)
-    folders = recorded_degradation()
-    recorded = RecordedRun.of(folders, {k: [recorded_snapshot(p) for p in v] for k, v in folders.items()},
-                              provenance(degradation_root())) if folders else None
+    recorded = recorded_run()
     curves = {}
     for label in SideBySide(DEGRADATION_DATA, DEGRADATION_TRAIN).names:
         found = sorted(runs_dir.glob(f"*-twins-{label.lower()}*"))

@@ -155,6 +155,16 @@ def recorded_degradation(assets_dir: Path = ASSETS_DIR, long: bool = False) -> d
     return folders if len(counts) == 1 and all(folders.values()) else {}
 
 
+def recorded_run(assets_dir: Path = ASSETS_DIR, long: bool = False, made: Any = None) -> RecordedRun | None:
+    """The degradation demo's recording (`long`: the LONG_EPOCHS one) read as the page reads it: every seed's run,
+    with its provenance (or `made`, a provenance not yet written); None when the checkout lacks it."""
+    folders = recorded_degradation(assets_dir, long=long)
+    if not folders:
+        return None
+    snaps = {label: [recorded_snapshot(path) for path in paths] for label, paths in folders.items()}
+    return RecordedRun.of(folders, snaps, made if made is not None else provenance(degradation_root(assets_dir, long)))
+
+
 def recorded_snapshot(folder: Path) -> TrainerSnapshot:
     """A recorded run's events as a finished snapshot (the folder has no weights, so it is not a usable run)."""
     events: list[Event] = load_metrics(folder, skip_damaged=True)
@@ -356,9 +366,8 @@ def _half_weights(src: Path, dest: Path) -> None:
 def _degradation_results(assets_dir: Path, long: bool) -> dict[str, dict[str, float]]:
     """Per net: mean, min and max over the seeds of the final training loss and validation accuracy, computed as
     the page computes them (analysis.recorded), so provenance.json and the page's cards agree."""
-    folders = recorded_degradation(assets_dir, long=long)
-    run = RecordedRun.of(folders, {k: [recorded_snapshot(p) for p in v] for k, v in folders.items()},
-                         _Recipe(_recipe(degradation_requests(0, epochs=LONG_EPOCHS if long else None)[0])))
+    run = recorded_run(assets_dir, long,
+                       _Recipe(_recipe(degradation_requests(0, epochs=LONG_EPOCHS if long else None)[0])))
     return {label: {k: round(v, 4) for k, v in summary_of(*f).items()} for label, f in run.finals().items()}
 
 

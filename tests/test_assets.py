@@ -87,9 +87,7 @@ def test_the_recorded_degradation_run_holds_every_seed_with_its_provenance():
                    "after sitting near chance for 7 to 16 epochs. "
                    "Strict: this test fails loudly the day a lecture-sized recording makes it hold.")
 def test_every_recorded_net_learns_plain_56_included():
-    folders = assets.recorded_degradation()
-    snaps = {label: [assets.recorded_snapshot(p) for p in paths] for label, paths in folders.items()}
-    run = RecordedRun.of(folders, snaps, assets.provenance(ROOT / "assets" / assets.RECORDED_DEGRADATION))
+    run = assets.recorded_run()
     for k in range(len(run.runs["plain-56"])):
         assert lesson({label: run.runs[label][k] for label in run.runs}, run.steps_per_epoch, run.warmup_step).learned
 
@@ -101,7 +99,7 @@ def test_the_long_recording_has_every_net_learning_and_quotes_its_own_numbers():
     folders = assets.recorded_degradation(long=True)
     assert set(folders) == {"plain-20", "ResNet-20", "plain-56", "ResNet-56"}
     made = assets.provenance(assets.degradation_root(long=True))
-    run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()}, made)
+    run = assets.recorded_run(long=True)
     assert run.epochs == assets.LONG_EPOCHS and run.total_steps == run.steps_per_epoch * assets.LONG_EPOCHS
     assert made.recipe["seeds"] == list(assets.LONG_SEEDS) and run.seeds == len(assets.LONG_SEEDS) >= 3
     assert made.command == assets.LONG_COMMAND
@@ -123,9 +121,7 @@ def test_the_readme_quotes_the_degradation_recordings_as_the_page_reads_them():
     the page's cards and captions use (readings.spread), for the lecture's recording and the long one."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for long in (False, True):
-        folders = assets.recorded_degradation(long=long)
-        made = assets.provenance(assets.degradation_root(long=long))
-        run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()}, made)
+        run = assets.recorded_run(long=long)
         for label, (losses, accs) in run.finals().items():
             quoted = (f"{label} {spread(losses)} / {spread(accs, percent=True)}" if long else
                       f"{label} {spread(losses)}")

@@ -22,7 +22,6 @@ from resnet_core.analysis.readings import (
     sweep_reading,
     times,
 )
-from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.data import load_dataset
 from resnet_core.model import get_preset
 from resnet_core.recipes import DEGRADATION_DATA, DEGRADATION_DEPTHS, DEGRADATION_TRAIN
@@ -30,7 +29,6 @@ from resnet_core.status import Status
 from resnet_core.train.events import EpochEvent, StatusEvent, StepEvent, ValEvent, event_to_dict
 from resnet_core.train.schedule import RunPlan
 from ui.captions import CAPTIONS, DEEP_PLAIN_SLOW, FINAL_LOSS_MEANS, FOUND, RECORDED_MISSING, caption
-from ui.plain_vs_residual import degradation as degradation_view
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages" / "3_Plain_vs_Residual.py")
@@ -104,10 +102,16 @@ def write_recorded(root: Path) -> dict[str, list[Path]]:
     return folders
 
 
+def bundle_recorded(monkeypatch, root: Path) -> None:
+    """The page reads `root` as the bundled lecture recording, and finds no long one."""
+    monkeypatch.setattr(assets, "degradation_root",
+                        lambda assets_dir=None, long=False: root / "absent" if long else root)
+
+
 @pytest.fixture
 def recorded(tmp_path, monkeypatch) -> dict[str, list[Path]]:
     folders = write_recorded(tmp_path / "recorded" / "degradation")
-    monkeypatch.setattr(degradation_view, "recorded_degradation", lambda long=False: {} if long else folders)
+    bundle_recorded(monkeypatch, tmp_path / "recorded" / "degradation")
     return folders
 
 
@@ -379,15 +383,15 @@ def test_the_degradation_demo_answers_at_once_with_the_recorded_run(recorded):
 
 def test_the_recorded_verdict_is_withheld_when_the_seed_bands_overlap(tmp_path, monkeypatch):
     monkeypatch.setitem(FINAL_LOSS, "plain-56", FINAL_LOSS["plain-20"] + 0.01)  # inside plain-20's seed range
-    folders = write_recorded(tmp_path / "recorded" / "degradation")
-    monkeypatch.setattr(degradation_view, "recorded_degradation", lambda long=False: {} if long else folders)
+    write_recorded(tmp_path / "recorded" / "degradation")
+    bundle_recorded(monkeypatch, tmp_path / "recorded" / "degradation")
     at = _page().run()
     told = next(c.value for c in at.get_by_key("demo_panel_degradation").caption if "**Recorded**" in c.value)
     assert "overlap over the seeds: these seeds cannot order them" in told and "(degradation)" not in told
 
 
-def test_without_the_recorded_assets_the_panel_says_so_and_offers_the_live_run(monkeypatch):
-    monkeypatch.setattr(degradation_view, "recorded_degradation", lambda long=False: {})
+def test_without_the_recorded_assets_the_panel_says_so_and_offers_the_live_run(tmp_path, monkeypatch):
+    bundle_recorded(monkeypatch, tmp_path / "absent")
     at = _page().run()
     assert not at.exception and not at.error
     panel = at.get_by_key("demo_panel_degradation")
@@ -537,9 +541,7 @@ def test_the_long_recording_is_shown_as_the_run_the_lecture_starts_and_quotes_it
 
     at = AppTest.from_function(script, default_timeout=60).run()
     assert not at.exception
-    folders = assets.recorded_degradation(long=True)
-    run = RecordedRun.of(folders, {k: [assets.recorded_snapshot(p) for p in v] for k, v in folders.items()},
-                         assets.provenance(assets.degradation_root(long=True)))
+    run = assets.recorded_run(long=True)
     seeds = f"{run.seeds} seed{'s' if run.seeds != 1 else ''}"
     assert at.expander[0].label == f"The same recipe, 40 epochs instead of 4: recorded, {seeds}"
     said = " ".join(m.value for m in at.markdown)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from resnet_core import assets
 from resnet_core.analysis import SideBySide
 from resnet_core.analysis.partial import (
     first_validation_step,
@@ -26,7 +27,7 @@ from resnet_core.analysis.readings import (
 )
 from resnet_core.analysis.recorded import RecordedRun
 from resnet_core.analysis.twins import label_depth
-from resnet_core.assets import LONG_EPOCHS, provenance, recorded_degradation, recorded_snapshot
+from resnet_core.assets import LONG_EPOCHS, recorded_degradation
 from resnet_core.charts import (
     LIVE_POINTS_DRAWN,
     MAX_POINTS_DRAWN,
@@ -54,12 +55,7 @@ DEMO = "degradation"
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _recorded(stamp: tuple, long: bool) -> RecordedRun | None:
-    folders = recorded_degradation(long=long)
-    if not folders:
-        return None
-    snaps = {label: [recorded_snapshot(path) for path in paths] for label, paths in folders.items()}
-    root = next(iter(folders.values()))[0].parents[1]  # <root>/<net>/seed<k>
-    return RecordedRun.of(folders, snaps, provenance(root))
+    return assets.recorded_run(long=long)
 
 
 def recorded_run(long: bool = False) -> RecordedRun | None:
