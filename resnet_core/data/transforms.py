@@ -83,8 +83,11 @@ def augment_batch(images: Tensor, padding: int, flip: bool, generator: torch.Gen
         rows = (oy[:, None] + torch.arange(h, device=device))[:, :, None]
         cols = (ox[:, None] + torch.arange(w, device=device))[:, None, :]
         batch = torch.arange(n, device=device)[:, None, None]
-        # One gather for the whole batch: advanced indices give N x H x W x C.
-        images = padded[batch, :, rows, cols].permute(0, 3, 1, 2)
+        # One gather for the whole batch: advanced indices give N x H x W x C, made N x C x H x W again here. Left
+        # permuted, the batch would carry channels-last strides into the float tensor normalised from it, and a
+        # convolution given such an input runs the whole network channels-last (seen: a "bare" loop in
+        # bench_trainer.py ran channels-last without asking, against a Trainer held to NCHW).
+        images = padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
     if flip:
         mask = torch.rand(n, generator=generator, device=device) < 0.5
         images = torch.where(mask[:, None, None, None], images.flip(3), images)

@@ -267,6 +267,9 @@ def test_augment_batch_crops_a_shifted_window_of_the_padded_image_and_flips():
     same = [torch.equal(flipped[i], images[i]) for i in range(16)]
     mirrored = [torch.equal(flipped[i], images[i].flip(2)) for i in range(16)]
     assert all(s or m for s, m in zip(same, mirrored)) and any(mirrored) and not all(mirrored)
+    # plain N x C x H x W, as it came: a batch with channels-last strides would turn every convolution fed from it
+    # channels-last, a layout nobody chose
+    assert out.is_contiguous() and flipped.is_contiguous()
 
 
 def test_global_grad_norm_equals_torch_total_norm():
