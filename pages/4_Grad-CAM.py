@@ -14,8 +14,10 @@ from ui.gradcam.checks import localization_check, randomization_view
 from ui.gradcam.closeup import close_up
 from ui.gradcam.compare import plain_and_residual
 from ui.gradcam.gallery import gallery_images
+from ui.gradcam.layers_view import layer_view
+from ui.gradcam.scoring import verdict_images
 from ui.gradcam.subject import LINKED, chosen_subject
-from ui.gradcam.trust import layer_view, reusable_maps, trust_view, verdict_images
+from ui.gradcam.trust import reusable_maps, trust_view
 from ui.share import apply_link, share_link
 
 page_setup("Grad-CAM")

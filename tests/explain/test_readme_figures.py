@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from resnet_core.figures import bundled_localization, localization_phrase, percent
-from ui.gradcam.trust import localization_records
+from ui.gradcam.checks import localization_records
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -251,9 +251,9 @@ def test_without_a_mask_the_trust_views_say_localization_needs_one(runs_dir):
 
 
 def test_trust_views_that_would_take_long_wait_for_their_buttons(runs_dir, monkeypatch):
-    import ui.gradcam.trust
+    import ui.gradcam.scoring
 
-    monkeypatch.setattr(ui.gradcam.trust, "AUTO_COMPUTE_S", -1.0)  # as if each took longer than waiting unasked
+    monkeypatch.setattr(ui.gradcam.scoring, "AUTO_COMPUTE_S", -1.0)  # as if each took longer than waiting unasked
     at = _page()
     layers_button, trust_button = at.button(key="gc_layers_button"), at.button(key="gc_trust_button")
     assert re.fullmatch(r"Compare Grad-CAM at every stage \((under a second|about \d+\ss)\)", layers_button.label)

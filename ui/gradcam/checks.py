@@ -3,6 +3,7 @@ images with masks), and does it depend on the model (cascading randomization on 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +23,16 @@ from resnet_core.explain import (
 from resnet_core.explain.costs import localization_seconds, randomization_seconds, timed
 from resnet_core.explain.readings import randomization_readings, randomization_sentence
 from resnet_core.explain.subjects import Subject
+from resnet_core.explain.verdicts import localization_sentence
 from resnet_core.recipes import LOCALIZATION_IMAGES
 from resnet_core.share import escape_markdown
+from resnet_core.stats import mean_interval
 from ui.charts import chart
 from ui.gradcam.closeup import CloseUp
 from ui.gradcam.gallery import Gallery
+from ui.gradcam.scoring import AUTO_COMPUTE_S
 from ui.gradcam.sources import cached_shapes_check
 from ui.gradcam.subject import AUTOSCORE_KEY, DEMO_RAN_KEY, L
-from ui.gradcam.trust import AUTO_COMPUTE_S, localization_caption, localization_records
 from ui.tables import wrapping_table
 
 LOCALIZATION_KEY = "gc_loc_result"
@@ -141,3 +144,22 @@ def randomization_view(subject: Subject, c: CloseUp, g: Gallery, per_call: float
                "mostly recovers image edges whatever the weights, which is why it fails this check there. On small "
                "networks it can follow Grad-CAM more closely, since the Grad-CAM factor it multiplies by does change"
                + (f"; steps are whole stages for this {blocks}-block model." if granularity == "stage" else "."))
+
+
+def localization_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The localization check's table: each method's pointing game and energy share, mean and 95% interval."""
+    out = []
+    for r in rows:
+        pointing, energy = (mean_interval(r["per_image"][k]) for k in ("pointing_game", "energy_inside"))
+        out.append({"method": r["label"], "pointing game %": round(100 * r["pointing_game"], 1),
+                    "± 95% (points)": round(100 * pointing.half_width, 1) if pointing.known else None,
+                    "energy inside %": round(100 * r["energy_inside"], 1),
+                    "± 95% (points) ": round(100 * energy.half_width, 1) if energy.known else None, "images": r["n"]})
+    return out
+
+
+def localization_caption(rows: Sequence[Mapping[str, Any]], seconds: float) -> str:
+    """What the localization rows show, each mean with its interval, ranked only beyond the noise."""
+    said = localization_sentence(rows, METHOD_LABELS)
+    return f"{said} Scored in {format_duration(seconds)}." if said else ""
+
