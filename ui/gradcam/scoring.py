@@ -92,7 +92,7 @@ def mask_for(x: Tensor, mask: Tensor | None) -> Tensor | None:
 
 
 def measured(key: tuple, compute: Callable[[], T], estimate: float, label: str, button_key: str,
-              what: str) -> T | None:
+             what: str) -> T | None:
     """`compute()` memoised under `key`; at once when it was computed before or is quick here, else after a
     click on a button that says how long it takes. None (with a message) when it fails or is not asked for."""
     memo = st.session_state.get(_MEMO) or {}
@@ -105,7 +105,6 @@ def measured(key: tuple, compute: Callable[[], T], estimate: float, label: str, 
     except (AttributionError, RuntimeError, ValueError) as exc:
         st.error(f"Computing {what} failed: {escape_markdown(exc)}")
         return None
-
 
 
 NO_MASK_WORDS = f"Localization needs the object's mask, known only for Shapes images: '{NO_MASK}' for this one."
@@ -156,12 +155,12 @@ def verdict_count(held_out: VerdictImages, what: str) -> int:
     """How many images a verdict on `what` is read over: 0, with a caption saying why, when fewer than two."""
     n = len(held_out)
     if n < 2:
-        few_images(n, what)
+        _few_images(n, what)
         return 0
     return n
 
 
-def few_images(n: int, what: str) -> None:
+def _few_images(n: int, what: str) -> None:
     """Why there is no verdict over several images: the gallery holds too few of the model's own images."""
     have = "no image" if n == 0 else "one image"
     st.caption(f"There is {have} from the model's dataset here, and {ONE_IMAGE}: add images from it to the "
